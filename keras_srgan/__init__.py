@@ -1,0 +1,37 @@
+"""keras-srgan: SRGAN 4x super-resolution in TensorFlow / Keras 3.
+
+The public API is imported lazily so that ``import keras_srgan`` stays cheap and optional
+dependencies (tf2onnx, onnxruntime, ai-edge-litert) are only imported when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+# Keras 3 picks its backend at import time; this package is TensorFlow-only.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "fit": "keras_srgan.train.trainer",
+    "TrainConfig": "keras_srgan.train.config",
+    "SRGAN": "keras_srgan.train.srgan_model",
+    "SRResNet": "keras_srgan.models.generator",
+    "Discriminator": "keras_srgan.models.discriminator",
+    "load_generator": "keras_srgan.weights",
+    "evaluate": "keras_srgan.evaluation",
+    "upscale": "keras_srgan.inference.upscale",
+    "export": "keras_srgan.export",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, name)
+    raise AttributeError(f"module 'keras_srgan' has no attribute {name!r}")

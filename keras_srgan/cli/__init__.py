@@ -1,0 +1,52 @@
+"""``keras-srgan`` command line: a thin dispatcher over one module per subcommand.
+
+Each subcommand module defines ``add_parser(subparsers)`` (argparse only, no heavy imports) and
+``run(args) -> int``. Errors a user can fix are printed as one ``error: ...`` line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SUBCOMMANDS = ("train", "evaluate", "upscale", "export", "demo", "list_weights")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-srgan", description="SRGAN 4x super-resolution: train, evaluate, upscale, export."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"keras_srgan.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"keras_srgan.cli.{name}":
+                continue
+            raise
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from keras_srgan.errors import UserError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Inference: run the generator on real images of any size (tiling on the host)."""

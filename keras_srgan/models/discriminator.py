@@ -1,0 +1,70 @@
+"""The SRGAN discriminator (Ledig et al. 2017, Fig. 4): a VGG-style classifier that outputs a logit."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from keras_srgan.models.layers import PACKAGE
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Discriminator(keras.Model):
+    """Input: RGB in [-1, 1] of ``input_size`` x ``input_size`` (the Dense head fixes the size).
+
+    Eight 3x3 convs, 64 -> 512 channels doubling every other layer, stride 2 on every second layer,
+    BN on all but the first, LeakyReLU 0.2; Dense 1024 + LeakyReLU; Dense 1 in float32 (a logit).
+    """
+
+    def __init__(self, input_size: int = 96, filters: int = 64, dense_units: int = 1024, **kwargs):
+        super().__init__(**kwargs)
+        self.input_size = int(input_size)
+        self.filters = int(filters)
+        self.dense_units = int(dense_units)
+        self.convs = []
+        for i in range(8):
+            channels = filters * 2 ** (i // 2)
+            stride = 2 if i % 2 == 1 else 1
+            conv = layers.Conv2D(channels, 3, strides=stride, padding="same", name=f"conv{i}")
+            bn = None if i == 0 else layers.BatchNormalization(momentum=0.9, name=f"bn{i}")
+            self.convs.append((conv, bn))
+        self.act = layers.LeakyReLU(0.2)
+        self.flatten = layers.Flatten()
+        self.dense = layers.Dense(dense_units, name="dense")
+        self.logit = layers.Dense(1, dtype="float32", name="logit")
+
+    def build(self, input_shape):
+        shape = (input_shape[0], self.input_size, self.input_size, input_shape[-1])
+        for conv, bn in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            if bn is not None:
+                bn.build(shape)
+        flat = self.flatten.compute_output_shape(shape)
+        self.dense.build(flat)
+        self.logit.build((shape[0], self.dense_units))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        x = inputs
+        for conv, bn in self.convs:
+            x = conv(x)
+            if bn is not None:
+                x = bn(x, training=training)
+            x = self.act(x)
+        x = self.act(self.dense(self.flatten(x)))
+        return self.logit(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_size": self.input_size,
+            "filters": self.filters,
+            "dense_units": self.dense_units,
+        }
+
+
+def build_discriminator(input_size: int = 96, **config) -> Discriminator:
+    model = Discriminator(input_size=input_size, **config)
+    model.build((None, input_size, input_size, 3))
+    return model

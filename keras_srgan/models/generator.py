@@ -1,0 +1,105 @@
+"""SRResNet: the SRGAN generator (Ledig et al. 2017, Fig. 4)."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from keras_srgan.models.layers import ICNR, PACKAGE, PixelShuffle, ResidualBlock
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SRResNet(keras.Model):
+    """Input: RGB in [0, 1], any size. Output: RGB in [-1, 1] (tanh), ``scale`` times larger.
+
+    ``scale`` must be a power of two; each x2 stage is conv(4*filters) -> pixel shuffle -> PReLU.
+    The last conv runs in float32 under mixed precision so the tanh output keeps full precision.
+    """
+
+    def __init__(
+        self,
+        scale: int = 4,
+        num_blocks: int = 16,
+        filters: int = 64,
+        icnr: bool = True,
+        bn_momentum: float = 0.9,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        stages = math.log2(scale) if scale > 0 else -1
+        if stages < 1 or stages != int(stages):
+            raise ValueError(f"scale must be a power of two >= 2, got {scale}")
+        self.scale = int(scale)
+        self.num_blocks = int(num_blocks)
+        self.filters = int(filters)
+        self.icnr = bool(icnr)
+        self.bn_momentum = float(bn_momentum)
+
+        self.head = layers.Conv2D(filters, 9, padding="same", name="head_conv")
+        self.head_act = layers.PReLU(shared_axes=[1, 2], name="head_prelu")
+        self.blocks = [ResidualBlock(filters, bn_momentum, name=f"res_block_{i}") for i in range(num_blocks)]
+        self.body_conv = layers.Conv2D(filters, 3, padding="same", name="body_conv")
+        self.body_bn = layers.BatchNormalization(momentum=bn_momentum, name="body_bn")
+        self.upsample = []
+        for i in range(int(stages)):
+            init = ICNR(2) if icnr else "glorot_uniform"
+            self.upsample.append(
+                (
+                    layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=init, name=f"up{i}_conv"),
+                    PixelShuffle(2, name=f"up{i}_shuffle"),
+                    layers.PReLU(shared_axes=[1, 2], name=f"up{i}_prelu"),
+                )
+            )
+        # A small initial output keeps tanh out of saturation at the start of training.
+        tail_init = keras.initializers.VarianceScaling(0.02, mode="fan_avg", distribution="uniform")
+        self.tail = layers.Conv2D(3, 9, padding="same", kernel_initializer=tail_init, dtype="float32", name="tail_conv")
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        self.head.build(shape)
+        shape = self.head.compute_output_shape(shape)
+        self.head_act.build(shape)
+        for block in self.blocks:
+            block.build(shape)
+        self.body_conv.build(shape)
+        self.body_bn.build(shape)
+        for conv, shuffle, act in self.upsample:
+            conv.build(shape)
+            shape = shuffle.compute_output_shape(conv.compute_output_shape(shape))
+            act.build(shape)
+        self.tail.build(shape)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        x = self.head_act(self.head(inputs))
+        skip = x
+        for block in self.blocks:
+            x = block(x, training=training)
+        x = self.body_bn(self.body_conv(x), training=training) + skip
+        for conv, shuffle, act in self.upsample:
+            x = act(shuffle(conv(x)))
+        return keras.ops.tanh(self.tail(x))
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        s = self.scale
+        return (n, None if h is None else h * s, None if w is None else w * s, 3)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "scale": self.scale,
+            "num_blocks": self.num_blocks,
+            "filters": self.filters,
+            "icnr": self.icnr,
+            "bn_momentum": self.bn_momentum,
+        }
+
+
+def build_generator(**config) -> SRResNet:
+    """An SRResNet with its weights created (so it can load weights or be counted right away)."""
+    model = SRResNet(**config)
+    model.build((None, None, None, 3))
+    return model

@@ -1,0 +1,88 @@
+"""Serializable building blocks: pixel shuffle, ICNR initialisation and the SRResNet residual block."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+PACKAGE = "keras_srgan"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelShuffle(layers.Layer):
+    """Sub-pixel convolution rearrangement (Shi et al. 2016): [N, H, W, C*r*r] -> [N, H*r, W*r, C]."""
+
+    def __init__(self, factor: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, inputs):
+        return ops.depth_to_space(inputs, self.factor, data_format="channels_last")
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        r = self.factor
+        return (n, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ICNR(keras.initializers.Initializer):
+    """ICNR init (Aitken et al. 2017) for a conv followed by pixel shuffle.
+
+    Every group of ``factor**2`` output channels that depth_to_space spreads over one r x r block starts
+    with identical kernels, so the shuffled output starts as nearest-neighbour upsampling: no checkerboard.
+    """
+
+    def __init__(self, factor: int = 2, base: str | dict = "glorot_uniform"):
+        self.factor = int(factor)
+        self.base = base
+
+    def __call__(self, shape, dtype=None):
+        kh, kw, cin, cout = shape
+        r2 = self.factor**2
+        if cout % r2:
+            raise ValueError(f"ICNR needs output channels divisible by factor**2 = {r2}, got {cout}")
+        base = keras.initializers.get(self.base)
+        kernel = base((kh, kw, cin, cout // r2), dtype=dtype)
+        # depth_to_space takes channel index (dy * r + dx) * C_out + c, so repeat the whole block r*r times.
+        return ops.tile(kernel, (1, 1, 1, r2))
+
+    def get_config(self):
+        return {"factor": self.factor, "base": self.base}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResidualBlock(layers.Layer):
+    """conv3x3 - BN - PReLU - conv3x3 - BN, plus the identity skip (SRResNet, Fig. 4 of the paper)."""
+
+    def __init__(self, filters: int = 64, momentum: float = 0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.momentum = float(momentum)
+        self.conv1 = layers.Conv2D(filters, 3, padding="same", name="conv1")
+        self.bn1 = layers.BatchNormalization(momentum=momentum, name="bn1")
+        self.act = layers.PReLU(shared_axes=[1, 2], name="prelu")
+        self.conv2 = layers.Conv2D(filters, 3, padding="same", name="conv2")
+        self.bn2 = layers.BatchNormalization(momentum=momentum, name="bn2")
+
+    def build(self, input_shape):
+        self.conv1.build(input_shape)
+        shape = self.conv1.compute_output_shape(input_shape)
+        self.bn1.build(shape)
+        self.act.build(shape)
+        self.conv2.build(shape)
+        self.bn2.build(shape)
+
+    def call(self, x, training=False):
+        y = self.act(self.bn1(self.conv1(x), training=training))
+        y = self.bn2(self.conv2(y), training=training)
+        return x + y
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "momentum": self.momentum}

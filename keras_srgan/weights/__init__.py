@@ -1,0 +1,133 @@
+"""Resolve a weights spec (shipped name, .weights.h5, .keras, run folder) to a built generator.
+
+``load_generator`` is the one place that does this. Shipped weights live beside this file as
+``<name>.weights.h5`` with ``<name>.json`` (generator config, SHA-256, provenance); the hash is
+checked on every load. ``.keras`` archives load with ``safe_mode=True``; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from keras_srgan.errors import UserError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent
+DEFAULT_WEIGHTS = "srresnet"
+GENERATOR_STEM = "generator"  # a run folder holds generator.weights.h5 + generator.json
+
+
+class WeightsError(UserError, ValueError):
+    """A weights spec that cannot be resolved or loaded; the message names the file and the problem."""
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def shipped_weights() -> dict[str, dict]:
+    """Name -> metadata of every weights file shipped inside the package."""
+    found = {}
+    for meta_path in sorted(WEIGHTS_DIR.glob("*.json")):
+        name = meta_path.stem
+        if (WEIGHTS_DIR / f"{name}.weights.h5").exists():
+            with open(meta_path) as f:
+                found[name] = json.load(f)
+    return found
+
+
+def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = None) -> tuple[Path, Path]:
+    """Write ``<stem>.weights.h5`` and ``<stem>.json`` (config + SHA-256), each via a temporary name."""
+    stem = Path(path_stem)
+    weights_path = stem.with_name(stem.name + ".weights.h5")
+    meta_path = stem.with_name(stem.name + ".json")
+    tmp_weights = weights_path.with_name(".tmp-" + weights_path.name)
+    model.save_weights(tmp_weights)
+    meta = {"class": type(model).__name__, "config": generator_config(model), "sha256": sha256_of(tmp_weights)}
+    meta.update(extra or {})
+    tmp_meta = meta_path.with_name(".tmp-" + meta_path.name)
+    tmp_meta.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp_weights, weights_path)
+    os.replace(tmp_meta, meta_path)
+    return weights_path, meta_path
+
+
+def generator_config(model) -> dict:
+    keys = ("scale", "num_blocks", "filters", "icnr", "bn_momentum")
+    config = model.get_config()
+    return {k: config[k] for k in keys if k in config}
+
+
+def _build(config: dict):
+    from keras_srgan.models.generator import build_generator
+
+    return build_generator(**config)
+
+
+def _load_h5(weights_path: Path, meta_path: Path | None, expected_sha: str | None = None):
+    if not weights_path.is_file():
+        raise WeightsError(f"{weights_path}: no such weights file")
+    if expected_sha is not None:
+        actual = sha256_of(weights_path)
+        if actual != expected_sha:
+            raise WeightsError(
+                f"{weights_path}: SHA-256 mismatch (expected {expected_sha[:12]}..., got {actual[:12]}...); "
+                "the file is corrupt or was modified"
+            )
+    config = {}
+    if meta_path is not None and meta_path.is_file():
+        try:
+            config = json.loads(meta_path.read_text()).get("config", {})
+        except (OSError, ValueError) as exc:
+            raise WeightsError(f"{meta_path}: unreadable generator config ({exc})") from None
+    model = _build(config)
+    try:
+        model.load_weights(weights_path)
+    except Exception as exc:  # h5py/keras raise many types for truncated or mismatched files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{weights_path}: cannot load generator weights ({reason})") from None
+    return model
+
+
+def _sibling_meta(weights_path: Path) -> Path:
+    name = weights_path.name
+    stem = name[: -len(".weights.h5")] if name.endswith(".weights.h5") else weights_path.stem
+    return weights_path.with_name(stem + ".json")
+
+
+def load_generator(weights: str | os.PathLike | None = None):
+    """A built SRResNet from a shipped name, a ``.weights.h5`` file, a ``.keras`` file or a run folder."""
+    spec = DEFAULT_WEIGHTS if weights is None else weights
+    shipped = shipped_weights()
+    if isinstance(spec, str) and spec in shipped:
+        return _load_h5(WEIGHTS_DIR / f"{spec}.weights.h5", WEIGHTS_DIR / f"{spec}.json", shipped[spec].get("sha256"))
+    path = Path(spec)
+    if path.is_dir():
+        candidate = path / f"{GENERATOR_STEM}.weights.h5"
+        if not candidate.is_file():
+            raise WeightsError(f"{path}: folder has no {candidate.name} (is it a finished training run?)")
+        return _load_h5(candidate, _sibling_meta(candidate))
+    if str(path).endswith(".weights.h5"):
+        return _load_h5(path, _sibling_meta(path))
+    if path.suffix == ".keras":
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such file")
+        import keras
+
+        import keras_srgan.models  # noqa: F401  (registers the serializable classes)
+
+        try:
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise WeightsError(f"{path}: cannot load .keras model ({reason})") from None
+    names = ", ".join(sorted(shipped)) or "none shipped yet"
+    if path.exists():
+        raise WeightsError(f"{path}: not a weights file (expected .weights.h5, .keras or a run folder)")
+    raise WeightsError(f"{spec}: unknown weights (shipped names: {names}; or pass a .weights.h5/.keras file or run folder)")
