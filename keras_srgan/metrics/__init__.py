@@ -1,0 +1,19 @@
+"""Image-quality metrics: numpy PSNR/SSIM for benchmarks and a TF PSNR for training steps.
+
+The numpy side (``psnr``, ``ssim``, ``rgb_to_y``, ``Protocol``) does not import TensorFlow;
+``psnr_y_tf`` is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from keras_srgan.metrics.image import Protocol, psnr, rgb_to_gray, rgb_to_y, ssim
+
+__all__ = ["Protocol", "psnr", "psnr_y_tf", "rgb_to_gray", "rgb_to_y", "ssim"]
+
+
+def __getattr__(name: str):
+    if name == "psnr_y_tf":
+        from keras_srgan.metrics.tf_metrics import psnr_y_tf
+
+        return psnr_y_tf
+    raise AttributeError(f"module 'keras_srgan.metrics' has no attribute {name!r}")

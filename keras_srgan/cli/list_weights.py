@@ -1,0 +1,46 @@
+"""``keras-srgan list-weights``: the generator weights shipped inside the package, with provenance."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        "list-weights",
+        help="list the weights shipped with the package",
+        description="List shipped generator weights: name, training data, steps and SHA-256 prefix.",
+    )
+
+
+def _first(meta: dict, *keys: str, default: str = "?") -> str:
+    for key in keys:
+        if meta.get(key) not in (None, ""):
+            return str(meta[key])
+    return default
+
+
+def run(args: argparse.Namespace) -> int:
+    from keras_srgan.weights import shipped_weights
+
+    shipped = shipped_weights()
+    if not shipped:
+        print(
+            "No weights are shipped with this version of keras-srgan. "
+            "Train one (keras-srgan train) and pass --weights FILE (.weights.h5, .keras or a run folder)."
+        )
+        return 0
+    rows = [("name", "trained on", "steps", "sha256")]
+    for name, meta in shipped.items():
+        rows.append(
+            (
+                name,
+                _first(meta, "trained_on", "dataset", "data"),
+                _first(meta, "steps", "step"),
+                _first(meta, "sha256")[:12],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0

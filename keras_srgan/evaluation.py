@@ -1,0 +1,306 @@
+"""Benchmark evaluation (Set5 / Set14 / BSD100 style) under one explicit, printed protocol.
+
+"My PSNR is lower than the paper" is usually a protocol mismatch, so every step here follows the SR-paper
+convention (see :class:`keras_srgan.metrics.Protocol`) and the result records the protocol it used.
+``evaluate(..., bicubic=True)`` reproduces the published bicubic baselines, which checks the pipeline.
+
+Per image: load the HR with Pillow; crop it top-left to a multiple of ``scale``; LR = antialiased bicubic
+downsample rounded to uint8 (what a saved LR PNG holds); SR = model (or bicubic upsampling) rounded to
+uint8; PSNR/SSIM on Y with ``scale`` border pixels removed. A grayscale HR (Pillow mode L, 1 or LA) is fed
+to the model as R = G = B and the RGB output is turned back into gray with BT.601 luma (rounded), then
+measured on gray values; for bicubic the three channels stay equal, so this is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from keras_srgan.errors import UserError
+from keras_srgan.metrics import Protocol, rgb_to_gray
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+GRAY_MODES = ("L", "1", "LA")
+RGB_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+class BadImage(Exception):
+    """An HR file that cannot be measured; it is listed under ``failed`` and left out of the means."""
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (by suffix, hidden files skipped), sorted by name."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def load_hr(path: Path) -> np.ndarray:
+    """uint8 HxW (gray) or HxWx3 (RGB) array; raises :class:`BadImage` with the reason when impossible."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in GRAY_MODES:
+                img = img.convert("L")
+            elif mode in RGB_MODES:
+                img = img.convert("RGB")
+            else:
+                raise BadImage(f"unsupported Pillow mode {mode!r} (expected 8-bit gray or RGB)")
+            return np.asarray(img, dtype=np.uint8).copy()
+    except BadImage:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadImage(f"cannot read image ({reason})") from None
+
+
+def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:
+    """Top-left crop so both sides are multiples of ``scale`` (the protocol's crop)."""
+    height, width = hr.shape[:2]
+    return hr[: height - height % scale, : width - width % scale]
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+
+class _Upscaler:
+    """uint8 LR [h, w, 3] -> uint8 SR [s*h, s*w, 3], by a generator or by bicubic interpolation."""
+
+    def __init__(self, scale: int, generator=None):
+        import tensorflow as tf
+
+        from keras_srgan.data.degradation import bicubic_downsample
+        from keras_srgan.inference.predict import Predictor
+
+        self.scale = scale
+        self._predictor = Predictor(generator) if generator is not None else None
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def _bicubic_up(lr01):
+            size = tf.shape(lr01)[1:3] * scale
+            return tf.image.resize(lr01, size, method="bicubic", antialias=True)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def _bicubic_down(hr01):
+            return bicubic_downsample(hr01, scale)
+
+        self._up = _bicubic_up
+        self._down = _bicubic_down
+
+    def degrade(self, hr_rgb: np.ndarray) -> np.ndarray:
+        from keras_srgan.inference.predict import to_uint8
+
+        lr = self._down(np.asarray(hr_rgb, dtype=np.float32)[None] / 255.0).numpy()[0]
+        return to_uint8(lr)
+
+    def upscale(self, lr_rgb: np.ndarray) -> np.ndarray:
+        from keras_srgan.inference.predict import to_uint8
+
+        lr01 = np.asarray(lr_rgb, dtype=np.float32) / 255.0
+        if self._predictor is not None:
+            return to_uint8(self._predictor(lr01))
+        return to_uint8(self._up(lr01[None]).numpy()[0])
+
+
+def _unique_names(items: Sequence[Path], short, fallback) -> list[str]:
+    """Display names ``short(item)``, using ``fallback(item)`` for the items whose short names clash."""
+    names = [short(p) for p in items]
+    return [n if names.count(n) == 1 else fallback(p) for n, p in zip(names, items, strict=True)]
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return float(np.mean(values)) if values else None
+
+
+def _load_generator(weights, scale: int):
+    if weights is None or isinstance(weights, str | os.PathLike):
+        from keras_srgan.weights import load_generator
+
+        generator = load_generator(weights)
+    else:  # an already built generator (keras.Model)
+        generator = weights
+    model_scale = int(getattr(generator, "scale", scale))
+    if model_scale != scale:
+        raise UserError(
+            f"{_weights_label(weights)}: the generator upscales x{model_scale}, but --scale is {scale}"
+        )
+    return generator
+
+
+def _weights_label(weights) -> str:
+    if weights is None:
+        from keras_srgan.weights import DEFAULT_WEIGHTS
+
+        return DEFAULT_WEIGHTS
+    if isinstance(weights, str | os.PathLike):
+        return str(weights)
+    return f"<{type(weights).__name__} object>"
+
+
+def evaluate(
+    data_dirs: str | os.PathLike | Sequence[str | os.PathLike],
+    weights=None,
+    bicubic: bool = False,
+    scale: int = 4,
+    json_path: str | os.PathLike | None = None,
+    save_images: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """Measure a generator (or bicubic) on folders of HR images; one folder = one set, named by the folder.
+
+    ``weights`` is anything :func:`keras_srgan.weights.load_generator` accepts (``None`` = the default
+    shipped weights) or a built generator. Returns ``{"protocol", "method", "sets"}``; each set has mean
+    ``psnr``/``ssim`` over the images that could be measured, per-image values under ``images`` and
+    unreadable or too-small files with their reason under ``failed``. PSNR of an image identical to its HR
+    is ``inf`` (written to JSON as the string ``"inf"``).
+    """
+    if isinstance(data_dirs, str | os.PathLike):
+        data_dirs = [data_dirs]
+    folders = [Path(d) for d in data_dirs]
+    if not folders:
+        raise UserError("no data folder given")
+    if bicubic and weights is not None:
+        raise UserError("give either weights or bicubic, not both")
+    for folder in folders:
+        if not folder.is_dir():
+            raise UserError(f"{folder}: no such folder")
+    image_lists = [list_images(f) for f in folders]
+    for folder, images in zip(folders, image_lists, strict=True):
+        if not images:
+            raise UserError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+
+    protocol = Protocol(scale=scale)
+    generator = None if bicubic else _load_generator(weights, scale)
+    upscaler = _Upscaler(scale, generator)
+    method = "bicubic" if bicubic else _weights_label(weights)
+    save_root = Path(save_images) if save_images is not None else None
+
+    from tqdm.auto import tqdm
+
+    sets: dict[str, dict] = {}
+    for set_name, images in zip(_unique_names(folders, lambda p: p.name, str), image_lists, strict=True):
+        results: dict[str, dict] = {}
+        failed: dict[str, str] = {}
+        names = _unique_names(images, lambda p: p.stem, lambda p: p.name)
+        bar = tqdm(
+            list(zip(names, images, strict=True)),
+            desc=set_name,
+            unit="img",
+            disable=not progress,
+            leave=False,
+        )
+        for name, path in bar:
+            try:
+                sr, hr = _super_resolve(path, upscaler, protocol)
+                results[name] = protocol.measure(sr, hr)
+            except BadImage as exc:
+                failed[name] = f"{path}: {exc}"
+                continue
+            if save_root is not None:
+                _save_png(sr, save_root / set_name / f"{name}.png")
+        sets[set_name] = {
+            "psnr": _mean(r["psnr"] for r in results.values()),
+            "ssim": _mean(r["ssim"] for r in results.values()),
+            "count": len(results),
+            "images": results,
+            "failed": failed,
+        }
+
+    report = {"protocol": protocol.to_dict(), "method": method, "sets": sets}
+    if json_path is not None:
+        write_json(report, json_path)
+    return report
+
+
+def _super_resolve(path: Path, upscaler: _Upscaler, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+    """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray."""
+    hr = crop_to_scale(load_hr(path), protocol.scale)
+    height, width = hr.shape[:2]
+    smallest = max(2 * protocol.crop_border + 11, protocol.scale)  # border removal + one SSIM window
+    if height < smallest or width < smallest:
+        raise BadImage(
+            f"too small ({width}x{height} after cropping to a multiple of {protocol.scale}; "
+            f"needs at least {smallest}x{smallest})"
+        )
+    sr = upscaler.upscale(upscaler.degrade(_as_rgb(hr)))
+    if hr.ndim == 2:
+        sr = rgb_to_gray(sr)
+    return sr, hr
+
+
+def _save_png(image: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp-" + path.name)
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _json_safe(value):
+    """Strict JSON: non-finite floats become the strings "inf", "-inf" or "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(report: dict, path: str | os.PathLike) -> Path:
+    """Write ``report`` via a temporary file in the same folder and an atomic rename (no half files)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write results ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def format_table(report: dict, per_image: bool = False) -> str:
+    """Plain-text results: the protocol line, then one row per set (and per image when asked)."""
+    lines = [f"protocol: {report['protocol']['statement']}", f"method: {report['method']}"]
+    width = max([len(n) for n in report["sets"]] + [5])
+    if per_image:
+        width = max([width] + [len(n) + 2 for s in report["sets"].values() for n in s["images"]])
+    lines.append(f"{'set':<{width}}  {'images':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}")
+    for set_name, result in report["sets"].items():
+        lines.append(
+            f"{set_name:<{width}}  {result['count']:>6}  {_fmt(result['psnr'], 2):>9}  {_fmt(result['ssim'], 4):>6}"
+        )
+        if per_image:
+            for name, r in result["images"].items():
+                lines.append(
+                    f"  {name:<{width - 2}}  {'':>6}  {_fmt(r['psnr'], 2):>9}  {_fmt(r['ssim'], 4):>6}"
+                )
+    failures = [reason for r in report["sets"].values() for reason in r["failed"].values()]
+    if failures:
+        lines.append(f"skipped {len(failures)} image(s), not in the means:")
+        lines.extend(f"  {reason}" for reason in failures)
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}"

@@ -1,0 +1,199 @@
+"""PSNR / SSIM exactly as SR papers measure them (numpy, float64), plus the protocol that fixes the choices.
+
+Published SR numbers depend on details that are easy to get wrong: which channel is measured, how many
+border pixels are dropped, whether SSIM filters with 'same' or 'valid' borders, and what happens to
+grayscale images. Every one of those choices is written down here once, in :class:`Protocol`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# BT.601 studio-range luma on the 0-255 scale: Y = 16 + (65.481 R + 128.553 G + 24.966 B), RGB in [0, 1].
+Y_OFFSET = 16.0
+Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
+# The same weights normalised to sum to 1 (0.299, 0.587, 0.114 up to rounding): full-range luma, used to
+# turn an RGB SR image back into a gray image (an RGB pixel with R = G = B = g maps to exactly g).
+LUMA_WEIGHTS = Y_WEIGHTS / Y_WEIGHTS.sum()
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
+    """Y of YCbCr (BT.601, MATLAB ``rgb2ycbcr``) on the 0-255 scale, float64, for uint8 RGB [..., 3].
+
+    Floats are taken to be on the 0-255 scale too; the result is not rounded (as BasicSR and MATLAB's
+    evaluation scripts do when they measure on Y).
+    """
+    rgb = np.asarray(rgb)
+    if rgb.shape[-1:] != (3,):
+        raise ValueError(f"rgb_to_y needs an RGB array [..., 3], got shape {rgb.shape}")
+    return Y_OFFSET + (rgb.astype(np.float64) / 255.0) @ Y_WEIGHTS
+
+
+def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """uint8 gray image from uint8 RGB with full-range BT.601 luma, rounded (like Pillow ``convert('L')``).
+
+    Used to measure a model's RGB output against a grayscale HR image: the gray HR went into the model as
+    R = G = B, and this is the inverse of that step (identity on pixels whose three channels are equal).
+    """
+    rgb = np.asarray(rgb)
+    if rgb.shape[-1:] != (3,):
+        raise ValueError(f"rgb_to_gray needs an RGB array [..., 3], got shape {rgb.shape}")
+    luma = rgb.astype(np.float64) @ LUMA_WEIGHTS
+    return np.clip(np.floor(luma + 0.5), 0, 255).astype(np.uint8)
+
+
+def _prepare(
+    sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate, remove the border and pick the measured channel(s); returns float64 [H, W, C] arrays."""
+    sr = np.asarray(sr)
+    hr = np.asarray(hr)
+    if sr.shape != hr.shape:
+        raise ValueError(f"SR and HR shapes differ: {sr.shape} vs {hr.shape}")
+    if sr.ndim == 3 and sr.shape[-1] == 1:
+        sr, hr = sr[..., 0], hr[..., 0]
+    if not (sr.ndim == 2 or (sr.ndim == 3 and sr.shape[-1] == 3)):
+        raise ValueError(f"expected an HxW (gray) or HxWx3 (RGB) image, got shape {sr.shape}")
+    if crop_border < 0:
+        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
+    height, width = sr.shape[:2]
+    if height <= 2 * crop_border or width <= 2 * crop_border:
+        raise ValueError(
+            f"image of {width}x{height} pixels is too small to remove a {crop_border}-pixel border "
+            f"(each side must be larger than {2 * crop_border})"
+        )
+    if crop_border:
+        sr = sr[crop_border:-crop_border, crop_border:-crop_border]
+        hr = hr[crop_border:-crop_border, crop_border:-crop_border]
+    if sr.ndim == 2:  # grayscale: its own gray values, never the RGB -> Y formula
+        return sr.astype(np.float64)[..., None], hr.astype(np.float64)[..., None]
+    if y_channel:
+        return rgb_to_y(sr)[..., None], rgb_to_y(hr)[..., None]
+    return sr.astype(np.float64), hr.astype(np.float64)
+
+
+def psnr(
+    sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool = True, data_range: float = 255.0
+) -> float:
+    """PSNR in dB between two uint8 images (HxWx3 RGB or HxW gray), with ``crop_border`` pixels removed.
+
+    RGB is measured on Y when ``y_channel`` (the SR-paper convention), otherwise over all three channels
+    together. Gray images are measured on their own values. Identical images give ``float('inf')``.
+    """
+    a, b = _prepare(sr, hr, crop_border, y_channel)
+    mse = float(np.mean((a - b) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / mse))
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
+    """1-D normalised Gaussian taps (the separable factor of the 11x11 SSIM window)."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x**2) / (2.0 * sigma**2))
+    return g / g.sum()
+
+
+def _filter_valid(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Separable 2-D filtering of [H, W, C] keeping only fully covered pixels ('valid', no padding)."""
+    n = taps.size
+    height, width = image.shape[:2]
+    rows = sum(taps[i] * image[i : height - n + 1 + i] for i in range(n))
+    return sum(taps[j] * rows[:, j : width - n + 1 + j] for j in range(n))
+
+
+def ssim(
+    sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool = True, data_range: float = 255.0
+) -> float:
+    """Mean SSIM (Wang et al. 2004) between two uint8 images, as BasicSR / the MATLAB reference compute it.
+
+    11x11 Gaussian window (sigma 1.5), K1 0.01, K2 0.03, on the 0-255 scale, 'valid' filtering (no padded
+    borders enter the mean). Channel and border rules are those of :func:`psnr`; RGB without
+    ``y_channel`` is the mean over the three channels.
+    """
+    a, b = _prepare(sr, hr, crop_border, y_channel)
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        raise ValueError(
+            f"image of {a.shape[1]}x{a.shape[0]} pixels after removing the border is smaller than the "
+            f"{SSIM_WINDOW}x{SSIM_WINDOW} SSIM window"
+        )
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    taps = gaussian_window()
+    mu_a = _filter_valid(a, taps)
+    mu_b = _filter_valid(b, taps)
+    var_a = _filter_valid(a * a, taps) - mu_a**2
+    var_b = _filter_valid(b * b, taps) - mu_b**2
+    cov = _filter_valid(a * b, taps) - mu_a * mu_b
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(ssim_map.mean(axis=(0, 1)).mean())
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The measuring rules of an SR benchmark table, kept together so a result always says how it was made.
+
+    ``crop_border`` defaults to ``scale`` (the usual choice). Gray images are always measured on their gray
+    values; ``y_channel`` only concerns RGB images.
+    """
+
+    scale: int = 4
+    crop_border: int | None = None
+    y_channel: bool = True
+    data_range: float = 255.0
+
+    def __post_init__(self):
+        if int(self.scale) != self.scale or self.scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {self.scale}")
+        if self.crop_border is None:
+            object.__setattr__(self, "crop_border", int(self.scale))
+        if self.crop_border < 0:
+            raise ValueError(f"crop_border must be >= 0, got {self.crop_border}")
+
+    def psnr(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        return psnr(sr, hr, self.crop_border, self.y_channel, self.data_range)
+
+    def ssim(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        return ssim(sr, hr, self.crop_border, self.y_channel, self.data_range)
+
+    def measure(self, sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
+        """``{"psnr": ..., "ssim": ...}`` for one uint8 SR / HR pair."""
+        return {"psnr": self.psnr(sr, hr), "ssim": self.ssim(sr, hr)}
+
+    def describe(self) -> str:
+        """One line stating what the numbers mean, printed above every results table."""
+        channel = "Y (BT.601) for RGB" if self.y_channel else "RGB"
+        return (
+            f"x{self.scale}: HR cropped top-left to a multiple of {self.scale}, LR = antialiased bicubic "
+            f"(tf.image.resize) rounded to uint8, SR rounded to uint8; PSNR/SSIM on {channel}, "
+            f"gray images on their gray values, {self.crop_border}-px border removed; "
+            f"SSIM Gaussian {SSIM_WINDOW}x{SSIM_WINDOW} sigma {SSIM_SIGMA}, K1 {SSIM_K1}, K2 {SSIM_K2}, 'valid'"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready record of every setting, including the fixed SSIM constants and the statement."""
+        record = asdict(self)
+        record.update(
+            {
+                "lr_degradation": "bicubic downsample, tf.image.resize(antialias=True), rounded to uint8",
+                "hr_crop": "top-left, to a multiple of scale",
+                "rgb_channel": "Y (BT.601, 16-235)" if self.y_channel else "RGB",
+                "gray_images": "measured on gray values; model output turned gray with BT.601 luma, rounded",
+                "ssim": {
+                    "window": SSIM_WINDOW,
+                    "sigma": SSIM_SIGMA,
+                    "k1": SSIM_K1,
+                    "k2": SSIM_K2,
+                    "valid": True,
+                },
+                "statement": self.describe(),
+            }
+        )
+        return record

@@ -1,0 +1,191 @@
+"""evaluate(): protocol pipeline, JSON report, bad files, grayscale rule, CLI; bicubic Set5 vs the papers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import shared_data, smooth_image
+from PIL import Image
+
+from keras_srgan.errors import UserError
+from keras_srgan.evaluation import evaluate
+from keras_srgan.metrics import psnr, ssim
+
+
+def _independent_bicubic_lr(hr: np.ndarray, scale: int = 4) -> np.ndarray:
+    """LR in [0, 1] as the protocol makes it, written out without the evaluation module."""
+    import tensorflow as tf
+
+    h, w = hr.shape[:2]
+    hr = hr[: h - h % scale, : w - w % scale].astype(np.float32) / 255
+    lr = tf.image.resize(hr[None], (hr.shape[0] // scale, hr.shape[1] // scale), "bicubic", antialias=True)
+    return (np.clip(np.round(lr.numpy()[0] * 255), 0, 255) / 255).astype(np.float32)
+
+
+def _independent_bicubic(hr: np.ndarray, scale: int = 4) -> np.ndarray:
+    """Bicubic SR (uint8) under the protocol, written out step by step."""
+    import tensorflow as tf
+
+    lr = _independent_bicubic_lr(hr, scale)
+    size = (lr.shape[0] * scale, lr.shape[1] * scale)
+    sr = tf.image.resize(lr[None], size, "bicubic").numpy()[0]
+    return np.clip(np.round(sr * 255), 0, 255).astype(np.uint8)
+
+
+def _check_schema(report: dict) -> None:
+    assert set(report) >= {"protocol", "method", "sets"}
+    assert report["protocol"]["scale"] == 4 and report["protocol"]["crop_border"] == 4
+    assert isinstance(report["protocol"]["statement"], str)
+    for result in report["sets"].values():
+        assert set(result) >= {"psnr", "ssim", "count", "images", "failed"}
+        assert result["count"] == len(result["images"])
+        for values in result["images"].values():
+            assert set(values) == {"psnr", "ssim"}
+        if result["images"]:
+            assert result["psnr"] == pytest.approx(np.mean([v["psnr"] for v in result["images"].values()]))
+            assert result["ssim"] == pytest.approx(np.mean([v["ssim"] for v in result["images"].values()]))
+
+
+def test_bicubic_matches_the_protocol_written_out(image_folder, tmp_path):
+    json_path = tmp_path / "out" / "results.json"
+    report = evaluate([image_folder], bicubic=True, json_path=json_path, progress=False)
+    _check_schema(report)
+    result = report["sets"]["images"]
+    assert report["method"] == "bicubic" and result["count"] == 5 and result["failed"] == {}
+    hr = np.asarray(Image.open(image_folder / "img2.png"))
+    sr = _independent_bicubic(hr)
+    assert result["images"]["img2"]["psnr"] == pytest.approx(psnr(sr, hr, 4), abs=1e-9)
+    assert result["images"]["img2"]["ssim"] == pytest.approx(ssim(sr, hr, 4), abs=1e-9)
+    assert json.loads(json_path.read_text()) == json.loads(json.dumps(report))
+    assert [p.name for p in json_path.parent.iterdir()] == ["results.json"]  # no temp file left behind
+
+
+def test_generator_from_weights_file_and_saved_images(image_folder, tiny_weights, tiny_generator, tmp_path):
+    report = evaluate(image_folder, weights=tiny_weights, save_images=tmp_path / "sr", progress=False)
+    _check_schema(report)
+    result = report["sets"]["images"]
+    assert result["count"] == 5 and all(math.isfinite(v["psnr"]) for v in result["images"].values())
+    saved = sorted((tmp_path / "sr" / "images").glob("*.png"))
+    assert [p.stem for p in saved] == [f"img{i}" for i in range(5)]
+    assert Image.open(saved[0]).size == (80, 64)
+    # A built model gives the same numbers as its weights file.
+    again = evaluate(image_folder, weights=tiny_generator, progress=False)
+    assert again["sets"]["images"]["psnr"] == pytest.approx(result["psnr"], abs=1e-6)
+
+
+def test_bad_and_too_small_files_are_listed_and_excluded(image_folder):
+    (image_folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    data = (image_folder / "img0.png").read_bytes()
+    (image_folder / "truncated.png").write_bytes(data[: len(data) // 2])
+    Image.fromarray(smooth_image(12, 40)).save(image_folder / "tiny.png")
+    (image_folder / "notes.txt").write_text("not an image, ignored")
+    report = evaluate(image_folder, bicubic=True, progress=False)
+    result = report["sets"]["images"]
+    assert sorted(result["failed"]) == ["broken", "tiny", "truncated"]
+    assert "broken.png" in result["failed"]["broken"] and "too small" in result["failed"]["tiny"]
+    assert result["count"] == 5 and sorted(result["images"]) == [f"img{i}" for i in range(5)]
+    _check_schema(report)
+
+
+def test_gray_image_measured_as_gray(tmp_path, tiny_generator):
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    gray = smooth_image(66, 70, seed=4, channels=1)[..., 0]  # 66x70 -> cropped to 64x68
+    Image.fromarray(gray, mode="L").save(folder / "g.png")
+    report = evaluate(folder, bicubic=True, progress=False)
+    hr = gray[:64, :68]
+    sr = _independent_bicubic(np.repeat(gray[..., None], 3, -1))[..., 0]
+    assert report["sets"]["gray"]["images"]["g"]["psnr"] == pytest.approx(psnr(sr, hr, 4), abs=1e-9)
+    # Model path: gray HR in as R = G = B, RGB output back to gray with BT.601 luma, then gray PSNR.
+    from keras_srgan.inference.predict import Predictor, to_uint8
+    from keras_srgan.metrics import rgb_to_gray
+
+    lr = _independent_bicubic_lr(np.repeat(gray[..., None], 3, -1))
+    model_sr = rgb_to_gray(to_uint8(Predictor(tiny_generator)(lr)))
+    model_report = evaluate(folder, weights=tiny_generator, progress=False)
+    assert model_report["sets"]["gray"]["images"]["g"]["psnr"] == pytest.approx(
+        psnr(model_sr, hr, 4), abs=1e-9
+    )
+
+
+def test_identical_images_inf_psnr_written_as_string(tmp_path):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 40, 3), 77, np.uint8)).save(folder / "flat.png")
+    report = evaluate(folder, bicubic=True, json_path=tmp_path / "r.json", progress=False)
+    assert report["sets"]["flat"]["images"]["flat"]["psnr"] == math.inf
+    assert json.loads((tmp_path / "r.json").read_text())["sets"]["flat"]["psnr"] == "inf"
+
+
+def test_user_errors(tmp_path, image_folder, tiny_generator):
+    with pytest.raises(UserError, match="no such folder"):
+        evaluate(tmp_path / "missing", bicubic=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no image files"):
+        evaluate(tmp_path / "empty", bicubic=True)
+    with pytest.raises(UserError, match="not both"):
+        evaluate(image_folder, weights="x.weights.h5", bicubic=True)
+    with pytest.raises(UserError, match="x4"):
+        evaluate(image_folder, weights=tiny_generator, scale=2, progress=False)
+    with pytest.raises(UserError, match="nothing.weights.h5"):
+        evaluate(image_folder, weights=str(tmp_path / "nothing.weights.h5"), progress=False)
+
+
+def test_cli_evaluate_and_list_weights(image_folder, tmp_path, capsys):
+    from keras_srgan.cli import main
+
+    json_path = tmp_path / "r.json"
+    code = main(
+        ["evaluate", "--bicubic", "--data", str(image_folder), "--json", str(json_path), "--no-progress"]
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0].startswith("protocol: x4")
+    row = next(line for line in out if line.startswith("images "))
+    report = json.loads(json_path.read_text())
+    assert f"{report['sets']['images']['psnr']:.2f}" in row.split()
+    assert main(["evaluate", "--bicubic", "--data", str(image_folder), "--per-image", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  img{i} " in out for i in range(5))
+    assert main(["evaluate", "--bicubic", "--data", str(tmp_path / "nope")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main(["list-weights"]) == 0
+    assert "No weights are shipped" in capsys.readouterr().out
+
+
+def test_name_clashes_keep_every_set_and_image(tmp_path):
+    dirs = [tmp_path / "a" / "Set", tmp_path / "b" / "Set"]
+    for d in dirs:
+        d.mkdir(parents=True)
+        Image.fromarray(smooth_image(32, 32)).save(d / "x.png")
+    Image.fromarray(smooth_image(32, 32, seed=1)).save(dirs[0] / "x.bmp")
+    report = evaluate(dirs, bicubic=True, progress=False)
+    assert sorted(report["sets"]) == sorted(str(d) for d in dirs)
+    assert sorted(report["sets"][str(dirs[0])]["images"]) == ["x.bmp", "x.png"]
+    assert list(report["sets"][str(dirs[1])]["images"]) == ["x"]
+
+
+@pytest.mark.data
+def test_bicubic_set5_matches_published_baseline():
+    report = evaluate(shared_data("Set5"), bicubic=True, progress=False)
+    result = report["sets"]["Set5"]
+    assert result["count"] == 5 and result["failed"] == {}
+    assert result["psnr"] == pytest.approx(28.43, abs=0.02)
+    assert result["ssim"] == pytest.approx(0.811, abs=0.005)
+
+
+@pytest.mark.data
+def test_set14_bridge_is_gray_and_the_rule_matters(tmp_path):
+    source = shared_data("Set14", "bridge.png")
+    assert Image.open(source).mode == "L"
+    folder = tmp_path / "Set14"
+    folder.mkdir()
+    (folder / "bridge.png").write_bytes(source.read_bytes())
+    gray = evaluate(folder, bicubic=True, progress=False)["sets"]["Set14"]["images"]["bridge"]["psnr"]
+    hr = np.asarray(Image.open(source))
+    sr = _independent_bicubic(np.repeat(hr[..., None], 3, -1))
+    through_y = psnr(sr, np.repeat(hr[..., None], 3, -1), 4)
+    assert through_y - gray == pytest.approx(20 * math.log10(255 / 219), abs=1e-6)
