@@ -34,8 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from keras_srgan.errors import UserError
+
+    warnings.formatwarning = _format_warning
 
     args = build_parser().parse_args(argv)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import keras
 import tensorflow as tf
 
 KINDS = ("bicubic", "gaussian")
@@ -63,19 +64,22 @@ class Degradation:
         if self.noise_sigma < 0:
             raise ValueError("noise_sigma must be >= 0")
 
-    def __call__(self, hr: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
-        """LR batch in [0, 1] for an HR batch in [0, 1]. ``seed`` is a stateless seed pair for the noise."""
+    def __call__(self, hr: tf.Tensor, seed=None, add_noise: bool = True) -> tf.Tensor:
+        """LR batch in [0, 1] for an HR batch in [0, 1].
+
+        ``seed`` is a ``keras.random.SeedGenerator`` (or int) for the noise; ``add_noise=False`` gives the
+        clean LR (used for validation).
+        """
         if self.kind == "bicubic":
             lr = bicubic_downsample(hr, self.scale)
         else:
             lr = gaussian_downsample(hr, self.scale, self.blur_sigma)
-        if self.noise_sigma > 0:
+        if add_noise and self.noise_sigma > 0:
             if seed is None:
                 raise ValueError("noise needs a seed")
             n = tf.shape(lr)[0]
-            sigma_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-            sigma = tf.random.stateless_uniform([n, 1, 1, 1], sigma_seed, 0.0, self.noise_sigma)
-            lr = lr + sigma * tf.random.stateless_normal(tf.shape(lr), noise_seed)
+            sigma = keras.random.uniform([n, 1, 1, 1], 0.0, self.noise_sigma, seed=seed)
+            lr = lr + sigma * keras.random.normal(tf.shape(lr), seed=seed)
         return tf.clip_by_value(lr, 0.0, 1.0)
 
     def get_config(self) -> dict:

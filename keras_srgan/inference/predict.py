@@ -17,7 +17,9 @@ class Predictor:
         self.generator = generator
         self.scale = int(getattr(generator, "scale", 4))
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], jit_compile=jit_compile)
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], jit_compile=jit_compile
+        )
         def _run(lr):
             sr = tf.cast(self.generator(lr, training=False), tf.float32)
             return tf.clip_by_value((sr + 1.0) * 0.5, 0.0, 1.0)

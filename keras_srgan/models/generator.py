@@ -47,14 +47,18 @@ class SRResNet(keras.Model):
             init = ICNR(2) if icnr else "glorot_uniform"
             self.upsample.append(
                 (
-                    layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=init, name=f"up{i}_conv"),
+                    layers.Conv2D(
+                        filters * 4, 3, padding="same", kernel_initializer=init, name=f"up{i}_conv"
+                    ),
                     PixelShuffle(2, name=f"up{i}_shuffle"),
                     layers.PReLU(shared_axes=[1, 2], name=f"up{i}_prelu"),
                 )
             )
         # A small initial output keeps tanh out of saturation at the start of training.
         tail_init = keras.initializers.VarianceScaling(0.02, mode="fan_avg", distribution="uniform")
-        self.tail = layers.Conv2D(3, 9, padding="same", kernel_initializer=tail_init, dtype="float32", name="tail_conv")
+        self.tail = layers.Conv2D(
+            3, 9, padding="same", kernel_initializer=tail_init, dtype="float32", name="tail_conv"
+        )
 
     def build(self, input_shape):
         shape = tuple(input_shape)

@@ -49,7 +49,11 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
     meta_path = stem.with_name(stem.name + ".json")
     tmp_weights = weights_path.with_name(".tmp-" + weights_path.name)
     model.save_weights(tmp_weights)
-    meta = {"class": type(model).__name__, "config": generator_config(model), "sha256": sha256_of(tmp_weights)}
+    meta = {
+        "class": type(model).__name__,
+        "config": generator_config(model),
+        "sha256": sha256_of(tmp_weights),
+    }
     meta.update(extra or {})
     tmp_meta = meta_path.with_name(".tmp-" + meta_path.name)
     tmp_meta.write_text(json.dumps(meta, indent=2) + "\n")
@@ -106,7 +110,9 @@ def load_generator(weights: str | os.PathLike | None = None):
     spec = DEFAULT_WEIGHTS if weights is None else weights
     shipped = shipped_weights()
     if isinstance(spec, str) and spec in shipped:
-        return _load_h5(WEIGHTS_DIR / f"{spec}.weights.h5", WEIGHTS_DIR / f"{spec}.json", shipped[spec].get("sha256"))
+        return _load_h5(
+            WEIGHTS_DIR / f"{spec}.weights.h5", WEIGHTS_DIR / f"{spec}.json", shipped[spec].get("sha256")
+        )
     path = Path(spec)
     if path.is_dir():
         candidate = path / f"{GENERATOR_STEM}.weights.h5"
@@ -130,4 +136,6 @@ def load_generator(weights: str | os.PathLike | None = None):
     names = ", ".join(sorted(shipped)) or "none shipped yet"
     if path.exists():
         raise WeightsError(f"{path}: not a weights file (expected .weights.h5, .keras or a run folder)")
-    raise WeightsError(f"{spec}: unknown weights (shipped names: {names}; or pass a .weights.h5/.keras file or run folder)")
+    raise WeightsError(
+        f"{spec}: unknown weights (shipped names: {names}; or pass a .weights.h5/.keras file or run folder)"
+    )

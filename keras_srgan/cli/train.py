@@ -1,0 +1,86 @@
+"""``keras-srgan train``: parse flags into a TrainConfig and call ``keras_srgan.fit``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "train SRResNet (--stage pretrain) or SRGAN (--stage gan); paper defaults"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help=HELP, description=HELP)
+    # Every flag defaults to None so that a recipe (--config) or a resumed run's saved config fills the rest.
+    p.add_argument("--config", help="a JSON/YAML recipe (training/configs/); flags given here override it")
+    p.add_argument("--data", nargs="+", metavar="DIR", help="folders of HR training images")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (checkpoints, logs, final weights)")
+    p.add_argument("--stage", choices=["pretrain", "gan"])
+    p.add_argument("--steps", type=int, help="optimizer steps (paper: 1e6 pretrain, 2e5 gan)")
+    p.add_argument(
+        "--init", metavar="WEIGHTS", help="start G from these weights (a pretrain run folder, file or name)"
+    )
+    p.add_argument("--content-loss", choices=["vgg54", "vgg22", "mse"])
+    p.add_argument("--vgg-weights", metavar="{imagenet,random,PATH}")
+    p.add_argument("--adv-weight", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch-size", type=int, help="HR crop size (96)")
+    p.add_argument("--scale", type=int, choices=[2, 4, 8])
+    p.add_argument("--lr", type=float)
+    p.add_argument(
+        "--lr-drop-steps", type=int, nargs="*", metavar="STEP", help="steps where lr is multiplied by 0.1"
+    )
+    p.add_argument("--num-blocks", type=int)
+    p.add_argument("--filters", type=int)
+    p.add_argument("--degradation", choices=["bicubic", "gaussian"])
+    p.add_argument("--blur-sigma", type=float)
+    p.add_argument("--noise-sigma", type=float, help="max std of additive LR noise on [0, 1] (0: off)")
+    p.add_argument("--val-data", nargs="+", metavar="DIR")
+    p.add_argument("--val-every", type=int)
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--image-every", type=int)
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--mixed-precision", choices=["off", "bf16", "fp16"])
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="continue the run in --out from its last checkpoint",
+    )
+    return p
+
+
+def _overrides(args) -> dict:
+    keys = [
+        "data", "out", "stage", "steps", "init", "content_loss", "vgg_weights", "adv_weight", "batch_size",
+        "patch_size", "scale", "lr", "lr_drop_steps", "num_blocks", "filters", "degradation", "blur_sigma",
+        "noise_sigma", "val_data", "val_every", "log_every", "image_every", "checkpoint_every",
+        "mixed_precision", "jit_compile", "seed", "resume",
+    ]  # fmt: skip
+    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+
+
+def run(args) -> int:
+    from keras_srgan.errors import UserError
+    from keras_srgan.train.config import TrainConfig
+    from keras_srgan.train.trainer import fit
+
+    overrides = _overrides(args)
+    saved = Path(args.out) / "config.json" if args.out else None
+    if args.resume and saved is not None and saved.is_file():
+        base = json.loads(saved.read_text())
+        base.update(overrides)
+        config = TrainConfig(**base)
+    elif args.config:
+        config = TrainConfig.from_file(args.config, **overrides)
+    else:
+        if "out" not in overrides:
+            raise UserError("--out RUN_DIR is required")
+        config = TrainConfig(**overrides)
+    result = fit(config)
+    print(f"done: step {result.final_step}; generator weights: {result.generator_weights}")
+    if result.seconds_per_step == result.seconds_per_step:  # not NaN
+        print(f"speed: {result.seconds_per_step:.3f} s/step (after the first logged interval)")
+    return 0

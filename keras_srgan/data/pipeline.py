@@ -1,0 +1,76 @@
+"""tf.data pipelines of HR images: random training crops and fixed validation crops (uint8).
+
+Only decoding, cropping and flips/rotations happen here; the HR -> LR degradation runs batched inside
+the training step on the device (see ``keras_srgan.data.degradation``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import tensorflow as tf
+
+from keras_srgan.data.images import ImageRecord, scan_images
+
+AUTOTUNE = tf.data.AUTOTUNE
+DEFAULT_CACHE_BYTES = 4 << 30  # decoded images are cached in memory up to this size
+
+
+def decode_rgb(path: tf.Tensor) -> tf.Tensor:
+    """Read and decode PNG/JPEG/BMP in the graph; grayscale and RGBA become RGB uint8."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=tf.uint8, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def augment(image: tf.Tensor, patch_size: int, seed: tf.Tensor) -> tf.Tensor:
+    """A random ``patch_size`` crop with a random flip and 90-degree rotation (stateless, seeded)."""
+    crop_seed, flip_seed, rot_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    patch = tf.image.stateless_random_crop(image, [patch_size, patch_size, 3], crop_seed)
+    patch = tf.image.stateless_random_flip_left_right(patch, flip_seed)
+    k = tf.random.stateless_uniform([], rot_seed, 0, 4, dtype=tf.int32)
+    return tf.image.rot90(patch, k)
+
+
+def train_dataset(
+    folders: list[str | os.PathLike],
+    patch_size: int = 96,
+    batch_size: int = 16,
+    seed: int = 0,
+    cache: bool | None = None,
+    records: list[ImageRecord] | None = None,
+) -> tf.data.Dataset:
+    """Endless batches [batch_size, patch, patch, 3] uint8 of random HR crops.
+
+    ``cache=None`` caches decoded images in memory when they fit in ``DEFAULT_CACHE_BYTES``.
+    ``seed`` fixes the order and the crops; a resumed run passes a new seed so it sees fresh crops.
+    """
+    records = records if records is not None else scan_images(folders, min_size=patch_size)
+    if cache is None:
+        cache = sum(r.width * r.height * 3 for r in records) <= DEFAULT_CACHE_BYTES
+    paths = tf.data.Dataset.from_tensor_slices([r.path for r in records])
+    images = paths.map(decode_rgb, num_parallel_calls=AUTOTUNE)
+    if cache:
+        images = images.cache()
+    images = images.repeat().shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)  # an endless stream of stateless seed pairs
+    patches = tf.data.Dataset.zip(images, seeds).map(
+        lambda img, s: augment(img, patch_size, s), num_parallel_calls=AUTOTUNE, deterministic=False
+    )
+    return patches.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def validation_dataset(
+    folders: list[str | os.PathLike], crop_size: int = 192, batch_size: int = 8
+) -> tf.data.Dataset:
+    """Centre crops of ``crop_size`` (a fixed shape: one traced graph), uint8, finite."""
+    records = scan_images(folders, min_size=crop_size)
+    if len(records) == 0:
+        warnings.warn("validation set is empty", stacklevel=2)
+
+    def centre(image):
+        return tf.image.resize_with_crop_or_pad(image, crop_size, crop_size)
+
+    paths = tf.data.Dataset.from_tensor_slices([r.path for r in records])
+    return paths.map(decode_rgb).map(centre).batch(batch_size).cache().prefetch(AUTOTUNE)

@@ -1,0 +1,94 @@
+"""Content losses of the paper: pixel MSE, and MSE between VGG19 feature maps ("VGG22", "VGG54").
+
+VGG54 = ``block5_conv4`` (after its ReLU; Keras conv layers include the activation), VGG22 =
+``block2_conv2``. Inputs go through ``vgg19.preprocess_input`` on the [0, 255] scale and features are
+divided by 12.75, as in the paper. The network is frozen. Random VGG weights are only used when asked
+for by name, with a warning: that is not the paper's loss.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import keras
+import tensorflow as tf
+
+from keras_srgan.errors import UserError
+
+VGG_LAYERS = {"vgg54": "block5_conv4", "vgg22": "block2_conv2"}
+KINDS = ("mse",) + tuple(VGG_LAYERS)
+FEATURE_SCALE = 12.75
+NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def build_vgg_features(layer: str, weights: str = "imagenet") -> keras.Model:
+    """A frozen VGG19 cut at ``layer``; ``weights`` is 'imagenet', a local .h5 path, or 'random'."""
+    from keras.applications import VGG19
+
+    if weights == "random":
+        warnings.warn(
+            "VGG19 with RANDOM weights: the content loss is not the paper's perceptual loss; "
+            "use this only to test the mechanics or to time a step.",
+            stacklevel=2,
+        )
+        vgg = VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    elif weights == "imagenet":
+        try:
+            vgg = VGG19(include_top=False, weights="imagenet", input_shape=(None, None, 3))
+        except Exception as exc:  # no network, blocked host, partial download ...
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"cannot get the VGG19 ImageNet weights ({reason}); download {NOTOP_FILE} on a machine with "
+                f"network access and pass its path with --vgg-weights PATH (or put it in ~/.keras/models/)"
+            ) from None
+    else:
+        if not os.path.isfile(weights):
+            raise UserError(
+                f"{weights}: VGG19 weights file not found (expected 'imagenet', 'random' or a .h5 path)"
+            )
+        vgg = VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+        try:
+            vgg.load_weights(weights)
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(f"{weights}: not VGG19 (no-top) weights ({reason})") from None
+    features = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"vgg19_{layer}")
+    features.trainable = False
+    return features
+
+
+class ContentLoss:
+    """``loss(hr, sr)`` for batches in [-1, 1] (the generator's range); float32 scalar (batch mean)."""
+
+    def __init__(self, kind: str = "vgg54", vgg_weights: str = "imagenet"):
+        if kind not in KINDS:
+            raise UserError(f"content loss must be one of {', '.join(KINDS)}, got {kind!r}")
+        self.kind = kind
+        self.vgg_weights = vgg_weights
+        self.features = build_vgg_features(VGG_LAYERS[kind], vgg_weights) if kind in VGG_LAYERS else None
+
+    def _vgg(self, images_m11: tf.Tensor) -> tf.Tensor:
+        x = (tf.cast(images_m11, tf.float32) + 1.0) * 127.5
+        x = keras.applications.vgg19.preprocess_input(x)
+        return tf.cast(self.features(x, training=False), tf.float32) / FEATURE_SCALE
+
+    def __call__(self, hr_m11: tf.Tensor, sr_m11: tf.Tensor) -> tf.Tensor:
+        hr = tf.cast(hr_m11, tf.float32)
+        sr = tf.cast(sr_m11, tf.float32)
+        if self.features is None:
+            return tf.reduce_mean(tf.square(hr - sr))
+        return tf.reduce_mean(tf.square(self._vgg(hr) - self._vgg(sr)))
+
+    def get_config(self) -> dict:
+        return {"kind": self.kind, "vgg_weights": self.vgg_weights}
+
+
+def adversarial_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(D loss, non-saturating G loss -log D(G(x))) from logits, with binary cross-entropy."""
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+    real = tf.cast(real_logits, tf.float32)
+    fake = tf.cast(fake_logits, tf.float32)
+    d_loss = tf.reduce_mean(bce(tf.ones_like(real), real)) + tf.reduce_mean(bce(tf.zeros_like(fake), fake))
+    g_adv = tf.reduce_mean(bce(tf.ones_like(fake), fake))
+    return d_loss, g_adv

@@ -1,0 +1,111 @@
+"""Training configuration: the paper's recipe as defaults, every deviation a named field."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from keras_srgan.errors import UserError
+
+STAGES = ("pretrain", "gan")
+PRECISIONS = ("off", "bf16", "fp16")
+# The paper: 10^6 MSE updates for SRResNet; 2 x 10^5 GAN updates, lr 1e-4 dropped to 1e-5 halfway.
+PAPER_STEPS = {"pretrain": 1_000_000, "gan": 200_000}
+
+
+@dataclass
+class TrainConfig:
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/srgan"
+    stage: str = "pretrain"
+    steps: int | None = None  # None: the paper's count for the stage
+    # generator weights to start from: a pretrain run folder, a .weights.h5 file or a shipped name
+    init: str | None = None
+    content_loss: str | None = None  # None: "mse" for pretrain, "vgg54" for gan
+    vgg_weights: str = "imagenet"
+    adv_weight: float = 1e-3
+    batch_size: int = 16
+    patch_size: int = 96
+    scale: int = 4
+    lr: float = 1e-4
+    # lr is multiplied by lr_drop_factor at each of these steps. None: halfway for gan (the paper's 10^5 of
+    # 2x10^5), never for pretrain
+    lr_drop_steps: list[int] | None = None
+    lr_drop_factor: float = 0.1
+    beta_1: float = 0.9
+    num_blocks: int = 16
+    filters: int = 64
+    icnr: bool = True
+    degradation: str = "bicubic"
+    blur_sigma: float = 1.6
+    noise_sigma: float = 0.0
+    val_data: list[str] = field(default_factory=list)
+    val_crop: int = 192
+    val_every: int = 1000
+    log_every: int = 100
+    image_every: int = 1000
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    mixed_precision: str = "off"
+    jit_compile: bool = False
+    cache: bool | None = None
+    seed: int = 0
+    resume: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.data, (str, os.PathLike)):
+            self.data = [str(self.data)]
+        if isinstance(self.val_data, (str, os.PathLike)):
+            self.val_data = [str(self.val_data)]
+        self.data = [str(d) for d in self.data]
+        self.val_data = [str(d) for d in self.val_data]
+        if self.stage not in STAGES:
+            raise UserError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if self.mixed_precision not in PRECISIONS:
+            raise UserError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
+        if self.steps is None:
+            self.steps = PAPER_STEPS[self.stage]
+        if self.content_loss is None:
+            self.content_loss = "mse" if self.stage == "pretrain" else "vgg54"
+        if self.lr_drop_steps is None:
+            self.lr_drop_steps = [self.steps // 2] if self.stage == "gan" else []
+        if self.steps <= 0:
+            raise UserError(f"steps must be positive, got {self.steps}")
+        if self.patch_size % self.scale:
+            raise UserError(f"patch_size {self.patch_size} is not a multiple of scale {self.scale}")
+        if not self.data:
+            raise UserError("no training data folders given (--data DIR [DIR ...])")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: str | os.PathLike) -> None:
+        tmp = Path(path).with_name(".tmp-" + Path(path).name)
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **overrides) -> TrainConfig:
+        """Load a JSON or YAML recipe; ``overrides`` (non-None values) win over the file."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+        try:
+            if path.suffix in (".yaml", ".yml"):
+                import yaml
+
+                values = yaml.safe_load(text) or {}
+            else:
+                values = json.loads(text)
+        except Exception as exc:
+            raise UserError(f"{path}: not a valid config ({str(exc).splitlines()[0]})") from None
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise UserError(f"{path}: unknown config keys: {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,127 @@
+"""``SRGAN``: the generator, the (optional) discriminator and the losses in one Keras model.
+
+``train_step`` receives a batch of HR crops (uint8), makes the LR batch on the device with the
+configured degradation, and updates the networks. Without a discriminator it is the paper's MSE
+(or VGG) pre-training of SRResNet; with one, one D step and one G step per batch, where
+G loss = content + adv_weight * (-log D(G(x))).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_srgan.data.degradation import Degradation
+from keras_srgan.losses.content import ContentLoss, adversarial_losses
+from keras_srgan.metrics import psnr_y_tf
+
+GAN_METRICS = ("g_loss", "d_loss", "content", "adversarial", "d_real", "d_fake", "psnr")
+PRETRAIN_METRICS = ("g_loss", "psnr")
+
+
+def _replica_scale(loss: tf.Tensor) -> tf.Tensor:
+    """Per-replica loss -> contribution to the global-batch mean (gradients are summed over replicas)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / tf.cast(replicas, loss.dtype) if replicas > 1 else loss
+
+
+class SRGAN(keras.Model):
+    """Trains an SRResNet generator alone (``discriminator=None``) or adversarially.
+
+    Data: HR batches, uint8 or float in [0, 1]. Generator input is LR in [0, 1]; its output and the
+    discriminator input are in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model | None = None,
+        content_loss: ContentLoss | None = None,
+        degradation: Degradation | None = None,
+        adv_weight: float = 1e-3,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.content_loss = content_loss or ContentLoss("mse")
+        self.degradation = degradation or Degradation(scale=int(generator.scale))
+        self.adv_weight = float(adv_weight)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        names = GAN_METRICS if discriminator is not None else PRETRAIN_METRICS
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.val_psnr = keras.metrics.Mean(name="val_psnr")
+
+    @property
+    def is_gan(self) -> bool:
+        return self.discriminator is not None
+
+    def compile(self, g_optimizer, d_optimizer=None, **kwargs):
+        if self.is_gan and d_optimizer is None:
+            raise ValueError("the GAN stage needs a d_optimizer")
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    @property
+    def metrics(self):
+        return [*self.trackers.values(), self.val_psnr]
+
+    def call(self, lr, training=False):
+        return self.generator(lr, training=training)
+
+    def _pair(self, data, add_noise: bool = True):
+        hr = data[0] if isinstance(data, (tuple, list)) else data
+        if hr.dtype == tf.uint8:
+            hr = tf.cast(hr, tf.float32) / 255.0
+        hr = tf.cast(hr, tf.float32)
+        lr = self.degradation(hr, self.seed_generator, add_noise=add_noise)
+        return lr, hr
+
+    @staticmethod
+    def _apply(optimizer, loss, variables, tape):
+        scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply(grads, variables)
+
+    def train_step(self, data):
+        lr, hr = self._pair(data)
+        hr_m11 = hr * 2.0 - 1.0
+        if not self.is_gan:
+            with tf.GradientTape() as tape:
+                sr = tf.cast(self.generator(lr, training=True), tf.float32)
+                loss = self.content_loss(hr_m11, sr)
+                scaled = _replica_scale(loss)
+            self._apply(self.g_optimizer, scaled, self.generator.trainable_variables, tape)
+            values = {"g_loss": loss}
+        else:
+            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+                sr = tf.cast(self.generator(lr, training=True), tf.float32)
+                real_logits = self.discriminator(hr_m11, training=True)
+                fake_logits = self.discriminator(sr, training=True)
+                d_loss, adversarial = adversarial_losses(real_logits, fake_logits)
+                content = self.content_loss(hr_m11, sr)
+                g_loss = content + self.adv_weight * adversarial
+                d_scaled, g_scaled = _replica_scale(d_loss), _replica_scale(g_loss)
+            self._apply(self.d_optimizer, d_scaled, self.discriminator.trainable_variables, d_tape)
+            self._apply(self.g_optimizer, g_scaled, self.generator.trainable_variables, g_tape)
+            values = {
+                "g_loss": g_loss,
+                "d_loss": d_loss,
+                "content": content,
+                "adversarial": adversarial,
+                "d_real": tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))),
+                "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
+            }
+        values["psnr"] = psnr_y_tf((sr + 1.0) * 0.5, hr)
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def test_step(self, data):
+        """Y-channel PSNR (border = scale) of the generator on a validation batch."""
+        lr, hr = self._pair(data, add_noise=False)
+        sr = tf.cast(self.generator(lr, training=False), tf.float32)
+        self.val_psnr.update_state(psnr_y_tf((sr + 1.0) * 0.5, hr, crop_border=self.degradation.scale))
+        return {"val_psnr": self.val_psnr.result()}
