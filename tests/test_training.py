@@ -1,0 +1,184 @@
+"""Training: the train_step learns, the GAN step moves both nets, data checks, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import smooth_image
+from PIL import Image
+
+from keras_srgan import fit
+from keras_srgan.data.images import scan_images
+from keras_srgan.data.pipeline import train_dataset
+from keras_srgan.errors import UserError
+from keras_srgan.train.config import TrainConfig
+from keras_srgan.train.trainer import build_model
+
+TINY = {
+    "num_blocks": 2,
+    "filters": 8,
+    "batch_size": 2,
+    "patch_size": 32,
+    "log_every": 2,
+    "checkpoint_every": 2,
+}
+
+
+def _fixed_batch(n=4, size=32):
+    return tf.constant(np.stack([smooth_image(size, size, seed=i) for i in range(n)]))
+
+
+def test_pretrain_steps_lower_mse_on_a_fixed_batch():
+    cfg = TrainConfig(data=["unused"], num_blocks=2, filters=8, patch_size=32, lr=1e-3)
+    model = build_model(cfg)
+    batch = _fixed_batch()
+    step = tf.function(model.train_step)
+    first = float(step(batch)["g_loss"])
+    for _ in range(30):
+        logs = step(batch)
+    model.trackers["g_loss"].reset_state()
+    last = float(step(batch)["g_loss"])
+    assert np.isfinite(last) and last < 0.7 * first, (first, last)
+    assert int(model.g_optimizer.iterations) == 32 and "psnr" in logs
+
+
+def test_gan_steps_change_generator_and_discriminator():
+    cfg = TrainConfig(
+        data=["unused"], stage="gan", num_blocks=2, filters=8, patch_size=32, content_loss="mse"
+    )
+    model = build_model(cfg)
+    g_before = [w.copy() for w in model.generator.get_weights()]
+    d_before = [w.copy() for w in model.discriminator.get_weights()]
+    step = tf.function(model.train_step)
+    for _ in range(3):
+        logs = step(_fixed_batch())
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert set(logs) >= {"g_loss", "d_loss", "content", "adversarial", "d_real", "d_fake", "psnr"}
+    assert any(not np.array_equal(a, b) for a, b in zip(g_before, model.generator.get_weights(), strict=True))
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(d_before, model.discriminator.get_weights(), strict=True)
+    )
+    assert int(model.d_optimizer.iterations) == 3 and int(model.g_optimizer.iterations) == 3
+
+
+def test_gan_stage_uses_paper_defaults():
+    cfg = TrainConfig(data=["x"], stage="gan")
+    assert cfg.steps == 200_000 and cfg.lr_drop_steps == [100_000] and cfg.content_loss == "vgg54"
+    assert cfg.adv_weight == 1e-3 and cfg.batch_size == 16 and cfg.patch_size == 96
+
+
+def test_scan_skips_corrupt_and_undersized_images(tmp_path):
+    Image.fromarray(smooth_image(40, 40)).save(tmp_path / "good.png")
+    Image.fromarray(smooth_image(20, 60)).save(tmp_path / "small.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "notes.txt").write_text("ignored: not an image extension")
+    with pytest.warns(UserWarning) as record:
+        records = scan_images([tmp_path], min_size=32)
+    messages = [str(w.message) for w in record]
+    assert [Path(r.path).name for r in records] == ["good.png"]
+    assert any("broken.jpg" in m for m in messages)
+    assert any("small.png (60x20)" in m for m in messages)
+
+
+def test_scan_of_folder_with_nothing_usable_is_an_error(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"")
+    with (
+        pytest.warns(UserWarning, match="empty file"),
+        pytest.raises(UserError, match="no usable training images"),
+    ):
+        scan_images([tmp_path], min_size=32)
+
+
+def test_pipeline_yields_uint8_crops_with_rgb_from_gray_and_rgba(tmp_path):
+    Image.fromarray(smooth_image(40, 48)[..., 0]).save(tmp_path / "gray.png")
+    rgba = np.dstack([smooth_image(40, 48), np.full((40, 48), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(smooth_image(40, 48)).save(tmp_path / "c.bmp")
+    batch = next(iter(train_dataset([tmp_path], patch_size=32, batch_size=6)))
+    assert batch.shape == (6, 32, 32, 3) and batch.dtype == tf.uint8
+
+
+def test_fit_writes_weights_config_csv_and_tensorboard(tmp_path, image_folder):
+    result = fit(data=[str(image_folder)], val_data=[str(image_folder)], out=str(tmp_path / "run"), steps=4,
+                 val_crop=32, **TINY)  # fmt: skip
+    assert result.final_step == 4 and result.generator_weights.is_file()
+    meta = json.loads(result.generator_config.read_text())
+    assert meta["config"]["num_blocks"] == 2 and meta["steps"] == 4
+    rows = result.metrics_csv.read_text().splitlines()
+    assert rows[0].startswith("step,g_loss,psnr") and len(rows) == 3
+    assert "val_psnr" in rows[0] and result.history["step"] == [2, 4]
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads(result.config_path.read_text())["steps"] == 4
+
+    from keras_srgan.weights import load_generator
+
+    generator = load_generator(tmp_path / "run")
+    assert generator(np.zeros((1, 5, 6, 3), np.float32)).shape == (1, 20, 24, 3)
+
+
+def test_refuses_to_overwrite_a_run_and_resume_needs_checkpoints(tmp_path, image_folder):
+    out = str(tmp_path / "run")
+    fit(data=[str(image_folder)], out=out, steps=2, **TINY)
+    with pytest.raises(UserError, match="already holds"):
+        fit(data=[str(image_folder)], out=out, steps=2, **TINY)
+    with pytest.raises(UserError, match="no checkpoint"):
+        fit(data=[str(image_folder)], out=str(tmp_path / "fresh"), steps=2, resume=True, **TINY)
+
+
+def test_gan_stage_from_pretrain_run_with_vgg_mechanics(tmp_path, image_folder):
+    pre = str(tmp_path / "pre")
+    fit(data=[str(image_folder)], out=pre, steps=2, **TINY)
+    with pytest.warns(UserWarning, match="RANDOM"):
+        result = fit(data=[str(image_folder)], out=str(tmp_path / "gan"), stage="gan", init=pre, steps=2,
+                     content_loss="vgg22", vgg_weights="random", **TINY)  # fmt: skip
+    assert np.isfinite(result.history["d_loss"][-1]) and result.history["lr"][-1] == pytest.approx(1e-5)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "keras_srgan", *args]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path, image_folder):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(image_folder), "--out", str(out), "--steps", "400", "--num-blocks", "2",
+            "--filters", "8", "--batch-size", "2", "--patch-size", "32", "--log-every", "5",
+            "--checkpoint-every", "5"]  # fmt: skip
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "checkpoints").glob("ckpt-10.index")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    state = tf.train.get_checkpoint_state(str(out / "checkpoints"))
+    saved_step = int(state.model_checkpoint_path.rsplit("-", 1)[1])
+    assert saved_step >= 10
+
+    # the restored optimizer has exactly as many iterations as the checkpoint's step
+    cfg = TrainConfig(**json.loads((out / "config.json").read_text()))
+    model = build_model(cfg)
+    ckpt = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64), generator=model.generator,
+                               g_optimizer=model.g_optimizer)  # fmt: skip
+    ckpt.restore(state.model_checkpoint_path).expect_partial()
+    assert int(ckpt.step) == saved_step == int(model.g_optimizer.iterations)
+
+    done = subprocess.run(_cli("train", "--out", str(out), "--resume", "--steps", str(saved_step + 5)),
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    steps = [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)) and steps[-1] == saved_step + 5
+    assert steps == list(range(5, saved_step + 6, 5))
+    assert (out / "generator.weights.h5").is_file()
+    keras.backend.clear_session()
