@@ -1,0 +1,240 @@
+"""Export the generator to SavedModel (TF Serving), TFLite/LiteRT and ONNX, each proven against Keras.
+
+Every artifact is written under a temporary name, run in its own runtime on a fixed test image and
+compared with the Keras generator; only if it reaches the parity threshold is it renamed into place
+and listed in ``OUT_DIR/manifest.json``. A failing artifact is deleted, never left looking valid.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import sys
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from keras_srgan.errors import UserError
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+
+__all__ = ["FORMATS", "QUANTIZATIONS", "export", "parse_input_size"]
+
+
+def parse_input_size(value: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """``"HxW"`` (or an (H, W) pair) -> (H, W); None keeps the shape dynamic."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
+        if not match:
+            raise UserError(f"--input-size {value!r}: expected HxW, e.g. 128x128")
+        h, w = int(match.group(1)), int(match.group(2))
+    else:
+        h, w = (int(v) for v in value)
+    if h < 1 or w < 1:
+        raise UserError(f"input size {h}x{w}: both sides must be positive")
+    return h, w
+
+
+def _as_list(
+    value: str | Sequence[str], allowed: Sequence[str], what: str, everything: str | None = None
+) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        expanded = list(allowed) if everything is not None and item == everything else [item]
+        for name in expanded:
+            if name not in allowed:
+                raise UserError(f"unknown {what} {name!r} (choose from {', '.join(allowed)})")
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _load_model(weights):
+    """A built generator plus a description of where it came from (recorded in the manifest)."""
+    from keras_srgan.weights import generator_config, load_generator, sha256_of
+
+    if hasattr(weights, "get_config") and callable(weights):
+        model, source = weights, {"weights": f"<in-memory {type(weights).__name__}>"}
+    else:
+        model = load_generator(weights)
+        source = {"weights": str(weights) if weights is not None else "srresnet (default)"}
+        if weights is not None and Path(weights).is_file():
+            source["weights_sha256"] = sha256_of(weights)
+    source["config"] = generator_config(model)
+    return model, source
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    from keras_srgan import __version__
+
+    return {"keras_srgan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def export(
+    weights=None,
+    format: str | Sequence[str] = "all",
+    out_dir: str | os.PathLike = "exported",
+    quantize: str | Sequence[str] = "none",
+    input_size: str | Sequence[int] | None = None,
+    calibration_samples: int = 32,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Export, verify against Keras, and list in the manifest; returns the new manifest entries.
+
+    ``weights`` is anything ``load_generator`` accepts, or an already built generator. ``quantize``
+    applies to TFLite only (several modes give several files). ``input_size`` (``"HxW"``) fixes the
+    TFLite and ONNX input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving.
+    """
+    from keras_srgan.export import manifest, parity
+
+    formats = _as_list(format, FORMATS, "format", everything="all")
+    quants = _as_list(quantize, QUANTIZATIONS, "quantization", everything="all")
+    size = parse_input_size(input_size)
+    if "tflite" not in formats and quants != ["none"]:
+        raise UserError(f"--quantize {'/'.join(quants)} applies to TFLite only; add --format tflite (or all)")
+    # Fail before any slow work when an optional runtime is missing.
+    if "tflite" in formats:
+        parity.require("ai_edge_litert.interpreter", "checking the TFLite export")
+    if "onnx" in formats:
+        for module in ("tf2onnx", "onnx", "onnxruntime"):
+            parity.require(module, "ONNX export")
+
+    say = progress or (lambda message: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, source = _load_model(weights)
+    lr = parity.parity_image(size)
+    reference = parity.keras_reference(model, lr)
+    common = {"source": source, "versions": _versions()}
+
+    entries = []
+    for fmt in formats:
+        for quant in quants if fmt == "tflite" else ["none"]:
+            say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
+            entry = _export_one(model, fmt, quant, out, size, lr, reference, calibration_samples)
+            entry.update(common)
+            manifest.add_entries(out, [entry])
+            say(
+                f"  {entry['path']}: {entry['parity']['psnr_db']:.2f} dB vs Keras "
+                f"(max abs diff {entry['parity']['max_abs_diff']:.2e}), {entry['size_bytes'] / 1e6:.2f} MB"
+            )
+            entries.append(entry)
+    return entries
+
+
+def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_samples) -> dict:
+    from keras_srgan.export import manifest, parity
+
+    created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    if fmt == "savedmodel":
+        from keras_srgan.export import savedmodel
+
+        base = out / savedmodel.SUBDIR
+        tmp = savedmodel.temp_dir(base)
+        try:
+            savedmodel.write(model, tmp)
+            import tensorflow as tf
+
+            loaded = tf.saved_model.load(str(tmp))  # once: loading dominates the check's cost
+            result = parity.check(fmt, quant, tmp, lr, reference, loaded=loaded)
+            uint8_lr = parity.parity_image_uint8(size)
+            bytes_check = savedmodel.check_bytes_signature(
+                loaded, uint8_lr, parity.keras_reference(model, uint8_lr[None] / 255.0)
+            )
+            if not bytes_check["ok"]:
+                raise parity.ParityError(
+                    f"{base.name}: serving_default (PNG) output differs from Keras: {bytes_check}"
+                )
+            result["serving_default_png"] = bytes_check
+            signatures = savedmodel.describe(loaded)
+            del loaded
+            digest, nbytes = manifest.sha256_tree(tmp), manifest.size_of(tmp)
+            final = savedmodel.publish(tmp, base)
+        except BaseException as exc:
+            savedmodel.discard(tmp)
+            if isinstance(exc, parity.ParityError):
+                raise parity.ParityError(f"{exc}; the SavedModel was removed (no version written)") from None
+            raise
+        from keras_srgan.export.graph import FLOAT_SIGNATURE
+
+        return {
+            "path": final.relative_to(out).as_posix(),
+            "format": "savedmodel",
+            "version": int(final.name),
+            "quantization": "none",
+            "input_size": None,
+            "inputs": signatures[FLOAT_SIGNATURE]["inputs"],
+            "outputs": signatures[FLOAT_SIGNATURE]["outputs"],
+            "signatures": signatures,
+            "sha256": digest,
+            "sha256_kind": "tree: sha256 of sorted '<file sha256>  <relative path>' lines",
+            "size_bytes": nbytes,
+            "parity": result,
+            "created": created,
+        }
+
+    sub = out / fmt
+    sub.mkdir(parents=True, exist_ok=True)
+    if fmt == "tflite":
+        from keras_srgan.export import tflite as module
+
+        name = module.artifact_name(quant, size)
+    else:
+        from keras_srgan.export import onnx as module
+
+        name = module.artifact_name(size)
+    final = sub / name
+    tmp = sub / f".tmp-{os.getpid()}-{name}"
+    try:
+        if fmt == "tflite":
+            data = module.convert(model, quant, size, calibration_samples=calibration_samples)
+            tmp.write_bytes(data)
+        else:
+            module.convert(model, tmp, size)
+        result = parity.check(fmt, quant, tmp, lr, reference)
+        info = module.describe(tmp)
+        digest, nbytes = manifest.sha256_file(tmp), tmp.stat().st_size
+        os.replace(tmp, final)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, parity.ParityError):
+            raise parity.ParityError(f"{exc}; {name} was removed (nothing written)") from None
+        raise
+    return {
+        "path": final.relative_to(out).as_posix(),
+        "format": fmt,
+        "quantization": quant,
+        "input_size": list(size) if size else None,
+        **info,
+        "sha256": digest,
+        "size_bytes": nbytes,
+        "parity": result,
+        "created": created,
+    }
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``keras_srgan.export(...)`` work after this package has been imported.
+
+    ``keras_srgan/__init__.py`` exposes the function ``export`` lazily, but importing the subpackage
+    ``keras_srgan.export`` binds the *module* to that attribute; calling the module forwards to the function.
+    """
+
+    def __call__(self, *args, **kwargs) -> list[dict]:
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,77 @@
+"""The exported computation, shared by every format so all artifacts honour one contract.
+
+Float artifacts take LR RGB float32 ``[N, H, W, 3]`` in [0, 1] and return SR float32 in [0, 1]: the
+generator's tanh output is mapped and clipped *inside* the graph, so clients never need to know the
+network ends in [-1, 1]. The SavedModel additionally serves encoded images (PNG/JPEG in, PNG out) for
+TF Serving, where the client has bytes rather than tensors.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+FLOAT_SIGNATURE = "predict_float"
+BYTES_SIGNATURE = "serving_default"
+FLOAT_INPUT = "lr"
+FLOAT_OUTPUT = "sr"
+BYTES_INPUT = "image_bytes"
+# TF Serving's REST API base64-encodes string outputs whose alias ends in "_bytes".
+BYTES_OUTPUT = "sr_png_bytes"
+
+
+def float_spec(input_size: tuple[int, int] | None = None) -> tf.TensorSpec:
+    """Dynamic ``[None, None, None, 3]`` unless a fixed ``(H, W)`` is asked for (batch 1, for mobile delegates)."""
+    shape = [None, None, None, 3] if input_size is None else [1, int(input_size[0]), int(input_size[1]), 3]
+    return tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)
+
+
+def bytes_spec() -> tf.TensorSpec:
+    return tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
+
+
+def to_unit_range(sr: tf.Tensor) -> tf.Tensor:
+    """tanh output [-1, 1] -> [0, 1], the same mapping ``inference.predict.Predictor`` applies."""
+    return tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) * 0.5, 0.0, 1.0)
+
+
+def float_fn(model):
+    """LR [0, 1] -> {"sr": SR [0, 1]}; a dict so the output has a stable name in every runtime."""
+
+    def predict_float(lr):
+        return {FLOAT_OUTPUT: to_unit_range(model(lr, training=False))}
+
+    return predict_float
+
+
+def bytes_fn(model):
+    """Encoded images [N] -> PNG bytes [N]; one image at a time so a batch may mix sizes."""
+
+    def one(data):
+        image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+        lr = tf.cast(image, tf.float32)[tf.newaxis] / 255.0
+        sr = to_unit_range(model(lr, training=False))[0]
+        return tf.io.encode_png(tf.cast(tf.round(sr * 255.0), tf.uint8))
+
+    def serve(image_bytes):
+        out = tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
+        return {BYTES_OUTPUT: out}
+
+    return serve
+
+
+def write_archive(
+    model, path: str, input_size: tuple[int, int] | None = None, with_bytes: bool = True
+) -> None:
+    """A SavedModel through Keras' ExportArchive, which tracks Keras 3 variables correctly.
+
+    ``tf.saved_model.save`` on the subclassed model directly would pin the signature to the build
+    shape; explicit signatures keep H and W dynamic.
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if with_bytes:
+        archive.add_endpoint(BYTES_SIGNATURE, bytes_fn(model), input_signature=[bytes_spec()])
+    archive.add_endpoint(FLOAT_SIGNATURE, float_fn(model), input_signature=[float_spec(input_size)])
+    archive.write_out(path, verbose=False)

@@ -1,0 +1,77 @@
+"""``OUT_DIR/manifest.json``: what each exported file is, how to call it, and how well it matched Keras.
+
+The manifest is merged, not rewritten: exporting one more format keeps the entries of the others.
+Entries whose file has disappeared are dropped so the manifest never vouches for something absent.
+Writes go to a temporary name and are renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from keras_srgan.errors import UserError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_tree(path: str | os.PathLike) -> str:
+    """Digest of a directory: SHA-256 over sorted ``<sha256>  <relative path>`` lines (like ``sha256sum``)."""
+    root = Path(path)
+    lines = [
+        f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n"
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def size_of(path: str | os.PathLike) -> int:
+    p = Path(path)
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+
+
+def read_manifest(out_dir: str | os.PathLike) -> dict:
+    path = Path(out_dir) / MANIFEST_NAME
+    if not path.is_file():
+        return {"manifest_version": MANIFEST_VERSION, "artifacts": []}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable manifest ({exc}); move it away to start a new one") from None
+    manifest.setdefault("artifacts", [])
+    return manifest
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def add_entries(out_dir: str | os.PathLike, entries: list[dict]) -> Path:
+    """Merge entries (keyed by their ``path``) into the manifest and rewrite it atomically."""
+    out = Path(out_dir)
+    manifest = read_manifest(out)
+    new_paths = {e["path"] for e in entries}
+    kept = [
+        e
+        for e in manifest["artifacts"]
+        if e.get("path") not in new_paths and (out / e.get("path", "")).exists()
+    ]
+    manifest["manifest_version"] = MANIFEST_VERSION
+    manifest["artifacts"] = sorted(kept + list(entries), key=lambda e: e["path"])
+    path = out / MANIFEST_NAME
+    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return path
