@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from keras_srgan.errors import UserError
-    from keras_srgan.export import export
-    from keras_srgan.export.benchmark import load_lr_images, markdown_table, measure
+    from keras_srgan.exporters import export
+    from keras_srgan.exporters.benchmark import load_lr_images, markdown_table, measure
     from keras_srgan.weights import load_generator, write_generator
 
     try:

@@ -1,4 +1,4 @@
-"""Export a generator to every format and quantization (thin wrapper over ``keras_srgan.export``).
+"""Export a generator to every format and quantization (thin wrapper over ``keras_srgan.exporters``).
 
 python export/export_all.py --weights srresnet --out exported/
 """
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from keras_srgan.errors import UserError
-    from keras_srgan.export import export
+    from keras_srgan.exporters import export
 
     try:
         export(args.weights, "all", args.out, quantize="all", progress=print)

@@ -24,7 +24,7 @@ _LAZY = {
     "load_generator": "keras_srgan.weights",
     "evaluate": "keras_srgan.evaluation",
     "upscale": "keras_srgan.inference.upscale",
-    "export": "keras_srgan.export",
+    "export": "keras_srgan.exporters",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

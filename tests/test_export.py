@@ -21,7 +21,7 @@ FIXED = (16, 20)
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_generator):
     """Every format and quantization once, plus fixed-size TFLite/ONNX, from the tiny generator."""
-    from keras_srgan.export import export
+    from keras_srgan.exporters import export
     from keras_srgan.weights import write_generator
 
     root = tmp_path_factory.mktemp("export")
@@ -35,7 +35,7 @@ def exported(tmp_path_factory, tiny_generator):
 
 
 def keras_sr(model, lr: np.ndarray) -> np.ndarray:
-    from keras_srgan.export.parity import keras_reference
+    from keras_srgan.exporters.parity import keras_reference
 
     return keras_reference(model, lr)
 
@@ -52,8 +52,8 @@ def by_path(exported) -> dict:
 
 
 def test_manifest_lists_every_artifact_with_hash_and_parity(exported):
-    from keras_srgan.export.manifest import sha256_file, sha256_tree
-    from keras_srgan.export.parity import THRESHOLDS_DB
+    from keras_srgan.exporters.manifest import sha256_file, sha256_tree
+    from keras_srgan.exporters.parity import THRESHOLDS_DB
 
     out = exported["out"]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -207,8 +207,8 @@ def test_rest_payload_through_serving_signature(exported, tiny_generator):
 
 
 def test_new_export_gets_next_version_and_keeps_old(tmp_path, tiny_generator):
-    from keras_srgan.export import export
-    from keras_srgan.export.manifest import sha256_tree
+    from keras_srgan.exporters import export
+    from keras_srgan.exporters.manifest import sha256_tree
 
     out = tmp_path / "out"
     first = export(tiny_generator, "savedmodel", out)
@@ -228,7 +228,7 @@ def test_new_export_gets_next_version_and_keeps_old(tmp_path, tiny_generator):
 def test_tflite_dynamic_shapes_match_keras(exported, tiny_generator, quant):
     from ai_edge_litert.interpreter import Interpreter
 
-    from keras_srgan.export.parity import THRESHOLDS_DB, psnr
+    from keras_srgan.exporters.parity import THRESHOLDS_DB, psnr
 
     interpreter = Interpreter(model_path=str(exported["out"] / "tflite" / f"srgan_{quant}.tflite"))
     inp = interpreter.get_input_details()[0]
@@ -265,7 +265,7 @@ def test_tflite_quantized_files_really_are_quantized(exported):
 
 def test_tflite_fixed_input_size(exported, tiny_generator):
     from keras_srgan.errors import UserError
-    from keras_srgan.export.parity import load_runner, psnr
+    from keras_srgan.exporters.parity import load_runner, psnr
 
     path = exported["out"] / "tflite" / "srgan_int8_16x20.tflite"
     from ai_edge_litert.interpreter import Interpreter
@@ -282,7 +282,7 @@ def test_tflite_fixed_input_size(exported, tiny_generator):
 
 
 def test_calibration_crops_are_lr_photo_crops():
-    from keras_srgan.export.tflite import calibration_crops
+    from keras_srgan.exporters.tflite import calibration_crops
 
     crops = calibration_crops(6, (24, 32))
     assert len(crops) == 6
@@ -318,8 +318,8 @@ def test_onnx_runs_at_two_sizes_with_dynamic_dims(exported, tiny_generator):
 def test_parity_failure_removes_the_artifact(exported, tmp_path, tiny_generator, monkeypatch, fmt):
     import shutil
 
-    from keras_srgan.export import export, parity
-    from keras_srgan.export.manifest import sha256_file
+    from keras_srgan.exporters import export, parity
+    from keras_srgan.exporters.manifest import sha256_file
 
     out = tmp_path / "out"
     shutil.copytree(exported["out"], out)  # earlier good exports must survive untouched
@@ -336,7 +336,7 @@ def test_parity_failure_removes_the_artifact(exported, tmp_path, tiny_generator,
 
 def test_broken_runtime_output_is_a_parity_failure(tmp_path, tiny_generator, monkeypatch):
     """A converter that 'succeeds' with a model that outputs NaN (the known TFLite trap) is rejected."""
-    from keras_srgan.export import export, parity
+    from keras_srgan.exporters import export, parity
 
     real = parity.load_runner
 
@@ -352,7 +352,7 @@ def test_broken_runtime_output_is_a_parity_failure(tmp_path, tiny_generator, mon
 
 def test_missing_extra_names_the_pip_extra(tmp_path, tiny_generator, monkeypatch):
     from keras_srgan.errors import UserError
-    from keras_srgan.export import export
+    from keras_srgan.exporters import export
 
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     with pytest.raises(UserError, match=r"pip install keras-srgan\[onnx\]"):
@@ -364,7 +364,7 @@ def test_missing_extra_names_the_pip_extra(tmp_path, tiny_generator, monkeypatch
 
 
 def test_psnr_edge_cases():
-    from keras_srgan.export.parity import PSNR_CAP_DB, compare, psnr
+    from keras_srgan.exporters.parity import PSNR_CAP_DB, compare, psnr
 
     a = np.full((1, 4, 4, 3), 0.5, np.float32)
     assert psnr(a, a) == PSNR_CAP_DB
@@ -378,9 +378,9 @@ def test_psnr_edge_cases():
 
 def test_package_level_export_stays_callable():
     import keras_srgan
-    import keras_srgan.export  # binding the submodule must not break keras_srgan.export(...)
+    import keras_srgan.exporters  # importing the export machinery must not shadow keras_srgan.export(...)
 
-    assert callable(keras_srgan.export)
+    assert callable(keras_srgan.export) and keras_srgan.export is keras_srgan.exporters.export
 
 
 def test_cli_export_tflite(tmp_path, tiny_weights, capsys):
@@ -427,7 +427,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
 
 def test_parse_input_size():
     from keras_srgan.errors import UserError
-    from keras_srgan.export import parse_input_size
+    from keras_srgan.exporters import parse_input_size
 
     assert parse_input_size("128x96") == (128, 96)
     assert parse_input_size((5, 7)) == (5, 7)

@@ -47,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_srgan.export import export, parse_input_size
+    from keras_srgan.exporters import export, parse_input_size
 
     size = parse_input_size(args.input_size)  # validate before loading TensorFlow-heavy pieces
     entries = export(

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import sys
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -98,7 +96,7 @@ def export(
     applies to TFLite only (several modes give several files). ``input_size`` (``"HxW"``) fixes the
     TFLite and ONNX input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving.
     """
-    from keras_srgan.export import manifest, parity
+    from keras_srgan.exporters import manifest, parity
 
     formats = _as_list(format, FORMATS, "format", everything="all")
     quants = _as_list(quantize, QUANTIZATIONS, "quantization", everything="all")
@@ -136,11 +134,11 @@ def export(
 
 
 def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_samples) -> dict:
-    from keras_srgan.export import manifest, parity
+    from keras_srgan.exporters import manifest, parity
 
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     if fmt == "savedmodel":
-        from keras_srgan.export import savedmodel
+        from keras_srgan.exporters import savedmodel
 
         base = out / savedmodel.SUBDIR
         tmp = savedmodel.temp_dir(base)
@@ -168,7 +166,7 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_s
             if isinstance(exc, parity.ParityError):
                 raise parity.ParityError(f"{exc}; the SavedModel was removed (no version written)") from None
             raise
-        from keras_srgan.export.graph import FLOAT_SIGNATURE
+        from keras_srgan.exporters.graph import FLOAT_SIGNATURE
 
         return {
             "path": final.relative_to(out).as_posix(),
@@ -189,11 +187,11 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_s
     sub = out / fmt
     sub.mkdir(parents=True, exist_ok=True)
     if fmt == "tflite":
-        from keras_srgan.export import tflite as module
+        from keras_srgan.exporters import tflite as module
 
         name = module.artifact_name(quant, size)
     else:
-        from keras_srgan.export import onnx as module
+        from keras_srgan.exporters import onnx as module
 
         name = module.artifact_name(size)
     final = sub / name
@@ -224,17 +222,3 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_s
         "parity": result,
         "created": created,
     }
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``keras_srgan.export(...)`` work after this package has been imported.
-
-    ``keras_srgan/__init__.py`` exposes the function ``export`` lazily, but importing the subpackage
-    ``keras_srgan.export`` binds the *module* to that attribute; calling the module forwards to the function.
-    """
-
-    def __call__(self, *args, **kwargs) -> list[dict]:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_srgan.export import manifest as manifest_mod
-from keras_srgan.export import parity
+from keras_srgan.exporters import manifest as manifest_mod
+from keras_srgan.exporters import parity
 
 
 def load_lr_images(folder: str | Path, scale: int = 4) -> list[tuple[str, np.ndarray]]:

@@ -100,7 +100,7 @@ def savedmodel_runner(path, signature: str = "predict_float") -> Callable[[np.nd
     """
     import tensorflow as tf
 
-    from keras_srgan.export.graph import FLOAT_INPUT, FLOAT_OUTPUT
+    from keras_srgan.exporters.graph import FLOAT_INPUT, FLOAT_OUTPUT
 
     loaded = tf.saved_model.load(str(path)) if isinstance(path, str | Path) else path
     fn = loaded.signatures[signature]
@@ -111,7 +111,7 @@ def run_savedmodel_bytes(path, images: list[bytes]) -> list[np.ndarray]:
     """Decoded SR images (uint8) from the SavedModel's encoded-image signature (path or loaded model)."""
     import tensorflow as tf
 
-    from keras_srgan.export.graph import BYTES_INPUT, BYTES_OUTPUT, BYTES_SIGNATURE
+    from keras_srgan.exporters.graph import BYTES_INPUT, BYTES_OUTPUT, BYTES_SIGNATURE
 
     loaded = tf.saved_model.load(str(path)) if isinstance(path, str | Path) else path
     fn = loaded.signatures[BYTES_SIGNATURE]

@@ -31,7 +31,7 @@ def temp_dir(base: Path) -> Path:
 
 
 def write(model, path: str | os.PathLike) -> None:
-    from keras_srgan.export.graph import write_archive
+    from keras_srgan.exporters.graph import write_archive
 
     write_archive(model, str(path), input_size=None, with_bytes=True)
 
@@ -67,7 +67,7 @@ def png_bytes(image_uint8: np.ndarray) -> bytes:
 
 def check_bytes_signature(path, image_uint8: np.ndarray, reference01: np.ndarray) -> dict:
     """PNG in -> PNG out through ``serving_default``; must match Keras to within one 8-bit level."""
-    from keras_srgan.export.parity import run_savedmodel_bytes
+    from keras_srgan.exporters.parity import run_savedmodel_bytes
     from keras_srgan.inference.predict import to_uint8
 
     try:

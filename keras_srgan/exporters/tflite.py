@@ -100,7 +100,7 @@ def convert(
     """The .tflite flatbuffer for one quantization mode (``input_size`` fixes the shape to [1, H, W, 3])."""
     import tensorflow as tf
 
-    from keras_srgan.export.graph import FLOAT_SIGNATURE, write_archive
+    from keras_srgan.exporters.graph import FLOAT_SIGNATURE, write_archive
 
     if quantization not in QUANTIZATIONS:
         raise UserError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
@@ -130,7 +130,7 @@ def convert(
 
 def describe(path: str | Path) -> dict:
     """Input/output names, shapes (-1 = dynamic) and dtypes as the LiteRT interpreter reports them."""
-    from keras_srgan.export.parity import require
+    from keras_srgan.exporters.parity import require
 
     interpreter = require("ai_edge_litert.interpreter", "inspecting a TFLite model").Interpreter(
         model_path=str(path)
