@@ -1,0 +1,69 @@
+"""PNG figures people look at: training curves from a run's metrics.csv.
+
+matplotlib is imported here only, with the non-interactive Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+LOSS_KEYS = ("g_loss", "d_loss", "content", "adversarial")
+QUALITY_KEYS = ("psnr", "val_psnr")
+
+
+def read_metrics(csv_path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
+    """column -> [(step, value)], skipping empty cells (e.g. val_psnr between validations)."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            step = int(row["step"])
+            for key, value in row.items():
+                if key != "step" and value not in ("", None):
+                    series.setdefault(key, []).append((step, float(value)))
+    return series
+
+
+def plot_training_curves(
+    csv_paths: dict[str, str | os.PathLike], out_png: str | os.PathLike, title: str | None = None
+) -> Path:
+    """Losses (log scale) and PSNR (train batch and validation) against step, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for run_name, csv_path in csv_paths.items():
+        series = read_metrics(csv_path)
+        prefix = f"{run_name}: " if len(csv_paths) > 1 else ""
+        for key in LOSS_KEYS:
+            if key in series:
+                steps, values = zip(*series[key], strict=True)
+                ax_loss.plot(steps, values, label=prefix + key)
+        for key in QUALITY_KEYS:
+            if key in series:
+                steps, values = zip(*series[key], strict=True)
+                style = "o-" if key == "val_psnr" else "-"
+                ax_psnr.plot(steps, values, style, markersize=3, label=prefix + key)
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("training losses (mean per logging interval)")
+    ax_psnr.set_xlabel("step")
+    ax_psnr.set_ylabel("PSNR on Y (dB)")
+    ax_psnr.set_title("PSNR: training batches and validation crops")
+    for ax in (ax_loss, ax_psnr):
+        ax.grid(True, alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    tmp = out_png.with_name(".tmp-" + out_png.name)
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    os.replace(tmp, out_png)
+    return out_png

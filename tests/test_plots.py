@@ -1,0 +1,18 @@
+"""Training-curve PNGs from a metrics CSV."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from keras_srgan.plots import plot_training_curves, read_metrics
+
+
+def test_curves_png_from_csv_with_sparse_validation(tmp_path):
+    csv_path = tmp_path / "metrics.csv"
+    csv_path.write_text("step,g_loss,psnr,val_psnr\n10,0.5,20.0,\n20,0.3,22.5,21.0\n30,0.2,23.0,\n")
+    series = read_metrics(csv_path)
+    assert series["val_psnr"] == [(20, 21.0)] and len(series["g_loss"]) == 3
+    out = plot_training_curves({"run": csv_path}, tmp_path / "curves.png", title="test")
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.width > 600
+    assert not list(tmp_path.glob(".tmp-*"))
