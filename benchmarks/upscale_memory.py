@@ -1,0 +1,67 @@
+"""Peak host memory and speed of tiled upscaling with the full-size SRResNet (random weights).
+
+Default: a 1600x1200 input (6400x4800 output) with the default tile settings. Each configuration
+should run in its own process, because peak RSS (``resource.getrusage``) only ever grows:
+
+    python benchmarks/upscale_memory.py                      # the documented figure
+    python benchmarks/upscale_memory.py --size 512x512 --tile 128   # one row of the tile-size table
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_TILE_BATCH
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1600x1200", help="input WIDTHxHEIGHT (default 1600x1200)")
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE)
+    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
+    parser.add_argument("--batch", type=int, default=DEFAULT_TILE_BATCH)
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    import numpy as np
+
+    from keras_srgan.inference.upscale import Upscaler
+    from keras_srgan.models import build_generator
+
+    rng = np.random.default_rng(0)
+    # Smooth-ish content (a random walk), not that it matters for speed or memory.
+    image = np.clip(128 + np.cumsum(rng.integers(-3, 4, size=(height, width, 3)), axis=1), 0, 255).astype(
+        np.uint8
+    )
+    upscaler = Upscaler(build_generator(), tile=args.tile, tile_overlap=args.overlap, tile_batch=args.batch)
+    upscaler.upscale_array(image[:16, :16])  # trace the model once; not part of the timing
+    base = peak_rss_mb()
+    windows = []
+    start = time.perf_counter()
+    out = upscaler.upscale_array(image, progress=windows.append)
+    seconds = time.perf_counter() - start
+    peak = peak_rss_mb()
+    mpix = out.shape[0] * out.shape[1] / 1e6
+    print(
+        f"input {width}x{height} -> output {out.shape[1]}x{out.shape[0]} ({mpix:.1f} MP), tile {args.tile}, "
+        f"overlap {args.overlap}, batch {args.batch}, windows {sum(windows)}: wall {seconds:.1f} s, "
+        f"{mpix / seconds:.3f} output MP/s, peak RSS {peak:.0f} MB (after model build+trace {base:.0f} MB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""``keras-srgan upscale INPUT [INPUT ...] -o OUT_DIR``: super-resolve image files x4."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    # Defaults are repeated here (not imported) so building the parser stays free of TF/numpy imports;
+    # tests check they match keras_srgan.inference.tiling / image_io.
+    parser = subparsers.add_parser(
+        "upscale",
+        help="upscale image files x4",
+        description=(
+            "Upscale images x4. Inputs are files, folders (their image files) or glob patterns. Each result "
+            "is written to OUT_DIR with the input's name and format (formats that cannot hold it become PNG)."
+        ),
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    parser.add_argument(
+        "-o", "--out", required=True, metavar="OUT_DIR", help="output folder (created if missing)"
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="shipped name, .weights.h5, .keras or training run folder (default: srresnet)",
+    )
+    parser.add_argument(
+        "--tile",
+        type=_non_negative,
+        default=128,
+        metavar="N",
+        help="LR tile size per model call; 0 = untiled (default 128)",
+    )
+    parser.add_argument(
+        "--tile-overlap",
+        type=_non_negative,
+        default=40,
+        metavar="N",
+        help="LR context pixels around each tile (default 40 = the SRResNet receptive field, seam-free)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=_non_negative,
+        default=4096 * 4096,
+        metavar="N",
+        help="refuse inputs with more pixels than this (decompression-bomb guard; 0 = no limit; default 16777216)",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from keras_srgan.inference.upscale import Upscaler, upscale_files
+
+    def factory() -> Upscaler:
+        return Upscaler.from_weights(args.weights, tile=args.tile, tile_overlap=args.tile_overlap)
+
+    written, errors, notes = upscale_files(args.inputs, args.out, factory, max_pixels=args.max_pixels or None)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    total = len(written) + len(errors)
+    print(f"wrote {len(written)} of {total} image(s) to {args.out}")
+    return 1 if errors else 0

@@ -1,0 +1,153 @@
+"""Tiled super-resolution with the whole image kept in host (numpy) memory.
+
+Only fixed-size windows of the LR image go to the model, a few at a time, and each window's SR
+output is written straight into a preallocated host array of the image's own dtype. Peak memory is
+therefore the input + output arrays plus what one batch of windows needs on the device, instead of
+growing with the image (the flaw of tilers that upload the whole image first).
+
+Window geometry (per axis, length ``L``, core ``tile``, context ``overlap``):
+
+* every window is ``tile + 2 * overlap`` long (or ``L`` if the image is shorter) and lies entirely
+  inside the image: edge windows are shifted inwards instead of padded, so all windows share one
+  shape without any padding, and pixels at the true image border see exactly the zero "same"
+  padding they see untiled (reflect-padding edge tiles would change them);
+* window starts are spread evenly from ``0`` to ``L - window``; each SR pixel is taken from the
+  window in which it has at least ``overlap`` LR pixels of real context on every side, the seam
+  between two neighbours sitting in the middle of their overlap.
+
+With ``overlap`` >= the generator's receptive-field radius (about 40 LR pixels for the full
+SRResNet, see ``DEFAULT_OVERLAP``) the tiled result equals the untiled one up to float rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+# SRResNet receptive-field radius in LR pixels: head 9x9 conv (4) + 16 blocks x 2 3x3 convs (32)
+# + body 3x3 conv (1) + first upsampling 3x3 conv at LR (1) + second at 2x (0.5) + 9x9 tail at 4x (1)
+# = 39.5. An overlap of 40 therefore gives every kept SR pixel its full receptive field of real
+# image, which makes tiling exact for any weights, not just for a model whose learnt response happens
+# to decay quickly.
+DEFAULT_OVERLAP = 40
+# Core size in LR pixels; chosen by measured CPU throughput and peak memory (docs/upscaling.md).
+DEFAULT_TILE = 128
+# Windows per model call. Activation memory grows linearly with it (hundreds of MB per window for the
+# full model) while a CPU is already saturated by one window, so one at a time by default.
+DEFAULT_TILE_BATCH = 1
+
+
+@dataclass(frozen=True)
+class Span:
+    """One window along an axis: ``[win_start, win_end)`` goes to the model; ``[keep_start, keep_end)`` is kept."""
+
+    win_start: int
+    win_end: int
+    keep_start: int
+    keep_end: int
+
+
+def axis_spans(length: int, tile: int, overlap: int) -> list[Span]:
+    """Windows covering ``[0, length)`` so every kept pixel has ``overlap`` pixels of context (or the border)."""
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    if tile < 1 or overlap < 0:
+        raise ValueError(f"need tile >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
+    window = tile + 2 * overlap
+    if length <= window:
+        return [Span(0, length, 0, length)]
+    # n windows with evenly spread starts step at most `tile` apart, so neighbours overlap by >= 2*overlap.
+    n = max(2, math.ceil((length - 2 * overlap) / tile))
+    starts = [round(k * (length - window) / (n - 1)) for k in range(n)]
+    spans = []
+    keep_start = 0
+    for k, start in enumerate(starts):
+        if k + 1 < n:
+            shared = start + window - starts[k + 1]  # overlap length with the next window
+            keep_end = starts[k + 1] + shared // 2
+        else:
+            keep_end = length
+        spans.append(Span(start, start + window, keep_start, keep_end))
+        keep_start = keep_end
+    return spans
+
+
+@dataclass(frozen=True)
+class Tile:
+    rows: Span
+    cols: Span
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
+    """All windows of an image (row-major); ``tile <= 0`` means one window of the whole image."""
+    if tile <= 0:
+        return [Tile(Span(0, height, 0, height), Span(0, width, 0, width))]
+    return [Tile(r, c) for r in axis_spans(height, tile, overlap) for c in axis_spans(width, tile, overlap)]
+
+
+def _to_unit(pixels: np.ndarray) -> np.ndarray:
+    """A window of uint8/uint16/float pixels -> float32 in [0, 1] (only ever a window, never the image)."""
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / 255.0
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) / 65535.0
+    return np.clip(pixels.astype(np.float32), 0.0, 1.0)
+
+
+def _from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """SR float [0, 1] -> the image's dtype, rounding integers (the protocol's quantisation)."""
+    if dtype == np.uint8:
+        return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.clip(np.rint(values * 65535.0), 0, 65535).astype(np.uint16)
+    return np.clip(values, 0.0, 1.0).astype(dtype)
+
+
+def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
+    for i in range(0, len(tiles), size):
+        yield tiles[i : i + size]
+
+
+def upscale_tiled(
+    image: np.ndarray,
+    run: Callable[[np.ndarray], np.ndarray],
+    scale: int,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    tile_batch: int = DEFAULT_TILE_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """SR of an [H, W, 3] uint8/uint16/float image, window by window; returns [sH, sW, 3] of the same dtype.
+
+    ``run`` maps float32 [N, h, w, 3] in [0, 1] to [N, s*h, s*w, 3] in [0, 1] (e.g. a ``Predictor``).
+    ``progress`` (optional) is called with the number of windows finished after each batch.
+    """
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected an [H, W, 3] image, got shape {image.shape}")
+    height, width = image.shape[:2]
+    out = np.empty((height * scale, width * scale, 3), dtype=image.dtype)
+    tiles = plan_tiles(height, width, tile, overlap)
+    s = scale
+    for batch in _batches(tiles, max(1, int(tile_batch))):
+        lr = np.stack(
+            [
+                _to_unit(image[t.rows.win_start : t.rows.win_end, t.cols.win_start : t.cols.win_end])
+                for t in batch
+            ]
+        )
+        sr = run(lr)
+        for t, sr_window in zip(batch, sr, strict=True):
+            r0 = (t.rows.keep_start - t.rows.win_start) * s
+            r1 = (t.rows.keep_end - t.rows.win_start) * s
+            c0 = (t.cols.keep_start - t.cols.win_start) * s
+            c1 = (t.cols.keep_end - t.cols.win_start) * s
+            out[t.rows.keep_start * s : t.rows.keep_end * s, t.cols.keep_start * s : t.cols.keep_end * s] = (
+                _from_unit(sr_window[r0:r1, c0:c1], image.dtype)
+            )
+        del lr, sr
+        if progress is not None:
+            progress(len(batch))
+    return out

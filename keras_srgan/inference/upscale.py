@@ -1,0 +1,308 @@
+"""Upscale real images: numpy arrays, PIL images, or files (the ``keras-srgan upscale`` command).
+
+Colour goes through the generator tile by tile (``tiling.upscale_tiled``); grayscale is run as RGB
+and turned back into gray; alpha is upscaled with bicubic and re-attached; 16-bit grayscale keeps a
+16-bit container (the model itself was trained on 8-bit images, so it adds 8-bit-quality detail).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from keras_srgan.errors import UserError
+from keras_srgan.inference import image_io
+from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_TILE_BATCH, upscale_tiled
+
+ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
+
+# ITU-R BT.601 luma weights (what Pillow's RGB -> L conversion uses).
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def load_weights(weights: str | os.PathLike | None):
+    """``load_generator`` with a message that says what to do when the default weights are not shipped."""
+    from keras_srgan.weights import DEFAULT_WEIGHTS, WeightsError, load_generator, shipped_weights
+
+    if weights is None and DEFAULT_WEIGHTS not in shipped_weights():
+        raise WeightsError(
+            f"{DEFAULT_WEIGHTS}: the default weights are not shipped in this install yet; "
+            "pass a trained generator with --weights PATH (a .weights.h5 file, a .keras file or a training run folder)"
+        )
+    return load_generator(weights)
+
+
+@dataclass
+class Upscaler:
+    """A generator plus tiling settings; reuse one instance for many images (the model is traced once)."""
+
+    generator: object
+    tile: int = DEFAULT_TILE
+    tile_overlap: int = DEFAULT_OVERLAP
+    tile_batch: int = DEFAULT_TILE_BATCH
+
+    def __post_init__(self):
+        from keras_srgan.inference.predict import Predictor
+
+        if self.tile < 0 or self.tile_overlap < 0 or self.tile_batch < 1:
+            raise UserError(
+                f"tile ({self.tile}) and tile overlap ({self.tile_overlap}) must be >= 0 and tile batch "
+                f"({self.tile_batch}) >= 1"
+            )
+        self.predictor = Predictor(self.generator)
+        self.scale = self.predictor.scale
+
+    @classmethod
+    def from_weights(cls, weights: str | os.PathLike | None = None, **settings) -> Upscaler:
+        return cls(load_weights(weights), **settings)
+
+    def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
+        return upscale_tiled(
+            rgb, self.predictor, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
+        )
+
+    def _alpha(self, alpha: np.ndarray) -> np.ndarray:
+        """Bicubic x scale of one [H, W] alpha plane in its own dtype (the model only knows colour)."""
+        h, w = alpha.shape
+        size = (w * self.scale, h * self.scale)
+        if alpha.dtype == np.uint8:
+            return np.asarray(Image.fromarray(alpha, "L").resize(size, Image.Resampling.BICUBIC))
+        up = np.asarray(Image.fromarray(alpha.astype(np.float32), "F").resize(size, Image.Resampling.BICUBIC))
+        if alpha.dtype == np.uint16:
+            return np.clip(np.rint(up), 0, 65535).astype(np.uint16)
+        return np.clip(up, 0.0, 1.0).astype(alpha.dtype)
+
+    def upscale_array(self, image: np.ndarray, progress=None) -> np.ndarray:
+        """[H, W], [H, W, 1|2|3|4] uint8/uint16/float-in-[0, 1] -> the same layout and dtype, ``scale`` x larger.
+
+        1 channel = gray, 2 = gray + alpha, 3 = RGB, 4 = RGBA.
+        """
+        image = np.asarray(image)
+        squeeze = image.ndim == 2
+        if squeeze:
+            image = image[:, :, None]
+        if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4) or 0 in image.shape:
+            raise UserError(f"image: expected [H, W] or [H, W, 1-4 channels], got shape {image.shape}")
+        if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+            raise UserError(f"image: unsupported dtype {image.dtype} (use uint8, uint16 or float in [0, 1])")
+        channels = image.shape[-1]
+        colour = image[:, :, :3] if channels >= 3 else image[:, :, :1]
+        alpha = image[:, :, -1] if channels in (2, 4) else None
+        if channels >= 3:
+            out_colour = self._rgb(np.ascontiguousarray(colour), progress)
+        else:
+            sr = self._rgb(np.repeat(colour, 3, axis=2), progress)
+            out_colour = _to_gray(sr)
+        if alpha is None:
+            out = out_colour
+        else:
+            out = np.concatenate([out_colour, self._alpha(np.ascontiguousarray(alpha))[:, :, None]], axis=2)
+        return out[:, :, 0] if squeeze else out
+
+    def upscale_pixels(self, pixels: image_io.Pixels, progress=None) -> Image.Image:
+        return image_io.to_pil(self.upscale_array(pixels.array, progress), pixels.kind)
+
+    def upscale_pil(self, img: Image.Image) -> Image.Image:
+        """A PIL image (EXIF orientation applied first) -> upscaled PIL image of the matching mode."""
+        pixels = image_io.from_pil(ImageOps.exif_transpose(img))
+        out = self.upscale_pixels(pixels)
+        if pixels.info.get("icc_profile"):
+            out.info["icc_profile"] = pixels.info["icc_profile"]
+        return out
+
+    def upscale_file(
+        self,
+        source: str | os.PathLike,
+        out_dir: str | os.PathLike,
+        name: str | None = None,
+        max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
+    ) -> Path:
+        """Read, upscale and atomically write one file into ``out_dir``; returns the written path."""
+        pixels = image_io.read_image(source, max_pixels=max_pixels)
+        fmt = image_io.output_format(pixels.format, pixels.kind)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        dest = image_io.contained_path(out_dir, name or image_io.output_name(source, fmt))
+        if dest.exists() and Path(source).exists() and os.path.samefile(dest, source):
+            raise UserError(f"{source}: output would overwrite the input; choose another output folder")
+        result = self.upscale_pixels(pixels)
+        params = {}
+        if pixels.info.get("icc_profile") and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+            params["icc_profile"] = pixels.info["icc_profile"]
+        return image_io.write_atomic(result, dest, fmt, **params)
+
+
+def _to_gray(rgb: np.ndarray) -> np.ndarray:
+    """[H, W, 3] -> [H, W, 1] luma in the same dtype (the model's RGB output for a gray input is near-gray)."""
+    out = np.empty(rgb.shape[:2] + (1,), dtype=rgb.dtype)
+    step = max(1, (1 << 22) // max(1, rgb.shape[1]))  # a few MB of float32 at a time, not the whole image
+    for r in range(0, rgb.shape[0], step):
+        y = rgb[r : r + step].astype(np.float32) @ _LUMA
+        if rgb.dtype == np.uint8:
+            y = np.clip(np.rint(y), 0, 255)
+        elif rgb.dtype == np.uint16:
+            y = np.clip(np.rint(y), 0, 65535)
+        out[r : r + step, :, 0] = y.astype(rgb.dtype)
+    return out
+
+
+_CACHE: dict = {}
+
+
+def _cached_upscaler(weights, generator, tile: int, tile_overlap: int) -> Upscaler:
+    """Keep the last model (and its traced function) so repeated ``upscale`` calls do not reload or retrace."""
+    key = ("weights", str(weights)) if generator is None else ("generator", id(generator))
+    entry = _CACHE.get("last")
+    if entry is None or entry[0] != key or (generator is not None and entry[1].generator is not generator):
+        model = load_weights(weights) if generator is None else generator
+        entry = (key, Upscaler(model))
+        _CACHE["last"] = entry
+    upscaler = entry[1]
+    upscaler.tile, upscaler.tile_overlap = int(tile), int(tile_overlap)
+    return upscaler
+
+
+def upscale(
+    image: ImageLike,
+    weights: str | os.PathLike | None = None,
+    *,
+    generator=None,
+    tile: int = DEFAULT_TILE,
+    tile_overlap: int = DEFAULT_OVERLAP,
+) -> ImageLike:
+    """Super-resolve one image x4; a numpy array in gives a numpy array out, a PIL image gives a PIL image.
+
+    ``weights``: shipped name, ``.weights.h5``, ``.keras`` or run folder (default: the shipped
+    ``srresnet``); or pass a built ``generator``. ``tile`` is the LR core size per model call
+    (0 = whole image at once) and ``tile_overlap`` the LR context around each tile.
+    """
+    if generator is not None and weights is not None:
+        raise UserError("pass either weights or generator, not both")
+    if tile < 0 or tile_overlap < 0:
+        raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
+    upscaler = _cached_upscaler(weights, generator, tile, tile_overlap)
+    if isinstance(image, Image.Image):
+        return upscaler.upscale_pil(image)
+    if isinstance(image, np.ndarray):
+        return upscaler.upscale_array(image)
+    raise UserError(f"image: expected a numpy array or PIL image, got {type(image).__name__}")
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Files, folders (their image files, not recursive) and globs -> (files in order, error lines).
+
+    Explicitly named files are always attempted (so a non-image gets a clear error); in folders and
+    glob matches only files with an image extension are taken, and a folder named like an image is
+    reported rather than skipped silently.
+    """
+    import glob
+
+    exts = image_io.image_extensions()
+    files: list[Path] = []
+    errors: list[str] = []
+
+    def take_listed(path: Path) -> None:
+        if path.is_dir():
+            if path.suffix.lower() in exts:
+                errors.append(f"{path}: is a folder, not an image file")
+        elif path.suffix.lower() in exts:
+            files.append(path)
+
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found_before = len(files) + len(errors)
+            for child in sorted(path.iterdir()):
+                take_listed(child)
+            if len(files) + len(errors) == found_before:
+                errors.append(f"{path}: folder has no image files")
+        elif path.exists() or path.is_symlink():
+            files.append(path)
+        elif glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                errors.append(f"{item}: no files match this pattern")
+            for match in matches:
+                take_listed(Path(match))
+        else:
+            errors.append(f"{item}: no such file or folder")
+    unique: list[Path] = []
+    seen: set[Path] = set()
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, errors
+
+
+def plan_outputs(files: list[Path]) -> list[str]:
+    """One output name per input, made unique within the batch (``img.gif`` and ``img.png`` both -> PNG)."""
+    names: list[str] = []
+    used: set[str] = set()
+    for f in files:
+        fmt = image_io.output_format(_guess_format(f), "rgb")
+        name = image_io.output_name(f, fmt)
+        stem, ext = os.path.splitext(name)
+        k = 2
+        while name.lower() in used:
+            name = f"{stem}-{k}{ext}"
+            k += 1
+        used.add(name.lower())
+        names.append(name)
+    return names
+
+
+def _guess_format(path: Path) -> str | None:
+    Image.init()
+    return Image.registered_extensions().get(path.suffix.lower())
+
+
+def upscale_files(
+    inputs: list[str],
+    out_dir: str | os.PathLike,
+    upscaler_factory,
+    max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
+    show_progress: bool | None = None,
+) -> tuple[list[Path], list[str], list[str]]:
+    """Upscale every input into ``out_dir``; returns (written paths, error lines, warning lines).
+
+    ``upscaler_factory()`` is called once, only if there is at least one file to process, so a
+    missing weights file is reported after input errors are known and never for an empty batch.
+    A failing file does not stop the batch.
+    """
+    from tqdm import tqdm
+
+    files, errors = expand_inputs(inputs)
+    written: list[Path] = []
+    notes: list[str] = []
+    if not files:
+        return written, errors, notes
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot create output folder ({image_io._first_line(exc)})") from None
+    if not out_dir.is_dir():
+        raise UserError(f"{out_dir}: output path exists and is not a folder")
+    upscaler = upscaler_factory()
+    names = plan_outputs(files)
+    disable = (len(files) < 2) if show_progress is None else not show_progress
+    bar = tqdm(list(zip(files, names, strict=True)), unit="image", disable=disable or None, leave=False)
+    for path, name in bar:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", image_io.ImageReadWarning)
+                dest = upscaler.upscale_file(path, out_dir, name=name, max_pixels=max_pixels)
+            notes.extend(str(w.message) for w in caught if issubclass(w.category, image_io.ImageReadWarning))
+            written.append(dest)
+        except UserError as exc:
+            errors.append(str(exc))
+        except OSError as exc:  # e.g. disk full while writing: this file fails, the batch goes on
+            errors.append(f"{path}: cannot write output ({image_io._first_line(exc)})")
+    return written, errors, notes

@@ -1,0 +1,50 @@
+"""``keras-srgan demo`` end to end with tiny weights, and its message when the default weights are missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_srgan.cli import main
+from keras_srgan.demo import SAMPLES, make_lr, sample_images
+
+
+def test_samples_load_offline_and_are_multiples_of_four():
+    images = sample_images()
+    assert len(images) == len(SAMPLES) >= 3
+    for img in images.values():
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+        assert img.shape[0] % 4 == 0 and img.shape[1] % 4 == 0
+    lr = make_lr(images["astronaut"])
+    assert lr.dtype == np.uint8 and lr.shape == (128, 128, 3)
+
+
+def test_demo_end_to_end(capsys, tmp_path, tiny_weights):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--out", str(out), "--weights", str(tiny_weights)])
+    stdout = capsys.readouterr().out
+    assert rc == 0
+    names = [n for n, _ in SAMPLES]
+    expected = {f"{n}_{k}.png" for n in names for k in ("lr", "bicubic", "sr")} | {"comparison.png"}
+    assert {p.name for p in out.iterdir()} == expected
+    with Image.open(out / "comparison.png") as pic:
+        assert pic.mode == "RGB" and pic.width > 600 and pic.height > 200 * len(names)
+    with Image.open(out / "astronaut_sr.png") as sr, Image.open(out / "astronaut_lr.png") as lr:
+        assert sr.size == (512, 512) and lr.size == (128, 128)
+    lines = {line.split()[0]: line for line in stdout.splitlines() if line.strip()}
+    assert all(n in lines for n in names) and "mean" in lines
+    # bicubic x4 on these photos, Y channel, border 4: plausible PSNR range
+    bicubic_psnr = float(lines["astronaut"].split("|")[1].split()[0])
+    assert 20 < bicubic_psnr < 40
+
+
+def test_demo_without_default_weights_gives_one_line(capsys, tmp_path):
+    from keras_srgan.weights import DEFAULT_WEIGHTS, shipped_weights
+
+    if DEFAULT_WEIGHTS in shipped_weights():
+        pytest.skip("default weights are shipped now")
+    rc = main(["demo", "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--weights" in err and "not shipped" in err
+    assert not (tmp_path / "d").exists()

@@ -1,0 +1,194 @@
+"""The upscale API and the ``keras-srgan upscale`` command: sizes, kinds, batches, paths, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, smooth_image
+from PIL import Image
+
+from keras_srgan.cli import build_parser, main
+from keras_srgan.errors import UserError
+from keras_srgan.inference import image_io, tiling
+from keras_srgan.inference.upscale import Upscaler, upscale
+
+
+def cli(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def leftovers(folder) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(".") or p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 3), (7, 5, 3), (13, 1, 3), (9, 11), (5, 6, 1), (5, 6, 2), (6, 5, 4)]
+)
+def test_numpy_in_numpy_out_sizes(tiny_generator, shape):
+    image = smooth_image(shape[0], shape[1], channels=3)
+    image = image[:, :, 0] if len(shape) == 2 else np.concatenate([image] * 2, axis=2)[:, :, : shape[2]]
+    out = upscale(image, generator=tiny_generator, tile=4, tile_overlap=4)
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint8
+    assert out.shape == (shape[0] * 4, shape[1] * 4) + tuple(shape[2:])
+
+
+def test_pil_in_pil_out_and_float_arrays(tiny_generator):
+    img = Image.fromarray(smooth_image(10, 12)).convert("LA")
+    out = upscale(img, generator=tiny_generator)
+    assert isinstance(out, Image.Image) and out.mode == "LA" and out.size == (48, 40)
+    floats = upscale(smooth_image(6, 7).astype(np.float32) / 255, generator=tiny_generator)
+    assert (
+        floats.dtype == np.float32 and floats.shape == (24, 28, 3) and 0 <= floats.min() <= floats.max() <= 1
+    )
+
+
+def test_api_rejects_bad_arguments(tiny_generator):
+    with pytest.raises(UserError, match="expected"):
+        upscale(np.zeros((4, 4, 5), np.uint8), generator=tiny_generator)
+    with pytest.raises(UserError, match="either weights or generator"):
+        upscale(np.zeros((4, 4, 3), np.uint8), "x.weights.h5", generator=tiny_generator)
+
+
+def test_missing_default_weights_says_how_to_pass_them(capsys, tmp_path):
+    from keras_srgan.weights import DEFAULT_WEIGHTS, shipped_weights
+
+    if DEFAULT_WEIGHTS in shipped_weights():
+        pytest.skip("default weights are shipped now")
+    src = tmp_path / "a.png"
+    Image.fromarray(smooth_image(8, 8)).save(src)
+    rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path / "out")
+    assert rc == 2 and err.count("\n") == 1 and "--weights" in err and err.startswith("error: srresnet:")
+
+
+def test_cli_defaults_match_library():
+    sub = build_parser()._subparsers._group_actions[0].choices["upscale"]
+    defaults = {a.dest: a.default for a in sub._actions}
+    assert defaults["tile"] == tiling.DEFAULT_TILE
+    assert defaults["tile_overlap"] == tiling.DEFAULT_OVERLAP
+    assert defaults["max_pixels"] == image_io.DEFAULT_MAX_PIXELS
+
+
+def test_mixed_batch_writes_good_files_and_fails(capsys, tmp_path, tiny_weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(smooth_image(10, 12)).save(src / "good1.png")
+    Image.fromarray(smooth_image(9, 7)).save(src / "good2.jpg")
+    Image.fromarray(smooth_image(6, 6)).save(src / "good3.gif")
+    (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (src / "readme.txt").write_text("not picked up from a folder")
+    out = tmp_path / "out"
+    rc, stdout, err = cli(capsys, "upscale", src, "-o", out, "--weights", tiny_weights, "--tile", "4")
+    assert rc == 1
+    assert sorted(p.name for p in out.iterdir()) == ["good1.png", "good2.jpg", "good3.png"]
+    with Image.open(out / "good2.jpg") as jpg:
+        assert jpg.format == "JPEG" and jpg.size == (28, 36)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {src / 'bad.png'}: "), err
+    assert "wrote 3 of 4" in stdout
+    assert leftovers(out) == []
+
+
+def test_globs_files_and_missing_inputs(capsys, tmp_path, tiny_weights):
+    for i in range(3):
+        Image.fromarray(smooth_image(5, 6, seed=i)).save(tmp_path / f"g{i}.png")
+    out = tmp_path / "out"
+    rc, _, err = cli(
+        capsys,
+        "upscale",
+        tmp_path / "g*.png",
+        tmp_path / "nope.png",
+        tmp_path / "z*.png",
+        "-o",
+        out,
+        "--weights",
+        tiny_weights,
+    )
+    assert rc == 1 and sorted(p.name for p in out.iterdir()) == ["g0.png", "g1.png", "g2.png"]
+    assert "nope.png: no such file" in err and "z*.png: no files match" in err and len(err.splitlines()) == 2
+
+
+def test_outputs_stay_inside_out_dir(capsys, tmp_path, tiny_weights):
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    Image.fromarray(smooth_image(5, 5)).save(deep / "..png", format="PNG")
+    Image.fromarray(smooth_image(5, 5)).save(tmp_path / "a" / "x.png")
+    out = tmp_path / "a" / "b" / "out"
+    # "../x.png" relative to the working directory; "..png" has the stem "."
+    cwd = os.getcwd()
+    os.chdir(deep)
+    try:
+        rc, _, err = cli(capsys, "upscale", "../x.png", "..png", "-o", "out", "--weights", tiny_weights)
+    finally:
+        os.chdir(cwd)
+    assert rc == 0, err
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 2 and "x.png" in written and all(name not in (".", "..") for name in written)
+    assert all(p.resolve().parent == out.resolve() for p in out.iterdir())
+    assert not (tmp_path / "a" / "x.png").read_bytes() == (out / "x.png").read_bytes()
+
+
+def test_same_stems_do_not_overwrite_each_other(capsys, tmp_path, tiny_weights):
+    for sub in ("p", "q"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(smooth_image(4, 4)).save(tmp_path / sub / "same.png")
+    Image.fromarray(smooth_image(4, 4)).save(tmp_path / "p" / "same.gif")
+    out = tmp_path / "out"
+    rc, _, _ = cli(capsys, "upscale", tmp_path / "p", tmp_path / "q", "-o", out, "--weights", tiny_weights)
+    assert rc == 0 and sorted(p.name for p in out.iterdir()) == ["same-2.png", "same-3.png", "same.png"]
+
+
+def test_refuses_to_overwrite_its_input(capsys, tmp_path, tiny_weights):
+    src = tmp_path / "self.png"
+    Image.fromarray(smooth_image(4, 4)).save(src)
+    before = src.read_bytes()
+    rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path, "--weights", tiny_weights)
+    assert rc == 1 and "overwrite the input" in err and src.read_bytes() == before
+
+
+def test_interrupted_write_leaves_no_file(tmp_path, tiny_generator, monkeypatch):
+    src = tmp_path / "a.png"
+    Image.fromarray(smooth_image(6, 6)).save(src)
+    out = tmp_path / "out"
+
+    def boom(self, fp, format=None, **params):  # noqa: A002 - Pillow's own parameter name
+        fp.write(b"half an image")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        Upscaler(tiny_generator).upscale_file(src, out)
+    assert list(out.iterdir()) == []
+
+
+def test_subprocess_bad_input_has_no_traceback(tmp_path, tiny_weights):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_srgan",
+            "upscale",
+            str(bad),
+            "-o",
+            str(tmp_path / "out"),
+            "--weights",
+            str(tiny_weights),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and errors[0].startswith(f"error: {bad}: ")
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "broken.jpg").exists()
