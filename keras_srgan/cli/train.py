@@ -44,6 +44,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--seed", type=int)
     p.add_argument(
+        "--max-bad-steps",
+        type=int,
+        help="stop after this many consecutive steps with a NaN/Inf loss or gradient (20); each is skipped",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        help="tf.distribute strategy: one device, all local GPUs (or logical CPUs), or TF_CONFIG workers",
+    )
+    p.add_argument(
+        "--cpu-replicas", type=int, help="logical CPU devices for --strategy mirrored without GPUs (2)"
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         default=None,
@@ -57,7 +70,7 @@ def _overrides(args) -> dict:
         "data", "out", "stage", "steps", "init", "content_loss", "vgg_weights", "adv_weight", "batch_size",
         "patch_size", "scale", "lr", "lr_drop_steps", "num_blocks", "filters", "degradation", "blur_sigma",
         "noise_sigma", "val_data", "val_every", "log_every", "image_every", "checkpoint_every",
-        "mixed_precision", "jit_compile", "seed", "resume",
+        "mixed_precision", "jit_compile", "seed", "resume", "max_bad_steps", "strategy", "cpu_replicas",
     ]  # fmt: skip
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
@@ -80,7 +93,11 @@ def run(args) -> int:
             raise UserError("--out RUN_DIR is required")
         config = TrainConfig(**overrides)
     result = fit(config)
-    print(f"done: step {result.final_step}; generator weights: {result.generator_weights}")
+    if result.generator_weights is None:  # a non-chief worker of a multi-worker run writes nothing
+        print(f"done: step {result.final_step}; worker finished (the chief wrote the run's files)")
+    else:
+        print(f"done: step {result.final_step}; generator weights: {result.generator_weights}")
+    print(f"generator fingerprint: {result.fingerprint}")
     if result.seconds_per_step == result.seconds_per_step:  # not NaN
         print(f"speed: {result.seconds_per_step:.3f} s/step (after the first logged interval)")
     return 0

@@ -55,8 +55,10 @@ def train_dataset(
         images = images.cache()
     images = images.repeat().shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed).batch(2)  # an endless stream of stateless seed pairs
+    # Deterministic order: the same seed gives the same batches, which multi-worker data sharding (every
+    # worker builds this stream and keeps its share) and reproducible runs rely on.
     patches = tf.data.Dataset.zip(images, seeds).map(
-        lambda img, s: augment(img, patch_size, s), num_parallel_calls=AUTOTUNE, deterministic=False
+        lambda img, s: augment(img, patch_size, s), num_parallel_calls=AUTOTUNE, deterministic=True
     )
     return patches.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 

@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from keras_srgan.distribute import STRATEGIES
 from keras_srgan.errors import UserError
 
 STAGES = ("pretrain", "gan")
@@ -53,6 +54,11 @@ class TrainConfig:
     cache: bool | None = None
     seed: int = 0
     resume: bool = False
+    # training stops (keeping the last good checkpoint) after this many consecutive steps whose loss or
+    # gradients were NaN/Inf; each such step is skipped without updating anything
+    max_bad_steps: int = 20
+    strategy: str = "default"  # "default" (one device), "mirrored" or "multiworker" (see docs/distributed.md)
+    cpu_replicas: int | None = None  # logical CPU devices for "mirrored" without GPUs (None: env or 2)
 
     def __post_init__(self):
         if isinstance(self.data, (str, os.PathLike)):
@@ -65,6 +71,10 @@ class TrainConfig:
             raise UserError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.mixed_precision not in PRECISIONS:
             raise UserError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
+        if self.strategy not in STRATEGIES:
+            raise UserError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.max_bad_steps < 1:
+            raise UserError(f"max_bad_steps must be at least 1, got {self.max_bad_steps}")
         if self.steps is None:
             self.steps = PAPER_STEPS[self.stage]
         if self.content_loss is None:

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from pathlib import Path
 
 import tensorflow as tf
+from tensorflow.core.util.event_pb2 import Event
 
 CSV_NAME = "metrics.csv"
+
+
+def _rows_up_to(rows: list[dict], last_step: int) -> list[dict]:
+    """Complete rows up to ``last_step``, stopping at the first torn row (a kill mid-write leaves one)."""
+    kept = []
+    for row in rows:
+        step = row.get("step") or ""
+        if None in row.values() or None in row or not step.isdigit() or int(step) > last_step:
+            break
+        kept.append(row)
+    return kept
 
 
 class MetricsCSV:
@@ -20,7 +33,7 @@ class MetricsCSV:
         if self.path.exists() and resume_step is not None:
             with open(self.path, newline="") as f:
                 rows = list(csv.DictReader(f))
-            rows = [r for r in rows if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
+            rows = _rows_up_to(rows, resume_step)
             self.columns = list(rows[0].keys()) if rows else None
             tmp = self.path.with_name(".tmp-" + self.path.name)
             with open(tmp, "w", newline="") as f:
@@ -57,9 +70,65 @@ class MetricsCSV:
         os.replace(tmp, self.path)
 
 
+def _events_up_to(path: Path, last_step: int) -> tuple[list[bytes], bool]:
+    """Serialized events of one event file with step <= ``last_step``; and whether any were dropped."""
+    kept, dropped = [], False
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            raw = record.numpy()
+            event = Event.FromString(raw)
+            if event.step > last_step:
+                dropped = True
+            else:
+                kept.append(raw)
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
+        dropped = True  # a record torn by a kill: everything before it is kept
+    return kept, dropped
+
+
+def truncate_event_files(log_dir: Path, last_step: int) -> None:
+    """Rewrite the event files in ``log_dir`` without events after ``last_step``.
+
+    Why: after a resume from step ``last_step`` the steps after it are trained again, and TensorBoard
+    would otherwise draw both the old and the new values for them. Each file is rewritten under a
+    temporary name and swapped in with ``os.replace``; if that fails the old file stays as it was.
+    """
+    if not log_dir.is_dir():
+        return
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        if path.name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
+            continue
+        kept, dropped = _events_up_to(path, last_step)
+        if not dropped:
+            continue
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                for raw in kept:
+                    writer.write(raw)
+            os.replace(tmp, path)
+        except (OSError, tf.errors.OpError) as exc:
+            tmp.unlink(missing_ok=True)
+            warnings.warn(
+                f"{path}: could not drop TensorBoard events after step {last_step} ({exc}); "
+                "TensorBoard may show two values for the re-trained steps",
+                stacklevel=2,
+            )
+
+
 class TensorBoardLog:
-    def __init__(self, run_dir: str | Path):
-        self.writer = tf.summary.create_file_writer(str(Path(run_dir) / "tensorboard"))
+    """Scalars and images; each (re)start writes a new event file.
+
+    On resume, pass ``resume_step``: events after it (from the interrupted run) are removed first, so
+    every step appears once.
+    """
+
+    def __init__(self, run_dir: str | Path, resume_step: int | None = None):
+        log_dir = Path(run_dir) / "tensorboard"
+        if resume_step is not None:
+            truncate_event_files(log_dir, resume_step)
+        self.writer = tf.summary.create_file_writer(str(log_dir))
 
     def scalars(self, step: int, values: dict) -> None:
         with self.writer.as_default(step=step):

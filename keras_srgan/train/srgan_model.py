@@ -4,6 +4,9 @@
 configured degradation, and updates the networks. Without a discriminator it is the paper's MSE
 (or VGG) pre-training of SRResNet; with one, one D step and one G step per batch, where
 G loss = content + adv_weight * (-log D(G(x))).
+
+A step whose loss or gradients are not finite is skipped (no weight or optimizer update, on every
+replica) and counted in the ``skipped_steps`` metric; its values stay out of the other metrics.
 """
 
 from __future__ import annotations
@@ -17,12 +20,54 @@ from keras_srgan.metrics import psnr_y_tf
 
 GAN_METRICS = ("g_loss", "d_loss", "content", "adversarial", "d_real", "d_fake", "psnr")
 PRETRAIN_METRICS = ("g_loss", "psnr")
+SKIPPED = "skipped_steps"  # a Sum tracker: steps skipped for a non-finite loss or gradient
 
 
 def _replica_scale(loss: tf.Tensor) -> tf.Tensor:
     """Per-replica loss -> contribution to the global-batch mean (gradients are summed over replicas)."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss / tf.cast(replicas, loss.dtype) if replicas > 1 else loss
+
+
+def _all_replicas_finite(finite: tf.Tensor) -> tf.Tensor:
+    """True only if every replica saw finite values, so all replicas make the same skip decision."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return finite
+    bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+    return tf.equal(bad, 0.0)
+
+
+def _apply_if_finite(finite: tf.Tensor, updates: list[tuple]) -> tf.Tensor:
+    """Apply each ``(optimizer, grads, variables)`` only if ``finite`` holds on all replicas.
+
+    A skipped step leaves weights, optimizer moments and the optimizer's iteration count untouched.
+    Strategies that need ``merge_call`` to apply gradients (MirroredStrategy) do not allow it inside a
+    ``tf.cond`` in replica context, so there the condition is evaluated in cross-replica context, the
+    same way Keras' LossScaleOptimizer does it.
+    """
+    finite = _all_replicas_finite(finite)
+
+    def apply_all(*grad_lists):
+        for (optimizer, _, variables), grads in zip(updates, grad_lists, strict=True):
+            optimizer.apply(list(grads), variables)
+
+    grad_lists = tuple(list(grads) for _, grads, _ in updates)
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(finite, lambda: apply_all(*grad_lists), lambda: None)
+        return finite
+
+    def cross_replica(distribution, finite, *grad_lists):
+        # identical on every replica after _all_replicas_finite
+        first = distribution.experimental_local_results(finite)[0]
+        tf.cond(
+            first,
+            lambda: distribution.extended.call_for_each_replica(apply_all, args=grad_lists),
+            lambda: None,
+        )
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, *grad_lists))
+    return finite
 
 
 class SRGAN(keras.Model):
@@ -51,6 +96,7 @@ class SRGAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         names = GAN_METRICS if discriminator is not None else PRETRAIN_METRICS
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.trackers[SKIPPED] = keras.metrics.Sum(name=SKIPPED)
         self.val_psnr = keras.metrics.Mean(name="val_psnr")
 
     @property
@@ -80,10 +126,17 @@ class SRGAN(keras.Model):
         return lr, hr
 
     @staticmethod
-    def _apply(optimizer, loss, variables, tape):
+    def _gradients(optimizer, loss, variables, tape) -> tuple[list, tf.Tensor]:
+        """Gradients of ``loss`` and whether they (and the loss) are finite on this replica."""
         scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
         grads = tape.gradient(scaled, variables)
-        optimizer.apply(grads, variables)
+        finite = tf.reduce_all(tf.math.is_finite(loss))
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # One global norm instead of a check per tensor: cheap, and NaN/Inf anywhere makes it non-finite.
+            # (A LossScaleOptimizer handles overflowing scaled gradients itself by lowering its scale.)
+            norm = tf.linalg.global_norm([g for g in grads if g is not None])
+            finite = tf.logical_and(finite, tf.math.is_finite(norm))
+        return grads, finite
 
     def train_step(self, data):
         lr, hr = self._pair(data)
@@ -93,7 +146,9 @@ class SRGAN(keras.Model):
                 sr = tf.cast(self.generator(lr, training=True), tf.float32)
                 loss = self.content_loss(hr_m11, sr)
                 scaled = _replica_scale(loss)
-            self._apply(self.g_optimizer, scaled, self.generator.trainable_variables, tape)
+            g_vars = self.generator.trainable_variables
+            grads, ok = self._gradients(self.g_optimizer, scaled, g_vars, tape)
+            ok = _apply_if_finite(ok, [(self.g_optimizer, grads, g_vars)])
             values = {"g_loss": loss}
         else:
             with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
@@ -104,8 +159,14 @@ class SRGAN(keras.Model):
                 content = self.content_loss(hr_m11, sr)
                 g_loss = content + self.adv_weight * adversarial
                 d_scaled, g_scaled = _replica_scale(d_loss), _replica_scale(g_loss)
-            self._apply(self.d_optimizer, d_scaled, self.discriminator.trainable_variables, d_tape)
-            self._apply(self.g_optimizer, g_scaled, self.generator.trainable_variables, g_tape)
+            d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
+            d_grads, d_ok = self._gradients(self.d_optimizer, d_scaled, d_vars, d_tape)
+            g_grads, g_ok = self._gradients(self.g_optimizer, g_scaled, g_vars, g_tape)
+            # A bad D or G step skips both updates, so the two networks never drift out of step.
+            ok = _apply_if_finite(
+                tf.logical_and(d_ok, g_ok),
+                [(self.d_optimizer, d_grads, d_vars), (self.g_optimizer, g_grads, g_vars)],
+            )
             values = {
                 "g_loss": g_loss,
                 "d_loss": d_loss,
@@ -115,8 +176,14 @@ class SRGAN(keras.Model):
                 "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
             }
         values["psnr"] = psnr_y_tf((sr + 1.0) * 0.5, hr)
+        # A skipped step's values (often NaN) stay out of the means; it is counted in skipped_steps.
+        weight = tf.cast(ok, tf.float32)
         for name, value in values.items():
-            self.trackers[name].update_state(value)
+            value = tf.cast(value, tf.float32)
+            self.trackers[name].update_state(tf.where(ok, value, tf.zeros_like(value)), sample_weight=weight)
+        # Metric variables sum over replicas, so each replica adds its share of the one skipped step.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self.trackers[SKIPPED].update_state((1.0 - tf.cast(ok, tf.float32)) / replicas)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def test_step(self, data):

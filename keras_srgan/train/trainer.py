@@ -6,24 +6,29 @@ resume all speak in optimizer steps, as the paper's recipe does.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_srgan.data.degradation import Degradation
 from keras_srgan.data.images import scan_images
 from keras_srgan.data.pipeline import train_dataset, validation_dataset
+from keras_srgan.distribute import WorkerOutput, make_strategy
 from keras_srgan.errors import UserError
 from keras_srgan.losses.content import ContentLoss
+from keras_srgan.metrics import psnr_y_tf
 from keras_srgan.models.discriminator import build_discriminator
 from keras_srgan.models.generator import build_generator
 from keras_srgan.train.checkpoints import RunCheckpoints
 from keras_srgan.train.config import TrainConfig
 from keras_srgan.train.logs import MetricsCSV, TensorBoardLog
-from keras_srgan.train.srgan_model import SRGAN
+from keras_srgan.train.srgan_model import SKIPPED, SRGAN
 from keras_srgan.weights import generator_config, load_generator, write_generator
 
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -31,11 +36,15 @@ POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 @dataclass
 class FitResult:
-    """What a run wrote and measured. ``history`` holds one list per logged metric, with ``step``."""
+    """What a run wrote and measured. ``history`` holds one list per logged metric, with ``step``.
+
+    On a non-chief worker of a multi-worker run nothing is written, so the paths are ``None``;
+    ``fingerprint`` (a hash of the generator's weights) lets workers be compared.
+    """
 
     run_dir: Path
-    generator_weights: Path
-    generator_config: Path
+    generator_weights: Path | None
+    generator_config: Path | None
     config_path: Path
     metrics_csv: Path
     last_checkpoint: str
@@ -43,6 +52,9 @@ class FitResult:
     start_step: int
     seconds_per_step: float
     history: dict[str, list[float]] = field(default_factory=dict)
+    skipped_steps: int = 0
+    fingerprint: str = ""
+    replicas: int = 1
 
 
 def _learning_rate(cfg: TrainConfig):
@@ -74,13 +86,41 @@ def _build_generator(cfg: TrainConfig):
 def _current_lr(optimizer) -> float:
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     lr = inner.learning_rate
-    return float(lr(inner.iterations) if callable(lr) else lr)
+    value = lr(inner.iterations) if callable(lr) else lr
+    return float(tf.convert_to_tensor(value))  # also reads a distributed (mirrored) variable
+
+
+def synchronize_batch_norm(*models) -> None:
+    """Make BatchNormalization use global-batch statistics across replicas.
+
+    Why: with per-replica statistics a 2-replica run normalises each half-batch on its own and so
+    trains a different model than one device with the same global batch. Weights are unchanged.
+    """
+    for model in models:
+        if model is None:
+            continue
+        for layer in model._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+
+
+def weights_fingerprint(model) -> str:
+    """SHA-256 (first 16 hex digits) of all weights, in order: equal only for bit-identical models."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def build_model(cfg: TrainConfig) -> SRGAN:
-    """The SRGAN (or pre-training) model for a config, compiled, with built optimizers."""
+    """The SRGAN (or pre-training) model for a config, compiled, with built optimizers.
+
+    Call it inside ``strategy.scope()`` to create distributed variables.
+    """
     generator = _build_generator(cfg)
     discriminator = build_discriminator(cfg.patch_size) if cfg.stage == "gan" else None
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        synchronize_batch_norm(generator, discriminator)
     degradation = Degradation(
         scale=cfg.scale, kind=cfg.degradation, blur_sigma=cfg.blur_sigma, noise_sigma=cfg.noise_sigma
     )
@@ -104,6 +144,8 @@ def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
     Keyword arguments are ``TrainConfig`` fields and override ``config``.
     """
     cfg = replace(config, **overrides) if config is not None else TrainConfig(**overrides)
+    # first: logical CPU devices and multi-worker collectives must be set up before TF initialises
+    strategy = make_strategy(cfg.strategy, cfg.cpu_replicas)
     run_dir = Path(cfg.out)
     has_checkpoints = RunCheckpoints.exist(run_dir)
     if has_checkpoints and not cfg.resume:
@@ -113,75 +155,133 @@ def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
     if cfg.resume and not has_checkpoints:
         raise UserError(f"{run_dir}: no checkpoint to resume from")
     records = scan_images(cfg.data, min_size=cfg.patch_size)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    output = WorkerOutput(run_dir, strategy)
+    try:
+        output.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{output.directory}: cannot create the run folder ({exc.strerror or exc})") from None
 
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(POLICIES[cfg.mixed_precision])
     try:
-        return _train(cfg, run_dir, records)
+        return _train(cfg, run_dir, records, strategy, output)
+    except OSError as exc:
+        # logs, config or weights could not be written (disk full, read-only folder, ...)
+        where = exc.filename or output.directory
+        raise UserError(
+            f"{where}: cannot write ({exc.strerror or exc}); the checkpoints already written are intact"
+        ) from None
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+        output.cleanup()
 
 
-def _train(cfg: TrainConfig, run_dir: Path, records) -> FitResult:
-    strategy = tf.distribute.get_strategy()
-    model = build_model(cfg)
+def _local(value) -> float:
+    """A host float from a (possibly per-replica) tensor."""
+    if isinstance(value, tf.distribute.DistributedValues):
+        value = tf.distribute.get_strategy().experimental_local_results(value)[0]
+    return float(value)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOutput) -> FitResult:
+    # The seed fixes the weight initialisation too, so runs (and replica layouts) are comparable.
+    keras.utils.set_random_seed(cfg.seed)
+    with strategy.scope():
+        model = build_model(cfg)
     trackables = {"generator": model.generator, "g_optimizer": model.g_optimizer}
     if model.is_gan:
         trackables.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
     trackables["rng_state"] = model.seed_generator.state
-    checkpoints = RunCheckpoints(run_dir, keep=cfg.keep_checkpoints, **trackables)
+    checkpoints = RunCheckpoints(run_dir, keep=cfg.keep_checkpoints, write_dir=output.directory, **trackables)
     start_step = checkpoints.restore_latest() if cfg.resume else 0
     if start_step >= cfg.steps:
         raise UserError(
             f"{run_dir}: run is already at step {start_step} of {cfg.steps}; raise --steps to continue"
         )
-    cfg.save(run_dir / "config.json")
+    out_dir = output.directory
+    if output.chief:
+        cfg.save(run_dir / "config.json")
 
     dataset = train_dataset(
         cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed + start_step, cache=cfg.cache, records=records
     )
+    sample_batch = next(iter(dataset.take(1)))  # for image logs; never distributed
+    if cfg.strategy != "default":
+        options = tf.data.Options()
+        # every worker builds the same seeded stream and keeps its share of each global batch
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
     iterator = iter(dataset)
-    val_ds = validation_dataset(cfg.val_data, cfg.val_crop) if cfg.val_data else None
+    val_ds = validation_dataset(cfg.val_data, cfg.val_crop) if cfg.val_data and output.chief else None
 
     step_fn = tf.function(model.train_step, jit_compile=cfg.jit_compile)
+    trackers = model.trackers
 
     @tf.function
     def train_one(batch):
-        return strategy.run(step_fn, args=(batch,))
+        strategy.run(step_fn, args=(batch,))
+        # read in cross-replica context: metric variables are summed over replicas (global values)
+        return {name: tracker.result() for name, tracker in trackers.items()}
 
-    test_fn = tf.function(model.test_step)
-    csv_log = MetricsCSV(run_dir, resume_step=start_step if cfg.resume else None)
-    tb_log = TensorBoardLog(run_dir)
+    @tf.function
+    def val_psnr(hr):
+        lr, hr01 = model._pair(hr, add_noise=False)
+        sr = tf.cast(model.generator(lr, training=False), tf.float32)
+        return psnr_y_tf((sr + 1.0) * 0.5, hr01, crop_border=model.degradation.scale) * tf.cast(
+            tf.shape(hr)[0], tf.float32
+        ), tf.shape(hr)[0]
+
+    csv_log = MetricsCSV(out_dir, resume_step=start_step if cfg.resume else None)
+    tb_log = TensorBoardLog(out_dir, resume_step=start_step if cfg.resume else None)
     history: dict[str, list[float]] = {}
-    names = list(model.trackers)
-    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=names + ["val_psnr", "lr"])
+    names = [n for n in trackers if n != SKIPPED]
+    shown = [*names, "val_psnr", "lr"]
+    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=shown, verbose=1 if output.chief else 0)
     progbar.update(start_step)
 
     def validate() -> dict:
         if val_ds is None:
             return {}
-        model.val_psnr.reset_state()
+        total, count = 0.0, 0
         for hr in val_ds:
-            test_fn(hr)
-        return {"val_psnr": float(model.val_psnr.result())}
+            batch_sum, batch_count = val_psnr(hr)
+            total, count = total + float(batch_sum), count + int(batch_count)
+        return {"val_psnr": total / count} if count else {}
 
     def log_images(step: int) -> None:
-        hr = next(iter(val_ds)) if val_ds is not None else next(iterator)
+        hr = next(iter(val_ds)) if val_ds is not None else sample_batch
         lr, hr01 = model._pair(hr, add_noise=False)
         sr = (tf.cast(model.generator(lr, training=False), tf.float32) + 1.0) * 0.5
         tb_log.triplets(step, lr, sr, hr01)
 
     step = start_step
     interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
-    last_checkpoint = ""
+    last_checkpoint = checkpoints.latest_path() or ""
+    skipped_total, bad_streak, first_bad, skipped_before = 0, 0, 0, 0.0
     try:
         while step < cfg.steps:
             logs = train_one(next(iterator))
             step += 1
             interval_steps += 1
+            skipped_now = _local(logs[SKIPPED])
+            if skipped_now > skipped_before + 0.5:  # this step had a NaN/Inf loss or gradient
+                skipped_total += 1
+                bad_streak += 1
+                first_bad = first_bad or step
+                if bad_streak >= cfg.max_bad_steps:
+                    raise UserError(
+                        f"training diverged: {bad_streak} consecutive steps ({first_bad}-{step}) had a "
+                        f"non-finite loss or gradient and were skipped; stopped. The last good checkpoint "
+                        f"is {last_checkpoint or 'none (no checkpoint was written yet)'}; try a lower --lr, "
+                        f"check the data, or raise --max-bad-steps"
+                    )
+            else:
+                bad_streak, first_bad = 0, 0
+            skipped_before = skipped_now
             if step % cfg.log_every == 0 or step == cfg.steps:
-                values = {k: float(v) for k, v in logs.items()}
+                values = {k: _local(v) for k, v in logs.items()}
+                if values[SKIPPED] >= interval_steps - 0.5:  # every step skipped: the means are empty
+                    values = {SKIPPED: values[SKIPPED]}
                 elapsed = time.perf_counter() - interval_start
                 # the first interval includes tracing; keep it out of the speed figure
                 if step - interval_steps > start_step:
@@ -190,28 +290,37 @@ def _train(cfg: TrainConfig, run_dir: Path, records) -> FitResult:
                 values["lr"] = _current_lr(model.g_optimizer)
                 if step % cfg.val_every == 0 or step == cfg.steps:
                     values.update(validate())
-                csv_log.write(step, values)
-                tb_log.scalars(step, values)
+                if output.chief:
+                    csv_log.write(step, values)
+                    tb_log.scalars(step, values)
                 for key, value in {"step": step, **values}.items():
                     history.setdefault(key, []).append(value)
-                progbar.update(step, [(k, v) for k, v in values.items() if k in names + ["val_psnr", "lr"]])
-                for tracker in model.trackers.values():
+                progbar.update(step, [(k, v) for k, v in values.items() if k in shown])
+                for tracker in trackers.values():
                     tracker.reset_state()
+                skipped_before = 0.0
                 interval_start, interval_steps = time.perf_counter(), 0
             else:
-                progbar.update(step, [(k, float(v)) for k, v in logs.items()])
-            if step % cfg.image_every == 0 or step == cfg.steps:
+                progbar.update(step, [(k, _local(v)) for k, v in logs.items() if k in names])
+            if output.chief and (step % cfg.image_every == 0 or step == cfg.steps):
                 log_images(step)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                last_checkpoint = checkpoints.save(step)
+                # During a run of bad steps the weights are those of the last good step, but a save now
+                # would rotate out good checkpoints while the run may be diverging: wait for a good step.
+                if not bad_streak:
+                    last_checkpoint = checkpoints.save(step)
     except KeyboardInterrupt:
-        last_checkpoint = checkpoints.save(step)
+        if checkpoints.last_saved_step != step and step != start_step:
+            last_checkpoint = checkpoints.save(step)
         tb_log.close()
         raise UserError(
             f"interrupted at step {step}; checkpoint written to {last_checkpoint}; "
             f"continue with: keras-srgan train --out {run_dir} --resume"
         ) from None
-    tb_log.close()
+    finally:
+        tb_log.close()
+    if checkpoints.last_saved_step != step and not bad_streak:
+        last_checkpoint = checkpoints.save(step)
 
     extra = {
         "stage": cfg.stage,
@@ -219,7 +328,9 @@ def _train(cfg: TrainConfig, run_dir: Path, records) -> FitResult:
         "content_loss": cfg.content_loss,
         "trained_on": [Path(d).name for d in cfg.data],
     }
-    weights_path, meta_path = write_generator(model.generator, run_dir / "generator", extra=extra)
+    weights_path = meta_path = None
+    if output.chief:
+        weights_path, meta_path = _write_final(model.generator, run_dir / "generator", extra)
     return FitResult(
         run_dir=run_dir,
         generator_weights=weights_path,
@@ -231,4 +342,41 @@ def _train(cfg: TrainConfig, run_dir: Path, records) -> FitResult:
         start_step=start_step,
         seconds_per_step=timed_seconds / timed_steps if timed_steps else float("nan"),
         history=history,
+        skipped_steps=skipped_total,
+        fingerprint=weights_fingerprint(model.generator),
+        replicas=strategy.num_replicas_in_sync,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
+    """``write_generator`` with a clear error and no temporary files left behind when it fails.
+
+    Free space is checked first because h5py (HDF5) can crash the process with a segmentation fault
+    when it runs out of disk space while closing a file, instead of raising an error.
+    """
+    needed = sum(int(np.prod(w.shape)) * 4 for w in generator.weights) + (256 << 10)
+    try:
+        free = shutil.disk_usage(stem.parent).free
+    except OSError:
+        free = needed
+    if free < needed:
+        raise UserError(
+            f"{stem.parent}: not enough free space for the final generator weights (about {needed >> 10} KiB "
+            f"needed, {free >> 10} KiB free); the run's checkpoints are intact: free some space and run "
+            f"again with --resume"
+        )
+    try:
+        return write_generator(generator, stem, extra=extra)
+    except Exception as exc:
+        for leftover in stem.parent.glob(".tmp-" + stem.name + ".*"):
+            leftover.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or _first_line(exc)
+        raise UserError(
+            f"{stem.parent}: cannot write the final generator weights ({reason}); the run's checkpoints are "
+            f"intact: free some space and run again with --resume"
+        ) from None

@@ -1,0 +1,143 @@
+"""Choosing a ``tf.distribute`` strategy for training: one device, mirrored, or multi-worker.
+
+* ``default``: TensorFlow's default (no-op) strategy, one device.
+* ``mirrored``: ``MirroredStrategy`` over all local GPUs; without GPUs, over ``cpu_replicas`` logical CPU
+  devices (useful for testing the distributed code path; CPU replicas share the same cores).
+* ``multiworker``: ``MultiWorkerMirroredStrategy`` configured by the standard ``TF_CONFIG`` variable.
+
+Logical CPU devices and the multi-worker collective runtime can only be set up before TensorFlow
+initialises its devices, so :func:`make_strategy` must run before anything creates a tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from keras_srgan.errors import UserError
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+CPU_REPLICAS_ENV = "KERAS_SRGAN_CPU_REPLICAS"
+DEFAULT_CPU_REPLICAS = 2
+
+
+def cpu_replica_count(requested: int | None = None) -> int:
+    """``requested``, else ``$KERAS_SRGAN_CPU_REPLICAS``, else 2 (mirrored strategy without GPUs)."""
+    if requested is None:
+        env = os.environ.get(CPU_REPLICAS_ENV)
+        if env:
+            try:
+                requested = int(env)
+            except ValueError:
+                raise UserError(f"{CPU_REPLICAS_ENV}={env!r} is not an integer") from None
+        else:
+            requested = DEFAULT_CPU_REPLICAS
+    if requested < 1:
+        raise UserError(f"cpu_replicas must be at least 1, got {requested}")
+    return requested
+
+
+def configure_cpu_replicas(count: int) -> list[str]:
+    """Split the host CPU into ``count`` logical devices; returns their names.
+
+    Why: ``MirroredStrategy`` needs one device per replica, and a machine without GPUs has a single CPU
+    device. This must happen before TensorFlow initialises its devices.
+    """
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if not current or len(current) != count:
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+            )
+        except RuntimeError:
+            have = len(tf.config.list_logical_devices("CPU"))
+            if have < count:
+                raise UserError(
+                    f"cannot split the CPU into {count} logical devices: TensorFlow already initialised "
+                    f"{have}; set {CPU_REPLICAS_ENV}={count} or choose the strategy before any other "
+                    "TensorFlow work in this process"
+                ) from None
+    return [f"/cpu:{i}" for i in range(count)]
+
+
+def _tf_config() -> dict:
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise UserError(
+            "--strategy multiworker needs the TF_CONFIG environment variable "
+            '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", '
+            '"index": 0}}); see docs/distributed.md'
+        )
+    try:
+        config = json.loads(raw)
+        config["cluster"], config["task"]["type"], config["task"]["index"]  # noqa: B018 (shape check)
+    except (ValueError, KeyError, TypeError):
+        raise UserError(
+            f"TF_CONFIG is not valid JSON with 'cluster' and 'task' (got {raw[:200]!r})"
+        ) from None
+    return config
+
+
+def make_strategy(name: str = "default", cpu_replicas: int | None = None):
+    """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring)."""
+    if name not in STRATEGIES:
+        raise UserError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if tf.config.list_physical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        devices = configure_cpu_replicas(cpu_replica_count(cpu_replicas))
+        return tf.distribute.MirroredStrategy(devices)
+    _tf_config()
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"cannot start MultiWorkerMirroredStrategy from TF_CONFIG ({exc})") from None
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the run's files (the chief, or worker 0 of a chief-less cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def task_label(strategy) -> str:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return "local"
+    return f"{resolver.task_type}-{resolver.task_id}"
+
+
+class WorkerOutput:
+    """Where this process writes: the run folder for the chief, a temporary folder for other workers.
+
+    Every worker must take part in checkpoint saves (they read distributed variables), but only the
+    chief's copy is kept; the others write to a scratch folder that :meth:`cleanup` deletes.
+    """
+
+    def __init__(self, run_dir: Path, strategy):
+        self.chief = is_chief(strategy)
+        if self.chief:
+            self.directory = Path(run_dir)
+            self._scratch = None
+        else:
+            self._scratch = tempfile.mkdtemp(prefix=f"keras-srgan-{task_label(strategy)}-")
+            self.directory = Path(self._scratch)
+
+    def cleanup(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
