@@ -21,17 +21,23 @@ class Discriminator(keras.Model):
         self.input_size = int(input_size)
         self.filters = int(filters)
         self.dense_units = int(dense_units)
-        self.convs = []
+        # Sub-layers are attributes, not list items: tf.train.Checkpoint does not see into Keras' tracked lists.
         for i in range(8):
             channels = filters * 2 ** (i // 2)
             stride = 2 if i % 2 == 1 else 1
-            conv = layers.Conv2D(channels, 3, strides=stride, padding="same", name=f"conv{i}")
-            bn = None if i == 0 else layers.BatchNormalization(momentum=0.9, name=f"bn{i}")
-            self.convs.append((conv, bn))
+            setattr(
+                self, f"conv{i}", layers.Conv2D(channels, 3, strides=stride, padding="same", name=f"conv{i}")
+            )
+            if i > 0:
+                setattr(self, f"bn{i}", layers.BatchNormalization(momentum=0.9, name=f"bn{i}"))
         self.act = layers.LeakyReLU(0.2)
         self.flatten = layers.Flatten()
         self.dense = layers.Dense(dense_units, name="dense")
         self.logit = layers.Dense(1, dtype="float32", name="logit")
+
+    @property
+    def convs(self) -> list[tuple[layers.Layer, layers.Layer | None]]:
+        return [(getattr(self, f"conv{i}"), getattr(self, f"bn{i}", None)) for i in range(8)]
 
     def build(self, input_shape):
         shape = (input_shape[0], self.input_size, self.input_size, input_shape[-1])

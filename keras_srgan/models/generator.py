@@ -39,26 +39,34 @@ class SRResNet(keras.Model):
 
         self.head = layers.Conv2D(filters, 9, padding="same", name="head_conv")
         self.head_act = layers.PReLU(shared_axes=[1, 2], name="head_prelu")
-        self.blocks = [ResidualBlock(filters, bn_momentum, name=f"res_block_{i}") for i in range(num_blocks)]
+        # Sub-layers are attributes, not list items: tf.train.Checkpoint does not see into Keras' tracked lists.
+        for i in range(num_blocks):
+            setattr(self, f"res_block_{i}", ResidualBlock(filters, bn_momentum, name=f"res_block_{i}"))
         self.body_conv = layers.Conv2D(filters, 3, padding="same", name="body_conv")
         self.body_bn = layers.BatchNormalization(momentum=bn_momentum, name="body_bn")
-        self.upsample = []
-        for i in range(int(stages)):
+        self.num_upsample = int(stages)
+        for i in range(self.num_upsample):
             init = ICNR(2) if icnr else "glorot_uniform"
-            self.upsample.append(
-                (
-                    layers.Conv2D(
-                        filters * 4, 3, padding="same", kernel_initializer=init, name=f"up{i}_conv"
-                    ),
-                    PixelShuffle(2, name=f"up{i}_shuffle"),
-                    layers.PReLU(shared_axes=[1, 2], name=f"up{i}_prelu"),
-                )
-            )
+            conv = layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=init, name=f"up{i}_conv")
+            setattr(self, f"up{i}_conv", conv)
+            setattr(self, f"up{i}_shuffle", PixelShuffle(2, name=f"up{i}_shuffle"))
+            setattr(self, f"up{i}_prelu", layers.PReLU(shared_axes=[1, 2], name=f"up{i}_prelu"))
         # A small initial output keeps tanh out of saturation at the start of training.
         tail_init = keras.initializers.VarianceScaling(0.02, mode="fan_avg", distribution="uniform")
         self.tail = layers.Conv2D(
             3, 9, padding="same", kernel_initializer=tail_init, dtype="float32", name="tail_conv"
         )
+
+    @property
+    def blocks(self) -> list[ResidualBlock]:
+        return [getattr(self, f"res_block_{i}") for i in range(self.num_blocks)]
+
+    @property
+    def upsample(self) -> list[tuple[layers.Layer, layers.Layer, layers.Layer]]:
+        return [
+            (getattr(self, f"up{i}_conv"), getattr(self, f"up{i}_shuffle"), getattr(self, f"up{i}_prelu"))
+            for i in range(self.num_upsample)
+        ]
 
     def build(self, input_shape):
         shape = tuple(input_shape)
