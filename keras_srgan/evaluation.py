@@ -74,7 +74,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
-class _Upscaler:
+class ProtocolUpscaler:
     """uint8 LR [h, w, 3] -> uint8 SR [s*h, s*w, 3], by a generator or by bicubic interpolation."""
 
     def __init__(self, scale: int, generator=None):
@@ -183,7 +183,7 @@ def evaluate(
 
     protocol = Protocol(scale=scale)
     generator = None if bicubic else _load_generator(weights, scale)
-    upscaler = _Upscaler(scale, generator)
+    upscaler = ProtocolUpscaler(scale, generator)
     method = "bicubic" if bicubic else _weights_label(weights)
     save_root = Path(save_images) if save_images is not None else None
 
@@ -224,7 +224,7 @@ def evaluate(
     return report
 
 
-def _super_resolve(path: Path, upscaler: _Upscaler, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+def _super_resolve(path: Path, upscaler: ProtocolUpscaler, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray."""
     hr = crop_to_scale(load_hr(path), protocol.scale)
     height, width = hr.shape[:2]

@@ -34,6 +34,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_tensorflow_startup() -> None:
+    """Import TensorFlow and initialise its devices with C-level stderr muted.
+
+    TF's C++ start-up lines (oneDNN notice, CUDA probing on CPU-only machines) are written before its
+    log settings apply, so they would surround our one-line errors. ``KERAS_SRGAN_TF_LOGS=1`` keeps them.
+    """
+    if os.environ.get("KERAS_SRGAN_TF_LOGS") == "1" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
@@ -46,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
 
     args = build_parser().parse_args(argv)
+    _quiet_tensorflow_startup()
     try:
         return int(args._module.run(args) or 0)
     except UserError as exc:

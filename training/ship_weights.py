@@ -1,0 +1,96 @@
+"""Copy a run's generator into the package as shipped weights (``keras_srgan/weights/<name>.*``).
+
+    python training/ship_weights.py runs/srresnet srresnet --recipe training/configs/srresnet.yaml
+
+Takes the run's final ``generator.weights.h5`` when it has one, else the generator of its newest
+checkpoint (a run still in progress), and records provenance (data, steps, recipe, wall time) and the
+SHA-256 that ``load_generator`` checks on every load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import tensorflow as tf
+
+from keras_srgan.models.generator import build_generator
+from keras_srgan.weights import WEIGHTS_DIR, load_generator, write_generator
+
+
+def generator_from_run(run_dir: Path):
+    """(generator, step) from a finished run or from the newest checkpoint of a running one."""
+    config = json.loads((run_dir / "config.json").read_text())
+    final = run_dir / "generator.weights.h5"
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    if final.is_file() and (
+        latest is None or final.stat().st_mtime >= Path(latest + ".index").stat().st_mtime
+    ):
+        meta = json.loads((run_dir / "generator.json").read_text())
+        return load_generator(run_dir), int(meta.get("steps", config["steps"]))
+    if latest is None:
+        raise SystemExit(f"{run_dir}: no generator weights and no checkpoint")
+    generator = build_generator(
+        scale=config["scale"], num_blocks=config["num_blocks"], filters=config["filters"], icnr=config["icnr"]
+    )
+    step = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(step=step, generator=generator).restore(latest).expect_partial()
+    return generator, int(step.numpy())
+
+
+def wall_seconds(run_dir: Path, upto_step: int) -> float:
+    """Training wall time up to ``upto_step``, from the per-interval speed column of metrics.csv."""
+    total, previous = 0.0, 0
+    with open(run_dir / "metrics.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            step = int(row["step"])
+            if step > upto_step:
+                break
+            total += float(row.get("sec_per_step") or 0) * (step - previous)
+            previous = step
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("name", help="shipped name, e.g. srresnet")
+    parser.add_argument("--recipe", required=True, help="the recipe file that reproduces the run")
+    parser.add_argument("--note", default="", help="free text, e.g. 'snapshot of a run in progress'")
+    parser.add_argument(
+        "--out-dir", type=Path, default=WEIGHTS_DIR, help="default: the package's weights folder"
+    )
+    args = parser.parse_args(argv)
+
+    generator, step = generator_from_run(args.run_dir)
+    config = json.loads((args.run_dir / "config.json").read_text())
+    extra = {
+        "name": args.name,
+        "stage": config["stage"],
+        "content_loss": config["content_loss"],
+        "steps": step,
+        "planned_steps": config["steps"],
+        "trained_on": [Path(d).name for d in config["data"]],
+        "validated_on": [Path(d).name for d in config.get("val_data", [])],
+        "recipe": f"keras-srgan train --config {args.recipe} --out runs/{args.name}",
+        "mixed_precision": config["mixed_precision"],
+        "batch_size": config["batch_size"],
+        "patch_size": config["patch_size"],
+        "train_wall_seconds": round(wall_seconds(args.run_dir, step)),
+        "machine": "2-core x86_64 CPU (AVX-512 with bf16), no GPU",
+        "note": args.note,
+    }
+    weights_path, meta_path = write_generator(generator, args.out_dir / args.name, extra=extra)
+    print(f"shipped {args.name}: step {step} -> {weights_path} ({weights_path.stat().st_size} bytes)")
+    print(json.dumps(json.loads(meta_path.read_text()), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
