@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 from keras_srgan.metrics import Protocol, rgb_to_gray
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -60,7 +61,7 @@ def load_hr(path: Path) -> np.ndarray:
     except BadImage:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = error_reason(exc)
         raise BadImage(f"cannot read image ({reason})") from None
 
 
@@ -224,7 +225,9 @@ def evaluate(
     return report
 
 
-def _super_resolve(path: Path, upscaler: ProtocolUpscaler, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+def _super_resolve(
+    path: Path, upscaler: ProtocolUpscaler, protocol: Protocol
+) -> tuple[np.ndarray, np.ndarray]:
     """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray."""
     hr = crop_to_scale(load_hr(path), protocol.scale)
     height, width = hr.shape[:2]

@@ -13,17 +13,10 @@ import os
 from pathlib import Path
 
 from keras_srgan.errors import UserError
+from keras_srgan.weights import sha256_of as sha256_file
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sha256_tree(path: str | os.PathLike) -> str:

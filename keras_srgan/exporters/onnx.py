@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 
 OPSET = 17
 
@@ -29,7 +30,7 @@ def convert(model, path: str | Path, input_size: tuple[int, int] | None = None, 
     try:
         proto, _ = tf2onnx.convert.from_function(fn, input_signature=[spec], opset=opset)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_reason(exc)
         raise UserError(f"tf2onnx could not convert the generator: {reason}") from None
     if input_size is None:
         names = {"inputs": ("batch", "height", "width"), "outputs": ("batch", "sr_height", "sr_width")}

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 
 # Minimum PSNR (dB) against Keras per quantization mode. float32 is the brief's bar; the lower ones
 # come from measuring the full-size generator on Set5 (docs/export.md) with a safety margin.
@@ -178,7 +179,7 @@ def measure_artifact(fmt: str, path: str | Path, lr: np.ndarray, reference: np.n
     except UserError:
         raise
     except Exception as exc:  # a runtime that cannot even run the file is a parity failure, not a crash
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_reason(exc)
         return {"psnr_db": 0.0, "max_abs_diff": None, "error": f"runtime failed: {reason}"}
     return compare(output, reference)
 

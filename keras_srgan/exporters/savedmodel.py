@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_srgan.errors import reason as error_reason
+
 SUBDIR = "savedmodel"
 
 
@@ -73,7 +75,7 @@ def check_bytes_signature(path, image_uint8: np.ndarray, reference01: np.ndarray
     try:
         out = run_savedmodel_bytes(path, [png_bytes(image_uint8)])[0]
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_reason(exc)
         return {"ok": False, "error": f"serving_default failed: {reason}"}
     expected = to_uint8(reference01[0])
     if out.shape != expected.shape:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 DEFAULT_CALIBRATION_CROP = (48, 48)
@@ -124,7 +125,7 @@ def convert(
         try:
             return converter.convert()
         except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = error_reason(exc)
             raise UserError(f"TFLite converter failed for quantization {quantization!r}: {reason}") from None
 
 

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 
 VGG_LAYERS = {"vgg54": "block5_conv4", "vgg22": "block2_conv2"}
 KINDS = ("mse",) + tuple(VGG_LAYERS)
@@ -37,7 +38,7 @@ def build_vgg_features(layer: str, weights: str = "imagenet") -> keras.Model:
         try:
             vgg = VGG19(include_top=False, weights="imagenet", input_shape=(None, None, 3))
         except Exception as exc:  # no network, blocked host, partial download ...
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = error_reason(exc)
             raise UserError(
                 f"cannot get the VGG19 ImageNet weights ({reason}); download {NOTOP_FILE} on a machine with "
                 f"network access and pass its path with --vgg-weights PATH (or put it in ~/.keras/models/)"
@@ -51,7 +52,7 @@ def build_vgg_features(layer: str, weights: str = "imagenet") -> keras.Model:
         try:
             vgg.load_weights(weights)
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = error_reason(exc)
             raise UserError(f"{weights}: not VGG19 (no-top) weights ({reason})") from None
     features = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"vgg19_{layer}")
     features.trainable = False

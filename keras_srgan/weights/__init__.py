@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = "srresnet"
@@ -94,7 +95,7 @@ def _load_h5(weights_path: Path, meta_path: Path | None, expected_sha: str | Non
     try:
         model.load_weights(weights_path)
     except Exception as exc:  # h5py/keras raise many types for truncated or mismatched files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = error_reason(exc)
         raise WeightsError(f"{weights_path}: cannot load generator weights ({reason})") from None
     return model
 
@@ -131,7 +132,7 @@ def load_generator(weights: str | os.PathLike | None = None):
         try:
             return keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = error_reason(exc)
             raise WeightsError(f"{path}: cannot load .keras model ({reason})") from None
     names = ", ".join(sorted(shipped)) or "none shipped yet"
     if path.exists():
