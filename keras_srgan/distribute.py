@@ -60,8 +60,8 @@ def configure_cpu_replicas(count: int) -> list[str]:
             if have < count:
                 raise UserError(
                     f"cannot split the CPU into {count} logical devices: TensorFlow already initialised "
-                    f"{have}; set {CPU_REPLICAS_ENV}={count} or choose the strategy before any other "
-                    "TensorFlow work in this process"
+                    f"{have}; choose the strategy before any other TensorFlow work in this process (on the "
+                    "command line, pass --strategy mirrored explicitly, also when resuming)"
                 ) from None
     return [f"/cpu:{i}" for i in range(count)]
 
@@ -101,7 +101,10 @@ def make_strategy(name: str = "default", cpu_replicas: int | None = None):
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()
     except (RuntimeError, ValueError) as exc:
-        raise UserError(f"cannot start MultiWorkerMirroredStrategy from TF_CONFIG ({exc})") from None
+        hint = ""
+        if "startup" in str(exc):
+            hint = "; create it before any other TensorFlow work (on the command line, pass --strategy multiworker explicitly, also when resuming)"
+        raise UserError(f"cannot start MultiWorkerMirroredStrategy from TF_CONFIG ({exc}){hint}") from None
 
 
 def is_chief(strategy) -> bool:

@@ -459,3 +459,59 @@ def test_kills_and_ctrl_c_lose_nothing(tmp_path, image_folder):
     assert _csv_steps(run) == expected  # no duplicated or missing rows
     assert _tb_steps(run) == expected  # TensorBoard too
     assert killed_at >= 4 and survived == 4
+
+
+# ---------------------------------------------------------------- disk full in upscale and export (others' code)
+
+
+def test_disk_full_during_upscale_is_an_error_line_and_leaves_no_partial_file(
+    small_disk, tiny_generator, tmp_path
+):
+    from conftest import smooth_image
+    from PIL import Image
+
+    from keras_srgan.inference.upscale import Upscaler, upscale_files
+
+    source = tmp_path / "in.png"
+    Image.fromarray(smooth_image(48, 48, seed=1)).save(source)
+    out = small_disk / "out"
+    upscaler = Upscaler(tiny_generator)
+    written, errors, _ = upscale_files([str(source)], out, lambda: upscaler, show_progress=False)
+    assert len(written) == 1 and not errors
+    first = written[0].read_bytes()
+    _fill(small_disk, leave=2 * 1024)
+    written, errors, _ = upscale_files(
+        [str(source)], small_disk / "out2", lambda: upscaler, show_progress=False
+    )
+    assert not written and len(errors) == 1 and str(source) in errors[0], errors
+    assert not list((small_disk / "out2").iterdir())  # nothing half-written under any name
+    assert (out / "in.png").read_bytes() == first  # the earlier output is intact
+
+
+def _export_on_full_disk(disk: Path, generator, fmt: str):
+    from keras_srgan.exporters import export
+
+    _fill(disk, leave=8 * 1024)
+    out = disk / "exported"
+    try:
+        export(generator, format=fmt, out_dir=out)
+    except Exception as exc:  # noqa: BLE001 (the type is what is being checked)
+        return exc, out
+    raise AssertionError("export succeeded on a full disk")
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_disk_full_during_export(small_disk, tiny_generator, fmt):
+    """No half-written file under a final name (hard requirement), and a clear error (known to fail)."""
+    from keras_srgan.errors import UserError
+
+    error, out = _export_on_full_disk(small_disk, tiny_generator, fmt)
+    files = [p.relative_to(out) for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    # temporary names start with "."; anything else would look like a finished export
+    assert not [p for p in files if not any(part.startswith(".") for part in p.parts)], files
+    assert not (out / "manifest.json").exists()
+    if not isinstance(error, UserError):
+        pytest.xfail(
+            f"keras_srgan.exporters lets {type(error).__name__} escape on a full disk instead of a one-line "
+            "UserError; reported to the exporters' owner"
+        )

@@ -38,14 +38,37 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
     return [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS]
 
 
+# What the training pipeline's ``tf.io.decode_image`` reads. Pillow opens more (TIFF, 1-bit BMP, ...),
+# and such a file would otherwise pass the scan and stop training when the pipeline reaches it.
+TF_DECODABLE = ("PNG", "JPEG", "MPO", "GIF", "WEBP", "BMP")
+TF_BMP_BITS = (8, 24, 32)
+
+
+def _check_decodable(img: Image.Image, path: Path) -> None:
+    if img.format not in TF_DECODABLE:
+        raise ValueError(
+            f"{img.format or 'unknown'} data, which the training decoder cannot read; convert to PNG"
+        )
+    if img.format == "BMP":
+        with open(path, "rb") as f:
+            header = f.read(34)
+        bits = int.from_bytes(header[28:30], "little") if len(header) >= 30 else 0
+        compression = int.from_bytes(header[30:34], "little") if len(header) >= 34 else 0
+        if bits not in TF_BMP_BITS or compression not in (0, 3):
+            raise ValueError(
+                f"{bits}-bit BMP (compression {compression}) is not readable by the training decoder"
+            )
+
+
 def probe_image(path: Path) -> tuple[int, int]:
     """(width, height) of a fully decodable image; raises ``ValueError`` with a short reason otherwise."""
     try:
-        if not path.is_file():
-            raise ValueError("not a regular file")
+        if not path.is_file():  # also False for dangling links and symlink loops
+            raise ValueError("not a regular file (or a broken/looping symlink)")
         if path.stat().st_size == 0:
             raise ValueError("empty file")
         with Image.open(path) as img:
+            _check_decodable(img, path)
             img.load()
             return img.size
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
@@ -54,6 +77,8 @@ def probe_image(path: Path) -> tuple[int, int]:
         raise ValueError(exc.strerror or str(exc)) from None
     except (SyntaxError, EOFError) as exc:  # Pillow raises these for some corrupt headers
         raise ValueError(f"corrupt image ({exc})") from None
+    except (MemoryError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"image too large to decode ({type(exc).__name__})") from None
 
 
 def scan_images(folders: list[str | os.PathLike], min_size: int = 0) -> list[ImageRecord]:
@@ -62,7 +87,10 @@ def scan_images(folders: list[str | os.PathLike], min_size: int = 0) -> list[Ima
     candidates = [p for folder in folders for p in list_image_files(folder)]
     for path in candidates:
         try:
-            width, height = probe_image(path)
+            with warnings.catch_warnings():
+                # a declared size above Pillow's bomb threshold is a skip reason, not a second warning
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                width, height = probe_image(path)
         except ValueError as reason:
             warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
             continue

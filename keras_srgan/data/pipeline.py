@@ -17,6 +17,11 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_CACHE_BYTES = 4 << 30  # decoded images are cached in memory up to this size
 
 
+def _path_bytes(records: list[ImageRecord]) -> list[bytes]:
+    """File names as the OS's bytes: a non-UTF-8 name (kept by Python as surrogates) cannot be a str tensor."""
+    return [os.fsencode(r.path) for r in records]
+
+
 def decode_rgb(path: tf.Tensor) -> tf.Tensor:
     """Read and decode PNG/JPEG/BMP in the graph; grayscale and RGBA become RGB uint8."""
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=tf.uint8, expand_animations=False)
@@ -49,7 +54,7 @@ def train_dataset(
     records = records if records is not None else scan_images(folders, min_size=patch_size)
     if cache is None:
         cache = sum(r.width * r.height * 3 for r in records) <= DEFAULT_CACHE_BYTES
-    paths = tf.data.Dataset.from_tensor_slices([r.path for r in records])
+    paths = tf.data.Dataset.from_tensor_slices(_path_bytes(records))
     images = paths.map(decode_rgb, num_parallel_calls=AUTOTUNE)
     if cache:
         images = images.cache()
@@ -74,5 +79,5 @@ def validation_dataset(
     def centre(image):
         return tf.image.resize_with_crop_or_pad(image, crop_size, crop_size)
 
-    paths = tf.data.Dataset.from_tensor_slices([r.path for r in records])
+    paths = tf.data.Dataset.from_tensor_slices(_path_bytes(records))
     return paths.map(decode_rgb).map(centre).batch(batch_size).cache().prefetch(AUTOTUNE)
