@@ -2,26 +2,220 @@
 
 Keras ``predict`` retraces for every new input shape; a ``tf.function`` with a
 ``[None, None, None, 3]`` signature is traced once and serves every image size.
+
+For inference the SRResNet can also be run as a plain TensorFlow graph with every BatchNorm folded into
+the conv before it (``fold_batchnorm=True``): inference-mode BN is a per-channel affine map, so
+``BN(conv(x, W) + b) = conv(x, W * s) + (b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``.
+That is exact up to float rounding and removes 33 memory-bound passes over the activations per call.
+``precision="bf16"`` then runs the convolutions in bfloat16 (oneDNN uses the CPU's AVX-512 BF16 dot
+products) while the residual stream, the upsampling stage and the output conv stay float32, which is
+what keeps the output within the fidelity bar measured in docs/performance.md.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 dot products (AVX512_BF16 or AMX); bf16 is slower without them."""
+    if sys.platform != "linux":
+        return False
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+PRECISION_ENV = "KERAS_SRGAN_PRECISION"
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> ``$KERAS_SRGAN_PRECISION`` if set, else ``bf16`` on a CPU-only machine with native bf16, else ``fp32``.
+
+    The environment variable is the opt-out for callers that cannot pass an argument (e.g. the CLI).
+    """
+    if precision == "auto":
+        precision = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU"):
+        return "fp32"  # measured on CPU only; a GPU has its own fast paths
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def _bn_scale_shift(bn) -> tuple[np.ndarray, np.ndarray]:
+    gamma = np.asarray(bn.gamma.numpy() if bn.gamma is not None else 1.0, np.float64)
+    beta = np.asarray(bn.beta.numpy() if bn.beta is not None else 0.0, np.float64)
+    mean = np.asarray(bn.moving_mean.numpy(), np.float64)
+    var = np.asarray(bn.moving_variance.numpy(), np.float64)
+    scale = gamma / np.sqrt(var + bn.epsilon)
+    return scale, beta - mean * scale
+
+
+def _conv_params(conv, bn=None) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel, bias) float32 of ``conv`` with ``bn`` (inference mode) folded in, computed in float64."""
+    kernel = np.asarray(conv.kernel.numpy(), np.float64)
+    bias = np.asarray(conv.bias.numpy(), np.float64) if conv.use_bias else np.zeros(kernel.shape[-1])
+    if bn is not None:
+        scale, shift = _bn_scale_shift(bn)
+        kernel = kernel * scale
+        bias = bias * scale + shift
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def _alpha(prelu) -> np.ndarray:
+    return np.asarray(prelu.alpha.numpy(), np.float32).reshape(-1)
+
+
+def can_fold(generator) -> bool:
+    """Whether ``generator`` is an SRResNet whose layers ``fold_generator`` knows (else Keras runs it)."""
+    from keras_srgan.models.generator import SRResNet
+
+    return isinstance(generator, SRResNet) and generator.built
+
+
+def fold_generator(generator) -> dict:
+    """Inference parameters of an SRResNet with every BatchNorm folded into its conv (numpy float32)."""
+    if not can_fold(generator):
+        raise TypeError(f"cannot fold {type(generator).__name__}: only a built SRResNet")
+    blocks = []
+    for block in generator.blocks:
+        w1, b1 = _conv_params(block.conv1, block.bn1)
+        w2, b2 = _conv_params(block.conv2, block.bn2)
+        blocks.append({"w1": w1, "b1": b1, "alpha": _alpha(block.act), "w2": w2, "b2": b2})
+    head_w, head_b = _conv_params(generator.head)
+    body_w, body_b = _conv_params(generator.body_conv, generator.body_bn)
+    upsample = []
+    for conv, shuffle, act in generator.upsample:
+        w, b = _conv_params(conv)
+        upsample.append({"w": w, "b": b, "alpha": _alpha(act), "factor": int(shuffle.factor)})
+    tail_w, tail_b = _conv_params(generator.tail)
+    return {
+        "head": (head_w, head_b, _alpha(generator.head_act)),
+        "blocks": blocks,
+        "body": (body_w, body_b),
+        "upsample": upsample,
+        "tail": (tail_w, tail_b),
+    }
+
+
+def _prelu(x: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    return tf.nn.relu(x) + alpha * tf.minimum(x, 0.0)
+
+
+def _conv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    return tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), b)
+
+
+# Which parts run in bfloat16 under precision="bf16". The residual stream (the sum the 16 blocks add
+# to) always stays float32 so rounding does not accumulate; the choice of the other parts is measured
+# in docs/performance.md (speed and PSNR against fp32 on real images).
+BF16_PARTS = ("blocks", "upsample", "tail")
+
+
+def folded_forward(params: dict, precision: str = "fp32", bf16_parts: tuple[str, ...] = BF16_PARTS):
+    """A function LR [0, 1] -> generator output in [-1, 1] (float32) from ``fold_generator`` parameters.
+
+    With ``bf16``, the convs of the parts named in ``bf16_parts`` take bfloat16 inputs and weights
+    (oneDNN accumulates in float32); each block's output is added to a float32 residual stream.
+    """
+    f32 = tf.float32
+    low = {part: (tf.bfloat16 if precision == "bf16" and part in bf16_parts else f32) for part in BF16_PARTS}
+
+    def const(a, dtype=f32):
+        return tf.constant(a, dtype=dtype)
+
+    head = tuple(const(a) for a in params["head"])
+    lb = low["blocks"]
+    blocks = [
+        {
+            "w1": const(p["w1"], lb),
+            "b1": const(p["b1"], lb),
+            "alpha": const(p["alpha"], lb),
+            "w2": const(p["w2"], lb),
+            "b2": const(p["b2"]),
+        }
+        for p in params["blocks"]
+    ]
+    body = (const(params["body"][0]), const(params["body"][1]))
+    lu = low["upsample"]
+    upsample = [
+        {
+            "w": const(p["w"], lu),
+            "b": const(p["b"], lu),
+            "alpha": const(p["alpha"], lu),
+            "factor": p["factor"],
+        }
+        for p in params["upsample"]
+    ]
+    lt = low["tail"]
+    tail = (const(params["tail"][0], lt), const(params["tail"][1], lt))
+
+    def forward(lr: tf.Tensor) -> tf.Tensor:
+        x = _prelu(_conv(lr, head[0], head[1]), head[2])
+        skip = x
+        for p in blocks:
+            y = _prelu(_conv(tf.cast(x, lb), p["w1"], p["b1"]), p["alpha"])
+            y = tf.cast(tf.nn.conv2d(y, p["w2"], 1, "SAME"), f32)
+            x = x + tf.nn.bias_add(y, p["b2"])
+        x = tf.cast(_conv(x, body[0], body[1]) + skip, lu)
+        for p in upsample:
+            x = _prelu(tf.nn.depth_to_space(_conv(x, p["w"], p["b"]), p["factor"]), p["alpha"])
+        return tf.tanh(tf.cast(_conv(tf.cast(x, lt), tail[0], tail[1]), f32))
+
+    return forward
+
 
 class Predictor:
-    """LR float32 [N, H, W, 3] in [0, 1] -> SR float32 [N, sH, sW, 3] in [0, 1] (numpy in, numpy out)."""
+    """LR float32 [N, H, W, 3] in [0, 1] -> SR float32 [N, sH, sW, 3] in [0, 1] (numpy in, numpy out).
 
-    def __init__(self, generator, jit_compile: bool = False):
+    The defaults run the Keras model itself (the reference every other path is compared with).
+    ``fold_batchnorm=True`` runs the folded graph; ``precision`` ("fp32", "bf16" or "auto") picks its
+    conv precision and implies folding when not "fp32"; ``bf16_parts`` which parts use bf16 (for
+    measurements). A generator that cannot be folded runs as is.
+    """
+
+    def __init__(
+        self,
+        generator,
+        jit_compile: bool = False,
+        precision: str = "fp32",
+        fold_batchnorm: bool | None = None,
+        bf16_parts: tuple[str, ...] = BF16_PARTS,
+    ):
         self.generator = generator
         self.scale = int(getattr(generator, "scale", 4))
+        self.precision = resolve_precision(precision)
+        fold = (self.precision != "fp32") if fold_batchnorm is None else bool(fold_batchnorm)
+        self.folded = fold and can_fold(generator)
+        if not self.folded:
+            self.precision = "fp32"
+        model = folded_forward(fold_generator(generator), self.precision, bf16_parts) if self.folded else None
 
         @tf.function(
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], jit_compile=jit_compile
         )
         def _run(lr):
-            sr = tf.cast(self.generator(lr, training=False), tf.float32)
+            out = model(lr) if model is not None else self.generator(lr, training=False)
+            sr = tf.cast(out, tf.float32)
             return tf.clip_by_value((sr + 1.0) * 0.5, 0.0, 1.0)
 
         self._run = _run
