@@ -125,3 +125,26 @@ def test_non_srresnet_models_run_unfolded():
     assert not runner.folded and runner.precision == "fp32"
     lr = lr_batch(1, 5, 6)
     np.testing.assert_allclose(runner(lr), np.repeat(np.repeat(lr, 4, 1), 4, 2), atol=1e-6)
+
+
+def test_auto_tile_keeps_window_memory_of_fp32_default(trained_like_generator, monkeypatch):
+    from keras_srgan.inference import tiling
+
+    monkeypatch.delenv(predict.PRECISION_ENV, raising=False)
+    fp32_window = tiling.DEFAULT_TILE + 2 * tiling.DEFAULT_OVERLAP
+    assert tiling.auto_tile(4) == tiling.DEFAULT_TILE
+    bf16_window = tiling.auto_tile(2) + 2 * tiling.DEFAULT_OVERLAP
+    assert bf16_window**2 * 2 <= fp32_window**2 * 4 < (bf16_window + 1) ** 2 * 2
+    assert Upscaler(trained_like_generator, precision="fp32").tile == tiling.DEFAULT_TILE
+    assert Upscaler(trained_like_generator, precision="bf16").tile == tiling.auto_tile(2)
+    assert Upscaler(trained_like_generator, tile=16).tile == 16  # an explicit tile is kept
+    # a 256^2 image fits one bf16 window: no overlap recomputed
+    assert len(tiling.plan_tiles(256, 256, tiling.auto_tile(2), tiling.DEFAULT_OVERLAP)) == 1
+
+
+def test_tiled_fast_path_matches_untiled(trained_like_generator):
+    image = smooth_image(70, 50)
+    up = Upscaler(trained_like_generator, tile=16, tile_overlap=16, precision="bf16")
+    tiled = up.upscale_array(image)
+    whole = Upscaler(trained_like_generator, tile=0, precision="bf16").upscale_array(image)
+    assert np.mean(np.abs(tiled.astype(np.int16) - whole.astype(np.int16)) <= 1) > 0.995

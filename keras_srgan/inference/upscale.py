@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from keras_srgan.errors import UserError
 from keras_srgan.inference import image_io
-from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_TILE_BATCH, upscale_tiled
+from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_BATCH, auto_tile, upscale_tiled
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
 
@@ -44,11 +44,12 @@ class Upscaler:
 
     ``precision``: "auto" (default: BatchNorm folded into the convs, bf16 convs where the CPU has native
     bf16, measured within 0.05 dB of fp32 on Set5, see docs/performance.md), "bf16", or "fp32" (the
-    opt-out: folded BN in float32, equal to the Keras model up to float rounding).
+    opt-out: folded BN in float32, equal to the Keras model up to float rounding). ``tile=None`` picks
+    the core size from the precision (``tiling.auto_tile``: 128 for fp32, 214 for bf16, same memory).
     """
 
     generator: object
-    tile: int = DEFAULT_TILE
+    tile: int | None = None
     tile_overlap: int = DEFAULT_OVERLAP
     tile_batch: int = DEFAULT_TILE_BATCH
     precision: str = "auto"
@@ -58,13 +59,15 @@ class Upscaler:
 
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.tile < 0 or self.tile_overlap < 0 or self.tile_batch < 1:
+        if (self.tile is not None and self.tile < 0) or self.tile_overlap < 0 or self.tile_batch < 1:
             raise UserError(
                 f"tile ({self.tile}) and tile overlap ({self.tile_overlap}) must be >= 0 and tile batch "
                 f"({self.tile_batch}) >= 1"
             )
         self.predictor = Predictor(self.generator, precision=self.precision, fold_batchnorm=True)
         self.scale = self.predictor.scale
+        if self.tile is None:
+            self.tile = auto_tile(2 if self.predictor.precision == "bf16" else 4, self.tile_overlap)
 
     @classmethod
     def from_weights(cls, weights: str | os.PathLike | None = None, **settings) -> Upscaler:
@@ -162,7 +165,9 @@ def _to_gray(rgb: np.ndarray) -> np.ndarray:
 _CACHE: dict = {}
 
 
-def _cached_upscaler(weights, generator, tile: int, tile_overlap: int, precision: str = "auto") -> Upscaler:
+def _cached_upscaler(
+    weights, generator, tile: int | None, tile_overlap: int, precision: str = "auto"
+) -> Upscaler:
     """Keep the last model (and its traced function) so repeated ``upscale`` calls do not reload or retrace."""
     key = ("weights", str(weights)) if generator is None else ("generator", id(generator))
     key = (*key, precision)
@@ -172,7 +177,12 @@ def _cached_upscaler(weights, generator, tile: int, tile_overlap: int, precision
         entry = (key, Upscaler(model, precision=precision))
         _CACHE["last"] = entry
     upscaler = entry[1]
-    upscaler.tile, upscaler.tile_overlap = int(tile), int(tile_overlap)
+    upscaler.tile_overlap = int(tile_overlap)
+    upscaler.tile = (
+        int(tile)
+        if tile is not None
+        else auto_tile(2 if upscaler.predictor.precision == "bf16" else 4, upscaler.tile_overlap)
+    )
     return upscaler
 
 
@@ -181,7 +191,7 @@ def upscale(
     weights: str | os.PathLike | None = None,
     *,
     generator=None,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     tile_overlap: int = DEFAULT_OVERLAP,
     precision: str = "auto",
 ) -> ImageLike:
@@ -189,13 +199,13 @@ def upscale(
 
     ``weights``: shipped name, ``.weights.h5``, ``.keras`` or run folder (default: the shipped
     ``srresnet``); or pass a built ``generator``. ``tile`` is the LR core size per model call
-    (0 = whole image at once) and ``tile_overlap`` the LR context around each tile. ``precision``:
+    (0 = whole image at once, None = chosen from the precision, see ``Upscaler``) and ``tile_overlap`` the LR context around each tile. ``precision``:
     "auto" (the fast default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the
     ``KERAS_SRGAN_PRECISION`` environment variable).
     """
     if generator is not None and weights is not None:
         raise UserError("pass either weights or generator, not both")
-    if tile < 0 or tile_overlap < 0:
+    if (tile is not None and tile < 0) or tile_overlap < 0:
         raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
     upscaler = _cached_upscaler(weights, generator, tile, tile_overlap, precision)
     if isinstance(image, Image.Image):
