@@ -182,3 +182,31 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path, image_fold
     assert steps == list(range(5, saved_step + 6, 5))
     assert (out / "generator.weights.h5").is_file()
     keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_steps_update_both_networks(precision):
+    """The fp16 loss scale must be applied inside the tape, or there are no gradients at all."""
+    from keras_srgan.train.trainer import POLICIES
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    try:
+        cfg = TrainConfig(data=["unused"], stage="gan", num_blocks=2, filters=8, patch_size=32,
+                          content_loss="mse", mixed_precision=precision)  # fmt: skip
+        model = build_model(cfg)
+        g_before = [w.copy() for w in model.generator.trainable_weights[0].numpy()[None]]
+        d_before = model.discriminator.trainable_weights[0].numpy().copy()
+        step = tf.function(model.train_step)
+        # fp16: dynamic loss scaling starts at 2**15 and skips updates whose scaled gradients overflow
+        # while it halves the scale, so D may need a few steps before its first update.
+        for _ in range(12):
+            logs = step(_fixed_batch())
+            if not np.array_equal(d_before, model.discriminator.trainable_weights[0].numpy()):
+                break
+        assert np.isfinite(float(logs["g_loss"])) and float(logs["skipped_steps"]) == 0
+        assert not np.array_equal(g_before[0], model.generator.trainable_weights[0].numpy())
+        assert not np.array_equal(d_before, model.discriminator.trainable_weights[0].numpy())
+        assert model.generator.tail.compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

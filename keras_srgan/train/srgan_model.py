@@ -23,6 +23,12 @@ PRETRAIN_METRICS = ("g_loss", "psnr")
 SKIPPED = "skipped_steps"  # a Sum tracker: steps skipped for a non-finite loss or gradient
 
 
+def _for_tape(optimizer, loss: tf.Tensor) -> tf.Tensor:
+    """The loss to differentiate: the replica share, times the fp16 loss scale. Call inside the tape."""
+    loss = _replica_scale(loss)
+    return optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+
+
 def _replica_scale(loss: tf.Tensor) -> tf.Tensor:
     """Per-replica loss -> contribution to the global-batch mean (gradients are summed over replicas)."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -126,11 +132,10 @@ class SRGAN(keras.Model):
         return lr, hr
 
     @staticmethod
-    def _gradients(optimizer, loss, variables, tape) -> tuple[list, tf.Tensor]:
-        """Gradients of ``loss`` and whether they (and the loss) are finite on this replica."""
-        scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
-        grads = tape.gradient(scaled, variables)
-        finite = tf.reduce_all(tf.math.is_finite(loss))
+    def _gradients(optimizer, scaled_loss, variables, tape) -> tuple[list, tf.Tensor]:
+        """Gradients of ``scaled_loss`` (see ``_for_tape``) and whether they and the loss are finite."""
+        grads = tape.gradient(scaled_loss, variables)
+        finite = tf.reduce_all(tf.math.is_finite(scaled_loss))
         if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             # One global norm instead of a check per tensor: cheap, and NaN/Inf anywhere makes it non-finite.
             # (A LossScaleOptimizer handles overflowing scaled gradients itself by lowering its scale.)
@@ -145,7 +150,7 @@ class SRGAN(keras.Model):
             with tf.GradientTape() as tape:
                 sr = tf.cast(self.generator(lr, training=True), tf.float32)
                 loss = self.content_loss(hr_m11, sr)
-                scaled = _replica_scale(loss)
+                scaled = _for_tape(self.g_optimizer, loss)
             g_vars = self.generator.trainable_variables
             grads, ok = self._gradients(self.g_optimizer, scaled, g_vars, tape)
             ok = _apply_if_finite(ok, [(self.g_optimizer, grads, g_vars)])
@@ -158,7 +163,7 @@ class SRGAN(keras.Model):
                 d_loss, adversarial = adversarial_losses(real_logits, fake_logits)
                 content = self.content_loss(hr_m11, sr)
                 g_loss = content + self.adv_weight * adversarial
-                d_scaled, g_scaled = _replica_scale(d_loss), _replica_scale(g_loss)
+                d_scaled, g_scaled = _for_tape(self.d_optimizer, d_loss), _for_tape(self.g_optimizer, g_loss)
             d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
             d_grads, d_ok = self._gradients(self.d_optimizer, d_scaled, d_vars, d_tape)
             g_grads, g_ok = self._gradients(self.g_optimizer, g_scaled, g_vars, g_tape)
