@@ -84,14 +84,31 @@ def _tf_config() -> dict:
     return config
 
 
+_CREATED: dict[tuple, object] = {}
+
+
 def make_strategy(name: str = "default", cpu_replicas: int | None = None):
-    """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring)."""
+    """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring).
+
+    A distributed strategy is created once per process and reused: two live strategies over the same
+    devices can mix up their collective operations (seen here as shape mismatches in synchronized
+    BatchNorm), and a multi-worker strategy can only be created once anyway.
+    """
     if name not in STRATEGIES:
         raise UserError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     import tensorflow as tf
 
     if name == "default":
         return tf.distribute.get_strategy()
+    key = (name, cpu_replica_count(cpu_replicas) if name == "mirrored" else None)
+    if key not in _CREATED:
+        _CREATED[key] = _create(name, cpu_replicas)
+    return _CREATED[key]
+
+
+def _create(name: str, cpu_replicas: int | None):
+    import tensorflow as tf
+
     if name == "mirrored":
         if tf.config.list_physical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
