@@ -236,6 +236,30 @@ def test_bad_latest_checkpoint_falls_back_with_warning(tmp_path, trained_run, ho
     assert any(np.array_equal(v.numpy(), expected) for v in first)
 
 
+def test_garbled_state_file_still_finds_the_checkpoints(tmp_path, trained_run):
+    """The small ``checkpoint`` index is replaced atomically, but if it is garbled the folder is scanned."""
+    from keras_srgan.train.checkpoints import RunCheckpoints
+    from keras_srgan.train.config import TrainConfig
+    from keras_srgan.train.trainer import build_model
+
+    run_dir, images = trained_run
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "checkpoints" / "checkpoint").write_text("model_checkpoint_path: {{{ garbage")
+    model = build_model(TrainConfig(data=[str(images)], out=str(run), steps=6, **TINY))
+    with pytest.warns(UserWarning, match="checkpoint is unreadable or empty"):
+        assert RunCheckpoints.exist(run)
+        ckpt = RunCheckpoints(
+            run,
+            generator=model.generator,
+            g_optimizer=model.g_optimizer,
+            rng_state=model.seed_generator.state,
+        )
+        assert ckpt.restore_latest() == 6
+    assert (run / "checkpoints" / "checkpoint.unreadable").exists()  # kept for inspection
+    assert 'model_checkpoint_path: "ckpt-6"' in (run / "checkpoints" / "checkpoint").read_text()
+
+
 def test_truncated_latest_checkpoint_resume_end_to_end(tmp_path, trained_run):
     from keras_srgan.train.trainer import fit
 

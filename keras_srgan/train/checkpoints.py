@@ -79,6 +79,10 @@ class RunCheckpoints:
         if state.exists() and not _listed(self.write_directory):
             # unparsable or empty: move it aside so the manager can start afresh (the files stay)
             state.replace(state.with_name("checkpoint.unreadable"))
+            warnings.warn(
+                f"{state} is unreadable or empty; moved to checkpoint.unreadable, the folder is scanned instead",
+                stacklevel=3,
+            )
         return tf.train.CheckpointManager(self.checkpoint, str(self.write_directory), max_to_keep=self.keep)
 
     @staticmethod
@@ -173,10 +177,11 @@ class RunCheckpoints:
         if self.write_directory != self.directory or (listed and Path(listed[-1]).name == Path(prefix).name):
             return
         restored_step = _step_of(prefix)
+        older = {_step_of(p) for p in listed} | set(_on_disk(self.directory))
         keep = [
-            Path(p).name
-            for p in listed
-            if _step_of(p) < restored_step and Path(str(self.directory / Path(p).name) + ".index").exists()
+            f"ckpt-{step}"
+            for step in sorted(older)
+            if 0 <= step < restored_step and (self.directory / f"ckpt-{step}.index").exists()
         ]
         names = [*keep, Path(prefix).name]
         names = names[-self.keep :] if self.keep else names
