@@ -148,3 +148,30 @@ def test_tiled_fast_path_matches_untiled(trained_like_generator):
     tiled = up.upscale_array(image)
     whole = Upscaler(trained_like_generator, tile=0, precision="bf16").upscale_array(image)
     assert np.mean(np.abs(tiled.astype(np.int16) - whole.astype(np.int16)) <= 1) > 0.995
+
+
+@pytest.mark.parametrize("kernel_size,factor", [(9, 2), (3, 2), (5, 3)])
+def test_subpixel_conv_equals_shuffle_then_conv(kernel_size, factor):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(kernel_size)
+    c_in, c_out = 4, 3
+    z = rng.normal(size=(1, 7, 6, factor * factor * c_in)).astype(np.float32)
+    kernel = rng.normal(size=(kernel_size, kernel_size, c_in, c_out)).astype(np.float32)
+    bias = rng.normal(size=c_out).astype(np.float32)
+    expected = tf.nn.conv2d(tf.nn.depth_to_space(z, factor), kernel, 1, "SAME") + bias
+    w, b = predict.subpixel_conv(kernel, bias, factor)
+    got = tf.nn.depth_to_space(tf.nn.conv2d(z, w, 1, "SAME") + b, factor)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-4)
+
+
+def test_prelu_slopes_above_one_use_the_general_form():
+    from keras_srgan.models import build_generator
+
+    model = build_generator(scale=4, num_blocks=1, filters=4)
+    for v in model.weights:
+        if "alpha" in v.path:
+            v.assign(np.full(v.shape, 1.7, np.float32))  # max(x, 1.7x) would be wrong for x < 0
+    lr = lr_batch(1, 9, 11)
+    reference = Predictor(model)(lr)
+    np.testing.assert_allclose(Predictor(model, fold_batchnorm=True)(lr), reference, atol=1e-4)
