@@ -65,6 +65,7 @@ print(json.dumps(report))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpus_matches_one_device(tmp_path, image_folder):
     """Same global batch, same seed: 2 replicas with synchronized BatchNorm train the same weights.
 
