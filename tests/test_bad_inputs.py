@@ -209,7 +209,7 @@ def test_upscale_reports_each_bad_file_and_writes_nothing_partial(corpus, tmp_pa
 
     folder, bad, good = corpus
     out = tmp_path / "out"
-    inputs = [str(folder / name) for name in [*bad, *good] if name != "loop.png"]  # see the xfail below
+    inputs = [str(folder / name) for name in [*bad, *good]]
     written, errors, _ = upscale_files(inputs, out, lambda: Upscaler(tiny_generator), show_progress=False)
     assert len(written) + len(errors) == len(inputs), errors
     assert len(written) >= len(good)
@@ -229,12 +229,6 @@ def test_upscale_reports_each_bad_file_and_writes_nothing_partial(corpus, tmp_pa
             img.load()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="upscale.expand_inputs calls Path.resolve(), which raises RuntimeError on a symlink loop (a traceback, "
-    "not an error line); reported to the owner of keras_srgan/inference/upscale.py",
-)
 def test_upscale_symlink_loop_is_an_error_line(corpus, tmp_path, tiny_generator):
     from keras_srgan.inference.upscale import Upscaler, upscale_files
 

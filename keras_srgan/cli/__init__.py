@@ -34,13 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_tensorflow_startup() -> None:
-    """Import TensorFlow and initialise its devices with C-level stderr muted.
+def quiet_tensorflow_import(init_devices: bool = True) -> None:
+    """Import TensorFlow (and, by default, initialise its devices) with C-level stderr muted.
 
     TF's C++ start-up lines (oneDNN notice, CUDA probing on CPU-only machines) are written before its
     log settings apply, so they would surround our one-line errors. ``KERAS_SRGAN_TF_LOGS=1`` keeps them.
+    Subcommands that must configure devices first (logical CPUs, multi-worker collectives) set
+    ``CONFIGURES_DEVICES = True`` and get the import only.
     """
-    if os.environ.get("KERAS_SRGAN_TF_LOGS") == "1" or "tensorflow" in sys.modules:
+    if os.environ.get("KERAS_SRGAN_TF_LOGS") == "1":
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -49,7 +51,8 @@ def _quiet_tensorflow_startup() -> None:
             os.dup2(devnull.fileno(), 2)
             import tensorflow as tf
 
-            tf.config.list_logical_devices()
+            if init_devices:
+                tf.config.list_logical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
 
     args = build_parser().parse_args(argv)
-    _quiet_tensorflow_startup()
+    quiet_tensorflow_import(init_devices=not getattr(args._module, "CONFIGURES_DEVICES", False))
     try:
         return int(args._module.run(args) or 0)
     except UserError as exc:

@@ -9,36 +9,8 @@ from pathlib import Path
 HELP = "train SRResNet (--stage pretrain) or SRGAN (--stage gan); paper defaults"
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (its C++ start-up lines muted) without initialising any device."""
-    import os
-    import sys
-
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-class _StrategyAction(argparse.Action):
-    """Store ``--strategy``; for a distributed one, import TensorFlow right away.
-
-    Why: logical CPU devices and multi-worker collectives can only be set up before TensorFlow
-    initialises its devices, and the CLI dispatcher initialises them after parsing unless TensorFlow is
-    already imported. ``fit`` then sets the devices up before anything touches them.
-    """
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
-        if values != "default":
-            _import_tensorflow_quietly()
+# fit() sets up logical CPU devices / multi-worker collectives before TensorFlow initialises its devices.
+CONFIGURES_DEVICES = True
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -82,7 +54,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--strategy",
-        action=_StrategyAction,
         choices=["default", "mirrored", "multiworker"],
         help="tf.distribute strategy: one device, all local GPUs (or logical CPUs), or TF_CONFIG workers",
     )

@@ -14,11 +14,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "export", "parse_input_size"]
+
+
+def _write_errors() -> tuple[type[BaseException], ...]:
+    import tensorflow as tf
+
+    return (OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError)
 
 
 def parse_input_size(value: str | Sequence[int] | None) -> tuple[int, int] | None:
@@ -112,7 +119,10 @@ def export(
 
     say = progress or (lambda message: None)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create the output folder ({error_reason(exc)})") from None
     model, source = _load_model(weights)
     lr = parity.parity_image(size)
     reference = parity.keras_reference(model, lr)
@@ -122,9 +132,12 @@ def export(
     for fmt in formats:
         for quant in quants if fmt == "tflite" else ["none"]:
             say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
-            entry = _export_one(model, fmt, quant, out, size, lr, reference, calibration_samples)
-            entry.update(common)
-            manifest.add_entries(out, [entry])
+            try:
+                entry = _export_one(model, fmt, quant, out, size, lr, reference, calibration_samples)
+                entry.update(common)
+                manifest.add_entries(out, [entry])
+            except _write_errors() as exc:  # disk full, read-only folder: the artifact was already removed
+                raise UserError(f"{out}: cannot write the {fmt} export ({error_reason(exc)})") from None
             say(
                 f"  {entry['path']}: {entry['parity']['psnr_db']:.2f} dB vs Keras "
                 f"(max abs diff {entry['parity']['max_abs_diff']:.2e}), {entry['size_bytes'] / 1e6:.2f} MB"

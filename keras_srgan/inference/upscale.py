@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 from keras_srgan.inference import image_io
 from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_BATCH, auto_tile, upscale_tiled
 
@@ -256,7 +257,11 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     unique: list[Path] = []
     seen: set[Path] = set()
     for f in files:
-        key = f.resolve()
+        try:
+            key = f.resolve(strict=False)
+        except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+            errors.append(f"{f}: cannot resolve the path ({error_reason(exc)})")
+            continue
         if key not in seen:
             seen.add(key)
             unique.append(f)
