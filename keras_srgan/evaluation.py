@@ -41,7 +41,9 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        # not only regular files: a dangling link, a link loop or a folder named like an image is reported
+        # as a failed image by load_hr instead of silently vanishing from the set
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
     )
 
 
