@@ -67,9 +67,15 @@ def one(stage: str, precision: str, jit: bool, steps: int, pause: tuple[list[int
         float(next(iter(logs.values())))
         result["warmup_s"] = time.perf_counter() - start
     except Exception as exc:  # XLA compile failures are results, not crashes
-        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-        key = next((ln for ln in lines if "XLA" in ln or "kernel" in ln.lower()), lines[0] if lines else "")
-        result["error"] = f"{type(exc).__name__}: {key.strip()[:300]}"
+        import re
+
+        text = str(exc)
+        ops = sorted(set(re.findall(r"XLA_CPU_JIT: (\w+)", text)))
+        if ops:
+            result["error"] = f"{type(exc).__name__}: no XLA CPU kernel for {', '.join(ops)}"
+        else:
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            result["error"] = f"{type(exc).__name__}: {(lines[0] if lines else '').strip()[:300]}"
         return result
     timer = Timer(*pause)
     waits = []
