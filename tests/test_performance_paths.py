@@ -175,3 +175,20 @@ def test_prelu_slopes_above_one_use_the_general_form():
     lr = lr_batch(1, 9, 11)
     reference = Predictor(model)(lr)
     np.testing.assert_allclose(Predictor(model, fold_batchnorm=True)(lr), reference, atol=1e-4)
+
+
+def test_folded_predictor_follows_weight_changes():
+    from keras_srgan.models import build_generator
+
+    model = build_generator(scale=4, num_blocks=1, filters=4)
+    up = Upscaler(model, tile=0, precision="fp32")
+    image = smooth_image(9, 10)
+    before = up.upscale_array(image)
+    assert not up.predictor.refresh()  # unchanged weights: nothing rebuilt
+    for v in model.weights:
+        if "gamma" in v.path:
+            v.assign(v.numpy() * 2.0)
+    after = up.upscale_array(image)
+    expected = np.round(Predictor(model)(image.astype(np.float32) / 255.0) * 255)
+    assert not np.array_equal(before, after)
+    assert np.max(np.abs(after.astype(np.float64) - expected)) <= 1

@@ -7,14 +7,17 @@ For inference the SRResNet can also be run as a plain TensorFlow graph with ever
 the conv before it (``fold_batchnorm=True``): inference-mode BN is a per-channel affine map, so
 ``BN(conv(x, W) + b) = conv(x, W * s) + (b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``.
 That is exact up to float rounding and removes 33 memory-bound passes over the activations per call.
-``precision="bf16"`` then runs the convolutions in bfloat16 (oneDNN uses the CPU's AVX-512 BF16 dot
-products) while the residual stream, the upsampling stage and the output conv stay float32, which is
-what keeps the output within the fidelity bar measured in docs/performance.md.
+The output conv is moved before the last pixel shuffle (``subpixel_conv``, also exact), and
+``precision="bf16"`` runs the convolutions in bfloat16 (oneDNN uses the CPU's AVX-512 BF16 dot
+products) while the residual stream the blocks add into stays float32, which keeps the output within
+the fidelity bar measured in docs/performance.md. The folded graph is a copy of the weights taken when
+the Predictor is built; ``refresh()`` rebuilds it if the generator's weights changed since.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -159,6 +162,14 @@ def fold_generator(generator) -> dict:
     }
 
 
+def weights_fingerprint(model) -> str:
+    """A hash of every weight's bytes: changes whenever any weight does."""
+    digest = hashlib.blake2b(digest_size=16)
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight.numpy())).tobytes())
+    return digest.hexdigest()
+
+
 def _prelu(x: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     return tf.nn.relu(x) + alpha * tf.minimum(x, 0.0)
 
@@ -271,17 +282,43 @@ class Predictor:
         self.folded = fold and can_fold(generator)
         if not self.folded:
             self.precision = "fp32"
-        model = folded_forward(fold_generator(generator), self.precision, bf16_parts) if self.folded else None
+        self._jit_compile = jit_compile
+        self._bf16_parts = tuple(bf16_parts)
+        self._fingerprint = weights_fingerprint(generator) if self.folded else None
+        self._run = self._build()
+
+    def _build(self):
+        model = (
+            folded_forward(fold_generator(self.generator), self.precision, self._bf16_parts)
+            if self.folded
+            else None
+        )
 
         @tf.function(
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], jit_compile=jit_compile
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], jit_compile=self._jit_compile
         )
         def _run(lr):
             out = model(lr) if model is not None else self.generator(lr, training=False)
             sr = tf.cast(out, tf.float32)
             return tf.clip_by_value((sr + 1.0) * 0.5, 0.0, 1.0)
 
-        self._run = _run
+        return _run
+
+    def refresh(self) -> bool:
+        """Re-fold (and retrace) if the generator's weights changed since the folded copy was made.
+
+        Why: the folded graph holds constants, not the Keras variables; a generator trained further or
+        given new weights after the Predictor was built would otherwise be served stale. Costs one hash
+        of the weights (milliseconds); returns whether it rebuilt.
+        """
+        if not self.folded:
+            return False
+        fingerprint = weights_fingerprint(self.generator)
+        if fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        self._run = self._build()
+        return True
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         lr = np.asarray(lr, dtype=np.float32)

@@ -95,6 +95,9 @@ class Upscaler:
 
         1 channel = gray, 2 = gray + alpha, 3 = RGB, 4 = RGBA.
         """
+        refresh = getattr(self.predictor, "refresh", None)
+        if refresh is not None:
+            refresh()  # the folded model must follow weights changed since it was built
         image = np.asarray(image)
         squeeze = image.ndim == 2
         if squeeze:
