@@ -210,3 +210,16 @@ def test_mixed_precision_steps_update_both_networks(precision):
         assert model.generator.tail.compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def test_mixed_precision_auto_resolves_by_hardware(monkeypatch):
+    from keras_srgan.inference import predict
+    from keras_srgan.train.trainer import resolve_mixed_precision
+
+    assert TrainConfig(data=["x"]).mixed_precision == "auto"
+    assert resolve_mixed_precision("fp16") == "fp16" and resolve_mixed_precision("off") == "off"
+    predict.cpu_has_bf16.cache_clear()
+    monkeypatch.setattr(predict, "cpu_has_bf16", lambda: True)
+    assert resolve_mixed_precision("auto") == "bf16"
+    monkeypatch.setattr(predict, "cpu_has_bf16", lambda: False)
+    assert resolve_mixed_precision("auto") == "off"

@@ -69,7 +69,8 @@ def test_missing_default_weights_says_how_to_pass_them(capsys, tmp_path):
 def test_cli_defaults_match_library():
     sub = build_parser()._subparsers._group_actions[0].choices["upscale"]
     defaults = {a.dest: a.default for a in sub._actions}
-    assert defaults["tile"] == tiling.DEFAULT_TILE
+    assert defaults["tile"] is None and Upscaler.__dataclass_fields__["tile"].default is None
+    assert defaults["precision"] == Upscaler.__dataclass_fields__["precision"].default == "auto"
     assert defaults["tile_overlap"] == tiling.DEFAULT_OVERLAP
     assert defaults["max_pixels"] == image_io.DEFAULT_MAX_PIXELS
 

@@ -44,7 +44,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int)
     p.add_argument("--image-every", type=int)
     p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--mixed-precision", choices=["off", "bf16", "fp16"])
+    p.add_argument(
+        "--mixed-precision",
+        choices=["auto", "off", "bf16", "fp16"],
+        help="auto (default): bf16 on CPUs with native bf16 and no GPU, else off",
+    )
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--seed", type=int)
     p.add_argument(

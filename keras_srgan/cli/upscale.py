@@ -39,9 +39,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--tile",
         type=_non_negative,
-        default=128,
+        default=None,
         metavar="N",
-        help="LR tile size per model call; 0 = untiled (default 128)",
+        help="LR tile size per model call; 0 = untiled (default: from the precision, 128 fp32 / 214 bf16)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="auto (default): bf16 convs where the CPU has native bf16, else fp32; fp32 is the exact opt-out",
     )
     parser.add_argument(
         "--tile-overlap",
@@ -64,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from keras_srgan.inference.upscale import Upscaler, upscale_files
 
     def factory() -> Upscaler:
-        return Upscaler.from_weights(args.weights, tile=args.tile, tile_overlap=args.tile_overlap)
+        return Upscaler.from_weights(
+            args.weights, tile=args.tile, tile_overlap=args.tile_overlap, precision=args.precision
+        )
 
     written, errors, notes = upscale_files(args.inputs, args.out, factory, max_pixels=args.max_pixels or None)
     for note in notes:

@@ -138,6 +138,20 @@ def build_model(cfg: TrainConfig) -> SRGAN:
     return model
 
 
+def resolve_mixed_precision(value: str) -> str:
+    """``auto`` -> ``bf16`` on a CPU-only machine whose CPU has native bf16, else ``off``.
+
+    Measured on CPU only; on a GPU the choice is left to the user (``--mixed-precision bf16|fp16``).
+    """
+    if value != "auto":
+        return value
+    from keras_srgan.inference.predict import cpu_has_bf16
+
+    if tf.config.list_physical_devices("GPU"):
+        return "off"
+    return "bf16" if cpu_has_bf16() else "off"
+
+
 def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
     """Train (pretrain or GAN stage) as ``config`` says; resumable; returns what it wrote.
 
@@ -161,6 +175,7 @@ def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
     except OSError as exc:
         raise UserError(f"{output.directory}: cannot create the run folder ({exc.strerror or exc})") from None
 
+    cfg = replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision))
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(POLICIES[cfg.mixed_precision])
     try:
