@@ -227,6 +227,17 @@ def write_json(path: str | Path, payload: dict) -> Path:
     return path
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def table(headers: list[str], rows: list[list[object]]) -> str:
     """A markdown table (also readable in a terminal)."""
     text = [[str(c) for c in r] for r in rows]

@@ -20,7 +20,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, REPO, RESULTS, Timer, describe_machine, machine, pause_arg, table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    REPO,
+    RESULTS,
+    Timer,
+    describe_machine,
+    machine,
+    pause_arg,
+    save_figure,
+    table,
+    write_json,
+)
 
 CONFIGS = [
     (stage, precision, jit)
@@ -221,10 +232,7 @@ def plot(results: list[dict], path: str) -> None:
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " " + text, va="center", fontsize=8)
     ax.set_xlabel("seconds per step (batch 16, 96 px HR), lower is better")
     ax.set_title("Training step time by stage / precision / XLA")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     machine,
     matmul_gflops,
     pause_arg,
+    save_figure,
     table,
     write_json,
 )
@@ -448,10 +449,7 @@ def plot(results: list[dict], path: str, info: dict) -> None:
     ax2.axvline(45, color="k", ls="--", lw=1)
     ax2.set_xlabel(f"PSNR vs fp32 Keras at {mid}^2 (dB, capped at 100)")
     ax2.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
