@@ -26,11 +26,14 @@ def peak_rss_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_TILE_BATCH
+    from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_BATCH
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1600x1200", help="input WIDTHxHEIGHT (default 1600x1200)")
-    parser.add_argument("--tile", type=int, default=DEFAULT_TILE)
+    parser.add_argument(
+        "--tile", type=int, default=None, help="default: the library's choice for the precision"
+    )
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
     parser.add_argument("--batch", type=int, default=DEFAULT_TILE_BATCH)
     args = parser.parse_args(argv)
@@ -46,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     image = np.clip(128 + np.cumsum(rng.integers(-3, 4, size=(height, width, 3)), axis=1), 0, 255).astype(
         np.uint8
     )
-    upscaler = Upscaler(build_generator(), tile=args.tile, tile_overlap=args.overlap, tile_batch=args.batch)
+    upscaler = Upscaler(
+        build_generator(),
+        tile=args.tile,
+        tile_overlap=args.overlap,
+        tile_batch=args.batch,
+        precision=args.precision,
+    )
+    args.tile = upscaler.tile
     upscaler.upscale_array(image[:16, :16])  # trace the model once; not part of the timing
     base = peak_rss_mb()
     windows = []
@@ -56,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     peak = peak_rss_mb()
     mpix = out.shape[0] * out.shape[1] / 1e6
     print(
-        f"input {width}x{height} -> output {out.shape[1]}x{out.shape[0]} ({mpix:.1f} MP), tile {args.tile}, "
+        f"input {width}x{height} -> output {out.shape[1]}x{out.shape[0]} ({mpix:.1f} MP), "
+        f"precision {upscaler.predictor.precision}, tile {args.tile}, "
         f"overlap {args.overlap}, batch {args.batch}, windows {sum(windows)}: wall {seconds:.1f} s, "
         f"{mpix / seconds:.3f} output MP/s, peak RSS {peak:.0f} MB (after model build+trace {base:.0f} MB)"
     )
