@@ -152,8 +152,37 @@ def test_cli_evaluate_and_list_weights(image_folder, tmp_path, capsys):
     assert all(f"  img{i} " in out for i in range(5))
     assert main(["evaluate", "--bicubic", "--data", str(tmp_path / "nope")]) == 2
     assert "error:" in capsys.readouterr().err
+    from keras_srgan.weights import shipped_weights
+
     assert main(["list-weights"]) == 0
-    assert "No weights are shipped" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    shipped = shipped_weights()
+    if not shipped:
+        assert "No weights are shipped" in out
+    for name, meta in shipped.items():
+        assert name in out and meta["sha256"][:12] in out
+
+
+def test_list_weights_shows_provenance_and_load_checks_the_hash(
+    tmp_path, monkeypatch, capsys, tiny_generator
+):
+    import keras_srgan.weights as weights
+    from keras_srgan.cli import main
+
+    weights_path, meta_path = weights.write_generator(
+        tiny_generator, tmp_path / "tiny", extra={"stage": "pretrain", "content_loss": "mse",
+                                                  "trained_on": ["T91", "BSDS200"], "steps": 7, "note": "a test"}
+    )  # fmt: skip
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    assert main(["list-weights"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "pretrain (mse)" in out and "T91 + BSDS200" in out and "tiny: a test" in out
+    assert weights.load_generator("tiny").count_params() == tiny_generator.count_params()
+    data = bytearray(weights_path.read_bytes())
+    data[-100] ^= 0xFF
+    weights_path.write_bytes(bytes(data))
+    with pytest.raises(weights.WeightsError, match="SHA-256 mismatch"):
+        weights.load_generator("tiny")
 
 
 def test_name_clashes_keep_every_set_and_image(tmp_path):

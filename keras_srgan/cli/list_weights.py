@@ -15,8 +15,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _first(meta: dict, *keys: str, default: str = "?") -> str:
     for key in keys:
-        if meta.get(key) not in (None, ""):
-            return str(meta[key])
+        value = meta.get(key)
+        if value not in (None, "", []):
+            return " + ".join(map(str, value)) if isinstance(value, list) else str(value)
     return default
 
 
@@ -30,17 +31,23 @@ def run(args: argparse.Namespace) -> int:
             "Train one (keras-srgan train) and pass --weights FILE (.weights.h5, .keras or a run folder)."
         )
         return 0
-    rows = [("name", "trained on", "steps", "sha256")]
+    rows = [("name", "stage (content loss)", "trained on", "steps", "sha256")]
+    notes = []
     for name, meta in shipped.items():
         rows.append(
             (
                 name,
+                f"{_first(meta, 'stage')} ({_first(meta, 'content_loss')})",
                 _first(meta, "trained_on", "dataset", "data"),
                 _first(meta, "steps", "step"),
                 _first(meta, "sha256")[:12],
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        if meta.get("note"):
+            notes.append(f"{name}: {meta['note']}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for note in notes:
+        print(note)
     return 0
