@@ -55,11 +55,12 @@ def test_api_rejects_bad_arguments(tiny_generator):
         upscale(np.zeros((4, 4, 3), np.uint8), "x.weights.h5", generator=tiny_generator)
 
 
-def test_missing_default_weights_says_how_to_pass_them(capsys, tmp_path):
-    from keras_srgan.weights import DEFAULT_WEIGHTS, shipped_weights
+def test_missing_default_weights_says_how_to_pass_them(capsys, tmp_path, monkeypatch):
+    import keras_srgan.weights as weights
 
-    if DEFAULT_WEIGHTS in shipped_weights():
-        pytest.skip("default weights are shipped now")
+    empty = tmp_path / "no-shipped-weights"
+    empty.mkdir()
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", empty)  # an install without the default weights file
     src = tmp_path / "a.png"
     Image.fromarray(smooth_image(8, 8)).save(src)
     rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path / "out")
