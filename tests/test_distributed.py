@@ -56,7 +56,7 @@ from keras_srgan.train.trainer import fit
 data, out = sys.argv[1], sys.argv[2]
 report = {}
 for stage in ("pretrain", "gan"):
-    common = dict(data=[data], stage=stage, content_loss="mse", steps=4, batch_size=4, patch_size=24,
+    common = dict(data=[data], stage=stage, content_loss="mse", mixed_precision="off", steps=4, batch_size=4, patch_size=24,
                   num_blocks=2, filters=8, log_every=2, checkpoint_every=4, image_every=1000, seed=5)
     one = fit(out=f"{out}/{stage}-one", strategy="default", **common)
     two = fit(out=f"{out}/{stage}-two", strategy="mirrored", cpu_replicas=2, **common)
