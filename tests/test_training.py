@@ -151,14 +151,20 @@ def _cli(*args: str) -> list[str]:
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path, image_folder):
     out = tmp_path / "run"
-    args = ["train", "--data", str(image_folder), "--out", str(out), "--steps", "400", "--num-blocks", "2",
+    args = ["train", "--data", str(image_folder), "--out", str(out), "--steps", "100000", "--num-blocks", "2",
             "--filters", "8", "--batch-size", "2", "--patch-size", "32", "--log-every", "5",
             "--checkpoint-every", "5"]  # fmt: skip
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+    def newest_step() -> int:  # the manager keeps 3 checkpoints, so look for any, not one name
+        steps = [int(p.name[5:-6]) for p in (out / "checkpoints").glob("ckpt-*.index")]
+        return max(steps, default=0)
+
     deadline = time.time() + 240
-    while time.time() < deadline and not list((out / "checkpoints").glob("ckpt-10.index")):
-        time.sleep(0.2)
+    while time.time() < deadline and newest_step() < 10 and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
