@@ -21,7 +21,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import tensorflow as tf
 
 from keras_srgan.models.generator import build_generator
-from keras_srgan.weights import WEIGHTS_DIR, load_generator, write_generator
+from keras_srgan.weights import WEIGHTS_DIR, load_generator, shipped_weights, write_generator
 
 
 def generator_from_run(run_dir: Path):
@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": "2-core x86_64 CPU (AVX-512 with bf16), no GPU",
         "note": args.note,
     }
+    if config.get("init"):
+        # A GAN stage names the generator it started from; pin the exact file when that was shipped weights.
+        init = config["init"]
+        extra["initialised_from"] = {"weights": init, "sha256": shipped_weights().get(init, {}).get("sha256")}
     weights_path, meta_path = write_generator(generator, args.out_dir / args.name, extra=extra)
     print(f"shipped {args.name}: step {step} -> {weights_path} ({weights_path.stat().st_size} bytes)")
     print(json.dumps(json.loads(meta_path.read_text()), indent=2))

@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         )
         if meta.get("note"):
             notes.append(f"{name}: {meta['note']}")
+        init = meta.get("initialised_from")
+        if isinstance(init, dict) and init.get("weights"):
+            pinned = f" (sha256 {init['sha256'][:12]})" if init.get("sha256") else ""
+            notes.append(f"{name}: initialised from {init['weights']}{pinned}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
