@@ -1,4 +1,4 @@
-"""PNG figures people look at: training curves from a run's metrics.csv.
+"""PNG figures people look at: training curves from a run's metrics.csv and the sharpness of models.
 
 matplotlib is imported here only, with the non-interactive Agg backend (no display needed).
 """
@@ -25,15 +25,32 @@ def read_metrics(csv_path: str | os.PathLike) -> dict[str, list[tuple[int, float
     return series
 
 
-def plot_training_curves(
-    csv_paths: dict[str, str | os.PathLike], out_png: str | os.PathLike, title: str | None = None
-) -> Path:
-    """Losses (log scale) and PSNR (train batch and validation) against step, one line per run."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, out_png: str | os.PathLike) -> Path:
+    """Write through a temporary name so a crash never leaves a half-written PNG behind."""
+    import matplotlib.pyplot as plt
+
+    out_png = Path(out_png)
+    tmp = out_png.with_name(".tmp-" + out_png.name)
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    os.replace(tmp, out_png)
+    return out_png
+
+
+def plot_training_curves(
+    csv_paths: dict[str, str | os.PathLike], out_png: str | os.PathLike, title: str | None = None
+) -> Path:
+    """Losses (log scale) and PSNR (train batch and validation) against step, one line per run."""
+    plt = _pyplot()
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(12, 4.5))
     for run_name, csv_path in csv_paths.items():
         series = read_metrics(csv_path)
@@ -61,9 +78,31 @@ def plot_training_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out_png = Path(out_png)
-    tmp = out_png.with_name(".tmp-" + out_png.name)
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    os.replace(tmp, out_png)
-    return out_png
+    return _save(fig, out_png)
+
+
+def plot_sharpness(ratios: dict[str, dict[str, float]], out_png: str | os.PathLike) -> Path:
+    """Grouped bars: per evaluation set, each method's mean gradient magnitude relative to the HR's.
+
+    ``ratios`` is ``{set: {method: ratio}}``; a dashed line marks 1.0, the ground truth's own detail.
+    """
+    plt = _pyplot()
+    sets = list(ratios)
+    methods = list(dict.fromkeys(m for per_set in ratios.values() for m in per_set))
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(1.6 + 2.2 * len(sets), 4))
+    for i, method in enumerate(methods):
+        xs = [s + (i - (len(methods) - 1) / 2) * width for s in range(len(sets))]
+        values = [ratios[name].get(method, float("nan")) for name in sets]
+        bars = ax.bar(xs, values, width, label=method)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="HR (ground truth)")
+    ax.set_xticks(range(len(sets)), sets)
+    ax.set_ylabel("mean gradient magnitude, SR / HR")
+    ax.set_title("Texture detail relative to the ground truth (Y channel)")
+    top = max([1.0] + [v for per_set in ratios.values() for v in per_set.values() if v == v])
+    ax.set_ylim(0, top * 1.25)  # room for the legend above the bars and the 1.0 line
+    ax.legend(fontsize=8, loc="upper center", ncol=len(methods) + 1)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out_png)

@@ -1,10 +1,10 @@
-"""Training-curve PNGs from a metrics CSV."""
+"""Training-curve and sharpness PNGs."""
 
 from __future__ import annotations
 
 from PIL import Image
 
-from keras_srgan.plots import plot_training_curves, read_metrics
+from keras_srgan.plots import plot_sharpness, plot_training_curves, read_metrics
 
 
 def test_curves_png_from_csv_with_sparse_validation(tmp_path):
@@ -15,4 +15,14 @@ def test_curves_png_from_csv_with_sparse_validation(tmp_path):
     out = plot_training_curves({"run": csv_path}, tmp_path / "curves.png", title="test")
     with Image.open(out) as img:
         assert img.format == "PNG" and img.width > 600
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_sharpness_bars_png(tmp_path):
+    ratios = {"Set5": {"bicubic": 0.63, "srresnet": 0.76, "srgan-mse": 0.9}, "Set14": {"bicubic": 0.5}}
+    out = plot_sharpness(ratios, tmp_path / "sharpness.png")
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.width > 400
+        # the bars are drawn in colour: the figure is not an empty white canvas
+        assert len(img.convert("RGB").getcolors(maxcolors=1 << 20)) > 10
     assert not list(tmp_path.glob(".tmp-*"))

@@ -3,7 +3,7 @@
     python training/figures.py --models srresnet srgan-mse --runs srresnet=RUN_DIR srgan-mse=RUN_DIR
 
 Writes into docs/images/: one side-by-side PNG per image (bicubic | each model | HR, crops enlarged),
-training curves per run, and sharpness.json: the mean gradient magnitude of SR relative to HR per model
+training curves per run, and sharpness.json + sharpness.png: the mean gradient magnitude of SR relative to HR per model
 and set (1.0 = as sharp as the ground truth; bicubic is blurrier, GAN training pushes the ratio up).
 """
 
@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from keras_srgan.evaluation import ProtocolUpscaler, crop_to_scale, list_images, load_hr
 from keras_srgan.metrics import rgb_to_y
-from keras_srgan.plots import plot_training_curves
+from keras_srgan.plots import plot_sharpness, plot_training_curves
 from keras_srgan.weights import load_generator
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         sharpness[set_name] = {name: round(float(np.mean(v)), 4) for name, v in ratios.items()}
         print(set_name, sharpness[set_name])
     (args.out / "sharpness.json").write_text(json.dumps(sharpness, indent=2) + "\n")
+    if sharpness:
+        print(f"wrote {plot_sharpness(sharpness, args.out / 'sharpness.png')}")
 
     runs = dict(item.split("=", 1) for item in args.runs)
     for name, run_dir in runs.items():
