@@ -464,8 +464,15 @@ def test_kills_and_ctrl_c_lose_nothing(tmp_path, image_folder):
     assert list((run / "checkpoints").glob("*_temp*")), "the partial write should have left its temp folder"
 
     # 4. resume, then Ctrl-C: a checkpoint is written and the command says how to continue
+    # With far more steps to go, the Ctrl-C always lands mid-run: the tiny run can otherwise finish its last
+    # ~100 steps in a fraction of a second on an idle machine, before the signal arrives. Step 5 below resumes
+    # with the original --steps.
     proc = subprocess.Popen(
-        [*cli, *train, "--resume"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*cli, *train, "--resume", "--steps", str(100 * total)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     resumed_rows = len(_csv_steps(run)) if (run / "metrics.csv").exists() else 0
     _wait_for(lambda: (run / "metrics.csv").exists() and len(_csv_steps(run)) > resumed_rows + 1, proc)
