@@ -3,6 +3,8 @@
 The model's ``serving_default`` signature takes encoded images (PNG/JPEG bytes, string tensor [N])
 as input ``image_bytes`` and returns PNG bytes as ``sr_png_bytes``. Over REST, bytes travel as
 ``{"b64": ...}``; TF Serving base64-encodes the output because its name ends in ``_bytes``.
+``predict_float`` takes LR float32 ``[N, H, W, 3]`` in [0, 1] as ``lr`` and returns ``sr`` (gRPC
+helpers: ``grpc_float_request`` / ``decode_grpc_float_response``).
 gRPC needs ``tensorflow-serving-api`` (extra ``serving``), imported only when used.
 """
 
@@ -12,6 +14,9 @@ import base64
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from keras_srgan.errors import UserError
 
@@ -19,7 +24,10 @@ DEFAULT_MODEL_NAME = "srgan"
 SIGNATURE = "serving_default"
 INPUT_NAME = "image_bytes"
 OUTPUT_NAME = "sr_png_bytes"
+# Mirrors keras_srgan.exporters.graph (which imports TensorFlow; this module must not for REST).
 FLOAT_SIGNATURE = "predict_float"
+FLOAT_INPUT = "lr"
+FLOAT_OUTPUT = "sr"
 
 ImageLike = bytes | str | os.PathLike
 
@@ -45,11 +53,21 @@ def rest_url(
     return f"http://{host}:{port}/v1/models/{model_name}{versioned}:predict"
 
 
+def _not_float(signature_name: str, helper: str) -> None:
+    if signature_name == FLOAT_SIGNATURE:
+        raise UserError(
+            f"{FLOAT_SIGNATURE} takes float32 pixels as '{FLOAT_INPUT}', not encoded images; use {helper}"
+        )
+
+
 def rest_payload(images: Iterable[ImageLike], signature_name: str = SIGNATURE) -> dict:
     """JSON body for REST predict: ``{"signature_name": ..., "instances": [{"b64": ...}, ...]}``.
 
     Row format with one unnamed input per instance works because ``serving_default`` has one input.
     """
+    _not_float(
+        signature_name, 'a JSON body {"signature_name": "predict_float", "instances": <N x H x W x 3 list>}'
+    )
     instances = [{"b64": base64.b64encode(_image_bytes(img)).decode("ascii")} for img in images]
     if not instances:
         raise UserError("no images to send")
@@ -89,7 +107,7 @@ def predict_rest(images: Iterable[ImageLike], url: str | None = None, timeout: f
         raise UserError(f"{request.full_url}: cannot reach TF Serving ({exc.reason})") from None
 
 
-def string_tensor_proto(images: Sequence[ImageLike]):
+def string_tensor_proto(images: Sequence[ImageLike]) -> Any:
     """A ``DT_STRING`` TensorProto of shape [N] holding the encoded images (TensorFlow only)."""
     import tensorflow as tf
 
@@ -110,29 +128,75 @@ def _serving_api(module: str):
         ) from None
 
 
-def grpc_request(
-    images: Sequence[ImageLike],
-    model_name: str = DEFAULT_MODEL_NAME,
-    signature_name: str = SIGNATURE,
-    version: int | None = None,
-):
-    """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` for ``serving_default``."""
+def _predict_request(model_name: str, signature_name: str, version: int | None) -> Any:
     predict_pb2 = _serving_api("tensorflow_serving.apis.predict_pb2")
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
     if version is not None:
         request.model_spec.version.value = int(version)
+    return request
+
+
+def grpc_request(
+    images: Sequence[ImageLike],
+    model_name: str = DEFAULT_MODEL_NAME,
+    signature_name: str = SIGNATURE,
+    version: int | None = None,
+) -> Any:
+    """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` for ``serving_default``."""
+    _not_float(signature_name, "grpc_float_request")
+    request = _predict_request(model_name, signature_name, version)
     request.inputs[INPUT_NAME].CopyFrom(string_tensor_proto(images))
     return request
 
 
-def decode_grpc_response(response) -> list[bytes]:
-    """PNG bytes per image from a ``PredictResponse``."""
-    return list(response.outputs[OUTPUT_NAME].string_val)
+def grpc_float_request(
+    lr: np.ndarray,
+    model_name: str = DEFAULT_MODEL_NAME,
+    version: int | None = None,
+) -> Any:
+    """A PredictRequest for ``predict_float``: LR RGB in [0, 1], ``[H, W, 3]`` or ``[N, H, W, 3]``.
+
+    Sent as a float32 ``TensorProto`` (``tensor_content``); the reply is 16x as many floats, so
+    prefer ``grpc_request`` (PNG in, PNG out) across a network.
+    """
+    import tensorflow as tf
+
+    array = np.asarray(lr, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3 or 0 in array.shape:
+        raise UserError(f"{FLOAT_SIGNATURE} needs RGB [N, H, W, 3] (or [H, W, 3]); got shape {array.shape}")
+    request = _predict_request(model_name, FLOAT_SIGNATURE, version)
+    request.inputs[FLOAT_INPUT].CopyFrom(tf.make_tensor_proto(array, dtype=tf.float32))
+    return request
 
 
-def predict_grpc(request, target: str = "localhost:8500", timeout: float = 60.0) -> list[bytes]:
+def _output(response: Any, name: str) -> Any:
+    # Indexing a protobuf map inserts an empty entry, which would read as "no images": check first.
+    if name not in response.outputs:
+        found = ", ".join(sorted(response.outputs)) or "none"
+        raise UserError(f"PredictResponse has no output {name!r} (outputs: {found}); wrong signature?")
+    return response.outputs[name]
+
+
+def decode_grpc_response(response: Any) -> list[bytes]:
+    """PNG bytes per image from a ``PredictResponse`` of ``serving_default``."""
+    return list(_output(response, OUTPUT_NAME).string_val)
+
+
+def decode_grpc_float_response(response: Any) -> np.ndarray:
+    """SR float32 ``[N, 4H, 4W, 3]`` in [0, 1] from a ``PredictResponse`` of ``predict_float``.
+
+    Reads both encodings TF Serving may use (``float_val`` or ``tensor_content``).
+    """
+    import tensorflow as tf
+
+    return tf.make_ndarray(_output(response, FLOAT_OUTPUT))
+
+
+def predict_grpc(request: Any, target: str = "localhost:8500", timeout: float = 60.0) -> list[bytes]:
     """Send a PredictRequest over an insecure channel (fine for localhost; use TLS across networks)."""
     grpc = _serving_api("grpc")
     prediction_service_pb2_grpc = _serving_api("tensorflow_serving.apis.prediction_service_pb2_grpc")
