@@ -110,7 +110,7 @@ def one(stage: str, precision: str, jit: bool, steps: int, pause: tuple[list[int
 def pipeline_rate(batches: int, pause: tuple[list[int], list[str]]) -> dict:
     """HR batches/s of the training input pipeline alone (decode once + cache, random crop, flips, batch).
 
-    The bicubic degradation to LR runs inside the train step (``SRGAN._pair``), so it is timed there.
+    The bicubic degradation to LR runs inside the train step (``SRGAN.make_pair``), so it is timed there.
     """
     from keras_srgan.data.pipeline import train_dataset
 

@@ -126,14 +126,6 @@ def test_content_loss_has_nonzero_generator_gradient(kind):
     assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0
 
 
-def test_vgg_feature_scale_and_identical_inputs():
-    with pytest.warns(UserWarning):
-        loss_fn = ContentLoss("vgg22", vgg_weights="random")
-    x = tf.random.stateless_uniform((1, 32, 32, 3), seed=(9, 9), minval=-1, maxval=1)
-    assert float(loss_fn(x, x)) == 0.0
-    assert loss_fn.features.trainable is False
-
-
 def test_vgg_weights_missing_file_is_a_clear_error(tmp_path):
     from keras_srgan.errors import UserError
 

@@ -167,6 +167,32 @@ def test_consecutive_bad_steps_stop_and_keep_last_good_checkpoint(tmp_path, imag
     assert _csv_steps(run) == [2, 4, 6]
 
 
+@pytest.mark.parametrize("stage", ["pretrain", "gan"])
+def test_fp16_bad_steps_are_counted_and_stop_the_run(tmp_path, image_folder, poison, stage):
+    """Under fp16 loss scaling a real NaN is counted like in fp32, and max_bad_steps stops the run."""
+    from keras_srgan.errors import UserError
+    from keras_srgan.train.trainer import fit
+
+    poison(set(range(3, 100)))
+    with pytest.raises(UserError, match="consecutive steps"):  # before: never counted under fp16
+        fit(data=[str(image_folder)], out=str(tmp_path / "run"), stage=stage, content_loss="mse", steps=30,
+            log_every=2, checkpoint_every=2, max_bad_steps=3, mixed_precision="fp16", **TINY)  # fmt: skip
+
+
+def test_schedule_counts_training_steps_not_optimizer_updates(tmp_path, image_folder, poison):
+    """Skipped steps do not delay the drop; D and G follow one schedule; the logged lr is the one used."""
+    from keras_srgan.train.trainer import fit
+
+    poison({2, 3})
+    result = fit(data=[str(image_folder)], out=str(tmp_path / "run"), stage="gan", content_loss="mse",
+                 steps=5, lr=1e-3, d_lr=2e-3, lr_drop_steps=[3], log_every=1, **TINY)  # fmt: skip
+    assert result.history["lr"] == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4, 1e-4])
+    prefix = str(tmp_path / "run" / "checkpoints" / "ckpt-5")
+    assert int(_ckpt_value(prefix, "g_optimizer/_iterations")) == 3  # two steps skipped
+    assert float(_ckpt_value(prefix, "g_optimizer/learning_rate")) == pytest.approx(1e-4)
+    assert float(_ckpt_value(prefix, "d_optimizer/learning_rate")) == pytest.approx(2e-4)
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A finished 6-step tiny run with checkpoints at steps 2, 4 and 6."""

@@ -34,6 +34,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--lr-drop-steps", type=int, nargs="*", metavar="STEP", help="steps where lr is multiplied by 0.1"
     )
+    gan = p.add_argument_group("GAN stage (paper defaults; each switch is measured in docs/)")
+    gan.add_argument(
+        "--gan-update",
+        choices=["alternating", "simultaneous"],
+        help="alternating (paper, default): D step, then G against the updated D; simultaneous: one pass",
+    )
+    gan.add_argument("--adversarial", choices=["standard", "relativistic"], help="D/G adversarial loss")
+    gan.add_argument("--d-norm", choices=["batch", "spectral"], help="normalisation in D (batch)")
+    gan.add_argument("--d-lr", type=float, help="D's learning rate (default: --lr)")
+    gan.add_argument("--d-warmup-steps", type=int, help="first steps of the stage train D alone (0)")
+    gan.add_argument("--fm-weight", type=float, help="weight of D-feature matching (0: off)")
+    gan.add_argument("--ema-decay", type=float, help="moving average of G's weights (0: off; e.g. 0.999)")
     p.add_argument("--num-blocks", type=int)
     p.add_argument("--filters", type=int)
     p.add_argument("--degradation", choices=["bicubic", "gaussian"])
@@ -79,6 +91,7 @@ def _overrides(args) -> dict:
         "patch_size", "scale", "lr", "lr_drop_steps", "num_blocks", "filters", "degradation", "blur_sigma",
         "noise_sigma", "val_data", "val_every", "log_every", "image_every", "checkpoint_every",
         "mixed_precision", "jit_compile", "seed", "resume", "max_bad_steps", "strategy", "cpu_replicas",
+        "gan_update", "adversarial", "d_norm", "d_lr", "d_warmup_steps", "fm_weight", "ema_decay",
     ]  # fmt: skip
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
@@ -91,6 +104,11 @@ def run(args) -> int:
     overrides = _overrides(args)
     saved = Path(args.out) / "config.json" if args.out else None
     if args.resume and saved is not None and saved.is_file():
+        if args.config:
+            raise UserError(
+                f"--resume continues {saved} as it was saved; --config {args.config} would be ignored, so it "
+                f"is refused: drop --config (change single settings with their flags, e.g. --steps)"
+            )
         base = json.loads(saved.read_text())
         base.update(overrides)
         config = TrainConfig(**base)

@@ -1,5 +1,9 @@
 """Content losses of the paper: pixel MSE, and MSE between VGG19 feature maps ("VGG22", "VGG54").
 
+Plus pixel L1 (a switch for the GAN stage) and the adversarial losses: the paper's non-saturating BCE and
+the relativistic-average form of ESRGAN. Every loss is computed in float32 whatever the mixed-precision
+policy: the VGG is built with a float32 policy, and its inputs are cast before it.
+
 VGG54 = ``block5_conv4`` (after its ReLU; Keras conv layers include the activation), VGG22 =
 ``block2_conv2``. Inputs go through ``vgg19.preprocess_input`` on the [0, 255] scale and features are
 divided by 12.75, as in the paper. The network is frozen. Random VGG weights are only used when asked
@@ -18,13 +22,28 @@ from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 
 VGG_LAYERS = {"vgg54": "block5_conv4", "vgg22": "block2_conv2"}
-KINDS = ("mse",) + tuple(VGG_LAYERS)
+PIXEL_KINDS = ("mse", "l1")
+KINDS = PIXEL_KINDS + tuple(VGG_LAYERS)
+ADVERSARIAL_KINDS = ("standard", "relativistic")
 FEATURE_SCALE = 12.75
 NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def build_vgg_features(layer: str, weights: str = "imagenet") -> keras.Model:
-    """A frozen VGG19 cut at ``layer``; ``weights`` is 'imagenet', a local .h5 path, or 'random'."""
+    """A frozen float32 VGG19 cut at ``layer``; ``weights`` is 'imagenet', a local .h5 path, or 'random'.
+
+    Built under a float32 policy whatever the global mixed-precision policy is: feature differences
+    divided by 12.75 are small, and bf16 keeps only 8 bits of them.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        return _build_vgg_features(layer, weights)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _build_vgg_features(layer: str, weights: str) -> keras.Model:
     from keras.applications import VGG19
 
     if weights == "random":
@@ -60,7 +79,10 @@ def build_vgg_features(layer: str, weights: str = "imagenet") -> keras.Model:
 
 
 class ContentLoss:
-    """``loss(hr, sr)`` for batches in [-1, 1] (the generator's range); float32 scalar (batch mean)."""
+    """``loss(hr, sr)`` for batches in [-1, 1] (the generator's range); float32 scalar (batch mean).
+
+    ``mse``/``l1``: on pixels; ``vgg54``/``vgg22``: MSE of VGG19 features / 12.75 (the paper).
+    """
 
     def __init__(self, kind: str = "vgg54", vgg_weights: str = "imagenet"):
         if kind not in KINDS:
@@ -77,6 +99,8 @@ class ContentLoss:
     def __call__(self, hr_m11: tf.Tensor, sr_m11: tf.Tensor) -> tf.Tensor:
         hr = tf.cast(hr_m11, tf.float32)
         sr = tf.cast(sr_m11, tf.float32)
+        if self.kind == "l1":
+            return tf.reduce_mean(tf.abs(hr - sr))
         if self.features is None:
             return tf.reduce_mean(tf.square(hr - sr))
         return tf.reduce_mean(tf.square(self._vgg(hr) - self._vgg(sr)))
@@ -85,11 +109,28 @@ class ContentLoss:
         return {"kind": self.kind, "vgg_weights": self.vgg_weights}
 
 
-def adversarial_losses(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(D loss, non-saturating G loss -log D(G(x))) from logits, with binary cross-entropy."""
+def adversarial_losses(
+    real_logits: tf.Tensor, fake_logits: tf.Tensor, kind: str = "standard"
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """(D loss, G adversarial loss) from logits, with binary cross-entropy.
+
+    ``standard``: the paper's D loss and the non-saturating G loss -log D(G(x)).
+    ``relativistic``: ESRGAN's relativistic average GAN: D judges whether a real image is more realistic
+    than the average fake (and vice versa); G gets gradients from both real and fake logits.
+    """
     bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
     real = tf.cast(real_logits, tf.float32)
     fake = tf.cast(fake_logits, tf.float32)
-    d_loss = tf.reduce_mean(bce(tf.ones_like(real), real)) + tf.reduce_mean(bce(tf.zeros_like(fake), fake))
-    g_adv = tf.reduce_mean(bce(tf.ones_like(fake), fake))
-    return d_loss, g_adv
+
+    def mean_bce(target: float, logits: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_mean(bce(tf.fill(tf.shape(logits), target), logits))
+
+    if kind == "standard":
+        return mean_bce(1.0, real) + mean_bce(0.0, fake), mean_bce(1.0, fake)
+    if kind == "relativistic":
+        real_rel = real - tf.reduce_mean(fake)
+        fake_rel = fake - tf.reduce_mean(real)
+        d_loss = (mean_bce(1.0, real_rel) + mean_bce(0.0, fake_rel)) / 2.0
+        g_adv = (mean_bce(0.0, real_rel) + mean_bce(1.0, fake_rel)) / 2.0
+        return d_loss, g_adv
+    raise ValueError(f"adversarial loss must be one of {ADVERSARIAL_KINDS}, got {kind!r}")

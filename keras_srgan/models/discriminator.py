@@ -7,6 +7,8 @@ from keras import layers
 
 from keras_srgan.models.layers import PACKAGE
 
+NORMS = ("batch", "spectral")
+
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Discriminator(keras.Model):
@@ -14,26 +16,37 @@ class Discriminator(keras.Model):
 
     Eight 3x3 convs, 64 -> 512 channels doubling every other layer, stride 2 on every second layer,
     BN on all but the first, LeakyReLU 0.2; Dense 1024 + LeakyReLU; Dense 1 in float32 (a logit).
+    ``norm="spectral"`` swaps BN for spectral normalisation of every conv and dense layer (Miyato et al.
+    2018; Real-ESRGAN's D uses it), a switch for the GAN-stage ablations.
     """
 
-    def __init__(self, input_size: int = 96, filters: int = 64, dense_units: int = 1024, **kwargs):
+    def __init__(
+        self, input_size: int = 96, filters: int = 64, dense_units: int = 1024, norm: str = "batch", **kwargs
+    ):
         super().__init__(**kwargs)
+        if norm not in NORMS:
+            raise ValueError(f"discriminator norm must be one of {NORMS}, got {norm!r}")
         self.input_size = int(input_size)
         self.filters = int(filters)
         self.dense_units = int(dense_units)
+        self.norm = norm
+        wrap = layers.SpectralNormalization if norm == "spectral" else (lambda layer, name=None: layer)
         # Sub-layers are attributes, not list items: tf.train.Checkpoint does not see into Keras' tracked lists.
         for i in range(8):
             channels = filters * 2 ** (i // 2)
             stride = 2 if i % 2 == 1 else 1
-            setattr(
-                self, f"conv{i}", layers.Conv2D(channels, 3, strides=stride, padding="same", name=f"conv{i}")
-            )
-            if i > 0:
+            conv = layers.Conv2D(channels, 3, strides=stride, padding="same", name=f"conv{i}")
+            setattr(self, f"conv{i}", wrap(conv, name=f"sn_conv{i}") if norm == "spectral" else conv)
+            if i > 0 and norm == "batch":
                 setattr(self, f"bn{i}", layers.BatchNormalization(momentum=0.9, name=f"bn{i}"))
         self.act = layers.LeakyReLU(0.2)
         self.flatten = layers.Flatten()
-        self.dense = layers.Dense(dense_units, name="dense")
-        self.logit = layers.Dense(1, dtype="float32", name="logit")
+        dense = layers.Dense(dense_units, name="dense")
+        logit = layers.Dense(1, dtype="float32", name="logit")
+        self.dense = wrap(dense, name="sn_dense") if norm == "spectral" else dense
+        self.logit = layers.SpectralNormalization(logit, dtype="float32", name="sn_logit") if (
+            norm == "spectral"
+        ) else logit
 
     @property
     def convs(self) -> list[tuple[layers.Layer, layers.Layer | None]]:
@@ -51,15 +64,22 @@ class Discriminator(keras.Model):
         self.logit.build((shape[0], self.dense_units))
         self.built = True
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, return_features=False):
+        """The logit [N, 1]; with ``return_features``, also the eight conv activations (feature matching)."""
         x = inputs
+        features = []
         for conv, bn in self.convs:
-            x = conv(x)
+            x = conv(x, training=training) if self.norm == "spectral" else conv(x)
             if bn is not None:
                 x = bn(x, training=training)
             x = self.act(x)
-        x = self.act(self.dense(self.flatten(x)))
-        return self.logit(x)
+            features.append(x)
+        dense_in = self.flatten(x)
+        if self.norm == "spectral":
+            logit = self.logit(self.act(self.dense(dense_in, training=training)), training=training)
+        else:
+            logit = self.logit(self.act(self.dense(dense_in)))
+        return (logit, features) if return_features else logit
 
     def get_config(self):
         return {
@@ -67,6 +87,7 @@ class Discriminator(keras.Model):
             "input_size": self.input_size,
             "filters": self.filters,
             "dense_units": self.dense_units,
+            "norm": self.norm,
         }
 
 

@@ -9,6 +9,10 @@ from pathlib import Path
 
 from keras_srgan.distribute import STRATEGIES
 from keras_srgan.errors import UserError
+from keras_srgan.losses.content import ADVERSARIAL_KINDS
+from keras_srgan.models.discriminator import NORMS
+
+GAN_UPDATES = ("alternating", "simultaneous")
 
 STAGES = ("pretrain", "gan")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
@@ -36,6 +40,14 @@ class TrainConfig:
     lr_drop_steps: list[int] | None = None
     lr_drop_factor: float = 0.1
     beta_1: float = 0.9
+    # GAN stage. The paper: D step, then G step against the updated D; BCE; BN in D; no weight average.
+    gan_update: str = "alternating"  # or "simultaneous": both gradients from one pass (one D forward less)
+    adversarial: str = "standard"  # or "relativistic" (ESRGAN's relativistic average D)
+    d_norm: str = "batch"  # or "spectral": spectral normalisation instead of BN in D
+    d_lr: float | None = None  # None: the same as lr (the schedule's drops apply to both)
+    d_warmup_steps: int = 0  # first steps of the stage train D alone
+    fm_weight: float = 0.0  # weight of an L1 match of D's conv features of SR and HR (0: off)
+    ema_decay: float = 0.0  # exponential moving average of G's weights (0: off; Real-ESRGAN: 0.999)
     num_blocks: int = 16
     filters: int = 64
     icnr: bool = True
@@ -75,6 +87,12 @@ class TrainConfig:
             raise UserError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.strategy not in STRATEGIES:
             raise UserError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        choices = {"gan_update": GAN_UPDATES, "adversarial": ADVERSARIAL_KINDS, "d_norm": NORMS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.max_bad_steps < 1:
             raise UserError(f"max_bad_steps must be at least 1, got {self.max_bad_steps}")
         if self.steps is None:

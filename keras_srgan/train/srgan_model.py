@@ -2,11 +2,16 @@
 
 ``train_step`` receives a batch of HR crops (uint8), makes the LR batch on the device with the
 configured degradation, and updates the networks. Without a discriminator it is the paper's MSE
-(or VGG) pre-training of SRResNet; with one, one D step and one G step per batch, where
-G loss = content + adv_weight * (-log D(G(x))).
+(or VGG) pre-training of SRResNet. With one, the GAN stage, by default as the paper describes it:
+one D step, then one G step against the *updated* D (``gan_update="alternating"``), where
+G loss = content + adv_weight * adversarial (+ fm_weight * D-feature matching). ``"simultaneous"`` takes
+both gradients from one forward pass against the pre-update D (cheaper by one D forward).
 
-A step whose loss or gradients are not finite is skipped (no weight or optimizer update, on every
-replica) and counted in the ``skipped_steps`` metric; its values stay out of the other metrics.
+A step whose loss or gradients are not finite is skipped (on every replica) and counted in the
+``skipped_steps`` metric; its values stay out of the other metrics. In the simultaneous update a bad D or G
+skips both networks. In the alternating update D is applied before G's gradients exist: a non-finite D
+step, G output or content loss skips both; non-finite G gradients after a good D step skip G. Under
+float16 loss scaling the same holds, and each optimizer whose own gradients overflowed lowers its scale.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import keras
 import tensorflow as tf
 
 from keras_srgan.data.degradation import Degradation
-from keras_srgan.losses.content import ContentLoss, adversarial_losses
+from keras_srgan.losses.content import ADVERSARIAL_KINDS, ContentLoss, adversarial_losses
 from keras_srgan.metrics import psnr_y_tf
+from keras_srgan.train.config import GAN_UPDATES
 
 GAN_METRICS = ("g_loss", "d_loss", "content", "adversarial", "d_real", "d_fake", "psnr")
 PRETRAIN_METRICS = ("g_loss", "psnr")
@@ -44,15 +50,31 @@ def _all_replicas_finite(finite: tf.Tensor) -> tf.Tensor:
     return tf.equal(bad, 0.0)
 
 
-def _apply_if_finite(finite: tf.Tensor, updates: list[tuple]) -> tf.Tensor:
-    """Apply each ``(optimizer, grads, variables)`` only if ``finite`` holds on all replicas.
+def _lower_loss_scales(updates: list[tuple], own_finite: list[tf.Tensor]) -> None:
+    """On a skipped step, halve the loss scale of each fp16 optimizer whose own gradients overflowed.
+
+    What ``LossScaleOptimizer.apply`` does with non-finite gradients, without applying anything.
+    """
+    for (optimizer, _, _), finite in zip(updates, own_finite, strict=True):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            counter = optimizer.step_counter
+            optimizer.dynamic_scale.assign(optimizer.dynamic_scale * tf.where(finite, 1.0, 0.5))
+            counter.assign(tf.where(finite, counter, tf.zeros_like(counter)))
+
+
+def _apply_if_finite(
+    updates: list[tuple], own_finite: list[tf.Tensor], allowed: tf.Tensor | bool = True
+) -> tf.Tensor:
+    """Apply each ``(optimizer, grads, variables)`` only if ``allowed`` and all ``own_finite`` flags hold
+    on all replicas (each flag belongs to one update: its loss and gradients are finite).
 
     A skipped step leaves weights, optimizer moments and the optimizer's iteration count untouched.
     Strategies that need ``merge_call`` to apply gradients (MirroredStrategy) do not allow it inside a
     ``tf.cond`` in replica context, so there the condition is evaluated in cross-replica context, the
-    same way Keras' LossScaleOptimizer does it.
+    same way Keras' LossScaleOptimizer does it. Returns whether the updates were applied.
     """
-    finite = _all_replicas_finite(finite)
+    own_finite = [_all_replicas_finite(f) for f in own_finite]
+    finite = tf.logical_and(tf.reduce_all(tf.stack(own_finite)), allowed)
 
     def apply_all(*grad_lists):
         for (optimizer, _, variables), grads in zip(updates, grad_lists, strict=True):
@@ -60,20 +82,31 @@ def _apply_if_finite(finite: tf.Tensor, updates: list[tuple]) -> tf.Tensor:
 
     grad_lists = tuple(list(grads) for _, grads, _ in updates)
     if tf.__internal__.distribute.strategy_supports_no_merge_call():
-        tf.cond(finite, lambda: apply_all(*grad_lists), lambda: None)
+        tf.cond(finite, lambda: apply_all(*grad_lists), lambda: _lower_loss_scales(updates, own_finite))
         return finite
 
-    def cross_replica(distribution, finite, *grad_lists):
+    def cross_replica(distribution, finite, own_finite, *grad_lists):
         # identical on every replica after _all_replicas_finite
         first = distribution.experimental_local_results(finite)[0]
+        own_first = [distribution.experimental_local_results(f)[0] for f in own_finite]
         tf.cond(
             first,
             lambda: distribution.extended.call_for_each_replica(apply_all, args=grad_lists),
-            lambda: None,
+            lambda: _lower_loss_scales(updates, own_first),
         )
 
-    tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, *grad_lists))
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, own_finite, *grad_lists))
     return finite
+
+
+def _finite_gradients(scaled_loss: tf.Tensor, variables, tape) -> tuple[list, tf.Tensor]:
+    """Gradients of ``scaled_loss`` (see ``_for_tape``) and whether they and the loss are finite.
+
+    One global norm instead of a check per tensor: cheap, and NaN/Inf anywhere makes it non-finite.
+    """
+    grads = tape.gradient(scaled_loss, variables)
+    norm = tf.linalg.global_norm([g for g in grads if g is not None])
+    return grads, tf.logical_and(tf.reduce_all(tf.math.is_finite(scaled_loss)), tf.math.is_finite(norm))
 
 
 class SRGAN(keras.Model):
@@ -81,6 +114,10 @@ class SRGAN(keras.Model):
 
     Data: HR batches, uint8 or float in [0, 1]. Generator input is LR in [0, 1]; its output and the
     discriminator input are in [-1, 1].
+
+    GAN switches (paper defaults first): ``gan_update`` alternating | simultaneous; ``adversarial``
+    standard | relativistic; ``fm_weight`` > 0 adds an L1 match of D's conv features of SR and HR (an
+    ImageNet-free perceptual term); ``train_step(data, update_generator=False)`` is a D-only warm-up step.
     """
 
     def __init__(
@@ -91,19 +128,30 @@ class SRGAN(keras.Model):
         degradation: Degradation | None = None,
         adv_weight: float = 1e-3,
         seed: int = 0,
+        gan_update: str = "alternating",
+        adversarial: str = "standard",
+        fm_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if gan_update not in GAN_UPDATES:
+            raise ValueError(f"gan_update must be one of {GAN_UPDATES}, got {gan_update!r}")
+        if adversarial not in ADVERSARIAL_KINDS:
+            raise ValueError(f"adversarial must be one of {ADVERSARIAL_KINDS}, got {adversarial!r}")
         self.generator = generator
         self.discriminator = discriminator
         self.content_loss = content_loss or ContentLoss("mse")
         self.degradation = degradation or Degradation(scale=int(generator.scale))
         self.adv_weight = float(adv_weight)
+        self.gan_update = gan_update
+        self.adversarial = adversarial
+        self.fm_weight = float(fm_weight)
         self.seed_generator = keras.random.SeedGenerator(seed)
         names = GAN_METRICS if discriminator is not None else PRETRAIN_METRICS
+        if discriminator is not None and self.fm_weight:
+            names = (*names, "feature_match")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.trackers[SKIPPED] = keras.metrics.Sum(name=SKIPPED)
-        self.val_psnr = keras.metrics.Mean(name="val_psnr")
 
     @property
     def is_gan(self) -> bool:
@@ -118,12 +166,13 @@ class SRGAN(keras.Model):
 
     @property
     def metrics(self):
-        return [*self.trackers.values(), self.val_psnr]
+        return list(self.trackers.values())
 
     def call(self, lr, training=False):
         return self.generator(lr, training=training)
 
-    def _pair(self, data, add_noise: bool = True):
+    def make_pair(self, data, add_noise: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+        """(LR, HR) float32 batches in [0, 1] from an HR batch (uint8, or float in [0, 1])."""
         hr = data[0] if isinstance(data, (tuple, list)) else data
         if hr.dtype == tf.uint8:
             hr = tf.cast(hr, tf.float32) / 255.0
@@ -131,20 +180,32 @@ class SRGAN(keras.Model):
         lr = self.degradation(hr, self.seed_generator, add_noise=add_noise)
         return lr, hr
 
-    @staticmethod
-    def _gradients(optimizer, scaled_loss, variables, tape) -> tuple[list, tf.Tensor]:
-        """Gradients of ``scaled_loss`` (see ``_for_tape``) and whether they and the loss are finite."""
-        grads = tape.gradient(scaled_loss, variables)
-        finite = tf.reduce_all(tf.math.is_finite(scaled_loss))
-        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            # One global norm instead of a check per tensor: cheap, and NaN/Inf anywhere makes it non-finite.
-            # (A LossScaleOptimizer handles overflowing scaled gradients itself by lowering its scale.)
-            norm = tf.linalg.global_norm([g for g in grads if g is not None])
-            finite = tf.logical_and(finite, tf.math.is_finite(norm))
-        return grads, finite
+    def _discriminate(self, images: tf.Tensor, with_features: bool):
+        if with_features:
+            return self.discriminator(images, training=True, return_features=True)
+        return self.discriminator(images, training=True), None
 
-    def train_step(self, data):
-        lr, hr = self._pair(data)
+    def _generator_loss(self, content, real_logits, fake_logits, real_features, fake_features):
+        """G's total loss (from its content loss) and its parts, all float32."""
+        _, adversarial = adversarial_losses(real_logits, fake_logits, self.adversarial)
+        g_loss = content + self.adv_weight * adversarial
+        parts = {"content": content, "adversarial": adversarial}
+        if self.fm_weight:
+            matched = [
+                tf.reduce_mean(tf.abs(tf.cast(f, tf.float32) - tf.stop_gradient(tf.cast(r, tf.float32))))
+                for f, r in zip(fake_features, real_features, strict=True)
+            ]
+            feature_match = tf.add_n(matched) / len(matched)
+            g_loss += self.fm_weight * feature_match
+            parts["feature_match"] = feature_match
+        return g_loss, parts
+
+    def train_step(self, data, update_generator: bool = True):
+        """One training step; returns the running metric results (``skipped_steps`` among them).
+
+        ``update_generator=False`` (a Python bool, fixed when traced): a D-only warm-up step.
+        """
+        lr, hr = self.make_pair(data)
         hr_m11 = hr * 2.0 - 1.0
         if not self.is_gan:
             with tf.GradientTape() as tape:
@@ -152,35 +213,17 @@ class SRGAN(keras.Model):
                 loss = self.content_loss(hr_m11, sr)
                 scaled = _for_tape(self.g_optimizer, loss)
             g_vars = self.generator.trainable_variables
-            grads, ok = self._gradients(self.g_optimizer, scaled, g_vars, tape)
-            ok = _apply_if_finite(ok, [(self.g_optimizer, grads, g_vars)])
+            grads, g_ok = _finite_gradients(scaled, g_vars, tape)
+            ok = _apply_if_finite([(self.g_optimizer, grads, g_vars)], [g_ok])
             values = {"g_loss": loss}
+        elif self.gan_update == "simultaneous":
+            sr, ok, values = self._simultaneous_step(lr, hr_m11, update_generator)
         else:
-            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-                sr = tf.cast(self.generator(lr, training=True), tf.float32)
-                real_logits = self.discriminator(hr_m11, training=True)
-                fake_logits = self.discriminator(sr, training=True)
-                d_loss, adversarial = adversarial_losses(real_logits, fake_logits)
-                content = self.content_loss(hr_m11, sr)
-                g_loss = content + self.adv_weight * adversarial
-                d_scaled, g_scaled = _for_tape(self.d_optimizer, d_loss), _for_tape(self.g_optimizer, g_loss)
-            d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
-            d_grads, d_ok = self._gradients(self.d_optimizer, d_scaled, d_vars, d_tape)
-            g_grads, g_ok = self._gradients(self.g_optimizer, g_scaled, g_vars, g_tape)
-            # A bad D or G step skips both updates, so the two networks never drift out of step.
-            ok = _apply_if_finite(
-                tf.logical_and(d_ok, g_ok),
-                [(self.d_optimizer, d_grads, d_vars), (self.g_optimizer, g_grads, g_vars)],
-            )
-            values = {
-                "g_loss": g_loss,
-                "d_loss": d_loss,
-                "content": content,
-                "adversarial": adversarial,
-                "d_real": tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))),
-                "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
-            }
+            sr, ok, values = self._alternating_step(lr, hr_m11, update_generator)
         values["psnr"] = psnr_y_tf((sr + 1.0) * 0.5, hr)
+        return self._record(ok, values)
+
+    def _record(self, ok: tf.Tensor, values: dict) -> dict:
         # A skipped step's values (often NaN) stay out of the means; it is counted in skipped_steps.
         weight = tf.cast(ok, tf.float32)
         for name, value in values.items():
@@ -191,9 +234,74 @@ class SRGAN(keras.Model):
         self.trackers[SKIPPED].update_state((1.0 - tf.cast(ok, tf.float32)) / replicas)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    def test_step(self, data):
-        """Y-channel PSNR (border = scale) of the generator on a validation batch."""
-        lr, hr = self._pair(data, add_noise=False)
-        sr = tf.cast(self.generator(lr, training=False), tf.float32)
-        self.val_psnr.update_state(psnr_y_tf((sr + 1.0) * 0.5, hr, crop_border=self.degradation.scale))
-        return {"val_psnr": self.val_psnr.result()}
+    def _d_values(self, d_loss, real_logits, fake_logits) -> dict:
+        return {
+            "d_loss": d_loss,
+            "d_real": tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))),
+            "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
+        }
+
+    def _simultaneous_step(self, lr, hr_m11, update_generator: bool):
+        """Both gradients from one forward pass (G's adversarial gradient from the pre-update D)."""
+        fm = bool(self.fm_weight)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            sr = tf.cast(self.generator(lr, training=True), tf.float32)
+            real_logits, real_features = self._discriminate(hr_m11, fm)
+            fake_logits, fake_features = self._discriminate(sr, fm)
+            d_loss, _ = adversarial_losses(real_logits, fake_logits, self.adversarial)
+            g_loss, parts = self._generator_loss(
+                self.content_loss(hr_m11, sr), real_logits, fake_logits, real_features, fake_features
+            )
+            d_scaled, g_scaled = _for_tape(self.d_optimizer, d_loss), _for_tape(self.g_optimizer, g_loss)
+        d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
+        d_grads, d_ok = _finite_gradients(d_scaled, d_vars, d_tape)
+        g_grads, g_ok = _finite_gradients(g_scaled, g_vars, g_tape)
+        updates = [(self.d_optimizer, d_grads, d_vars)]
+        flags = [d_ok]
+        if update_generator:
+            updates.append((self.g_optimizer, g_grads, g_vars))
+            flags.append(g_ok)
+        # A bad D or G step skips both updates, so the two networks never drift out of step.
+        ok = _apply_if_finite(updates, flags)
+        values = {"g_loss": g_loss, **parts, **self._d_values(d_loss, real_logits, fake_logits)}
+        return sr, ok, values
+
+    def _alternating_step(self, lr, hr_m11, update_generator: bool):
+        """The paper's order: D step on (HR, G(x)); then G's loss against the updated D."""
+        fm = bool(self.fm_weight)
+        with tf.GradientTape() as g_tape:
+            sr = tf.cast(self.generator(lr, training=True), tf.float32)
+            content = self.content_loss(hr_m11, sr)
+            with g_tape.stop_recording(), tf.GradientTape() as d_tape:
+                real_logits, _ = self._discriminate(hr_m11, False)
+                fake_logits, _ = self._discriminate(tf.stop_gradient(sr), False)
+                d_loss, _ = adversarial_losses(real_logits, fake_logits, self.adversarial)
+                d_scaled = _for_tape(self.d_optimizer, d_loss)
+            with g_tape.stop_recording():
+                d_vars = self.discriminator.trainable_variables
+                d_grads, d_ok = _finite_gradients(d_scaled, d_vars, d_tape)
+                # a non-finite G output or content loss skips D too: both networks skip together
+                d_applied = _apply_if_finite(
+                    [(self.d_optimizer, d_grads, d_vars)], [d_ok], allowed=tf.math.is_finite(content)
+                )
+            # G against the updated D. The standard loss needs D(HR) only for feature matching; the
+            # relativistic loss always does (it compares fake logits with the mean real logit).
+            fake_logits_g, fake_features = self._discriminate(sr, fm)
+            if fm or self.adversarial == "relativistic":
+                real_logits_g, real_features = self._discriminate(hr_m11, fm)
+                real_logits_g = tf.stop_gradient(real_logits_g)
+            else:
+                real_logits_g, real_features = real_logits, None
+            g_loss, parts = self._generator_loss(
+                content, real_logits_g, fake_logits_g, real_features, fake_features
+            )
+            g_scaled = _for_tape(self.g_optimizer, g_loss)
+        if not update_generator:
+            ok = d_applied
+        else:
+            g_vars = self.generator.trainable_variables
+            g_grads, g_ok = _finite_gradients(g_scaled, g_vars, g_tape)
+            # a skipped D step skips G too; a bad G after a good D step skips G only
+            ok = _apply_if_finite([(self.g_optimizer, g_grads, g_vars)], [g_ok], allowed=d_applied)
+        values = {"g_loss": g_loss, **parts, **self._d_values(d_loss, real_logits, fake_logits)}
+        return sr, ok, values

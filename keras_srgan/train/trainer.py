@@ -27,6 +27,7 @@ from keras_srgan.models.discriminator import build_discriminator
 from keras_srgan.models.generator import build_generator
 from keras_srgan.train.checkpoints import RunCheckpoints
 from keras_srgan.train.config import TrainConfig
+from keras_srgan.train.ema import GeneratorEMA
 from keras_srgan.train.logs import MetricsCSV, TensorBoardLog
 from keras_srgan.train.srgan_model import SKIPPED, SRGAN
 from keras_srgan.weights import generator_config, load_generator, write_generator
@@ -57,15 +58,21 @@ class FitResult:
     replicas: int = 1
 
 
-def _learning_rate(cfg: TrainConfig):
-    if not cfg.lr_drop_steps:
-        return cfg.lr
-    values = [cfg.lr * cfg.lr_drop_factor**i for i in range(len(cfg.lr_drop_steps) + 1)]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(list(cfg.lr_drop_steps), values)
+def learning_rate_at(cfg: TrainConfig, step: int, base: float | None = None) -> float:
+    """The learning rate of training step ``step`` (1-based), counted in training steps.
+
+    ``base`` (default ``cfg.lr``) is multiplied by ``lr_drop_factor`` once for every drop step below
+    ``step``: with ``lr_drop_steps: [1000]`` steps 1..1000 use the base rate and 1001.. the dropped one.
+    Skipped steps count too, so D and G follow one schedule and a run of bad steps never delays a drop.
+    """
+    drops = sum(1 for boundary in cfg.lr_drop_steps if step > boundary)
+    return (cfg.lr if base is None else base) * cfg.lr_drop_factor**drops
 
 
-def _optimizer(cfg: TrainConfig, variables):
-    opt = keras.optimizers.Adam(learning_rate=_learning_rate(cfg), beta_1=cfg.beta_1)
+def _optimizer(cfg: TrainConfig, variables, learning_rate: float):
+    # A plain (variable) rate that the loop sets each step from learning_rate_at: Keras schedules count
+    # optimizer iterations, which a skipped step does not advance.
+    opt = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=cfg.beta_1)
     if cfg.mixed_precision == "fp16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     opt.build(variables)
@@ -83,11 +90,24 @@ def _build_generator(cfg: TrainConfig):
     return model
 
 
-def _current_lr(optimizer) -> float:
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    lr = inner.learning_rate
-    value = lr(inner.iterations) if callable(lr) else lr
-    return float(tf.convert_to_tensor(value))  # also reads a distributed (mirrored) variable
+class LearningRates:
+    """Sets both optimizers' rates for each step from the config's schedule (only when it changes)."""
+
+    def __init__(self, cfg: TrainConfig, model: SRGAN):
+        self.cfg = cfg
+        self.targets = [(model.g_optimizer, cfg.lr)]
+        if model.d_optimizer is not None:
+            self.targets.append((model.d_optimizer, cfg.d_lr if cfg.d_lr is not None else cfg.lr))
+        self.current: float | None = None
+
+    def set_for(self, step: int) -> float:
+        """Set the rates of 1-based training step ``step``; returns G's."""
+        value = learning_rate_at(self.cfg, step)
+        if value != self.current:
+            for optimizer, base in self.targets:
+                optimizer.learning_rate = learning_rate_at(self.cfg, step, base)
+            self.current = value
+        return value
 
 
 def synchronize_batch_norm(*models) -> None:
@@ -118,7 +138,7 @@ def build_model(cfg: TrainConfig) -> SRGAN:
     Call it inside ``strategy.scope()`` to create distributed variables.
     """
     generator = _build_generator(cfg)
-    discriminator = build_discriminator(cfg.patch_size) if cfg.stage == "gan" else None
+    discriminator = build_discriminator(cfg.patch_size, norm=cfg.d_norm) if cfg.stage == "gan" else None
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
         synchronize_batch_norm(generator, discriminator)
     degradation = Degradation(
@@ -131,9 +151,15 @@ def build_model(cfg: TrainConfig) -> SRGAN:
         degradation=degradation,
         adv_weight=cfg.adv_weight,
         seed=cfg.seed,
+        gan_update=cfg.gan_update,
+        adversarial=cfg.adversarial,
+        fm_weight=cfg.fm_weight,
     )
-    g_opt = _optimizer(cfg, generator.trainable_variables)
-    d_opt = _optimizer(cfg, discriminator.trainable_variables) if discriminator is not None else None
+    g_opt = _optimizer(cfg, generator.trainable_variables, learning_rate_at(cfg, 1))
+    d_opt = None
+    if discriminator is not None:
+        d_lr = learning_rate_at(cfg, 1, cfg.d_lr if cfg.d_lr is not None else cfg.lr)
+        d_opt = _optimizer(cfg, discriminator.trainable_variables, d_lr)
     model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
     return model
 
@@ -203,9 +229,17 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         model = build_model(cfg)
+        ema = None
+        if cfg.ema_decay:
+            ema = GeneratorEMA(model.generator, lambda: build_generator(**generator_config(model.generator)),
+                               cfg.ema_decay)  # fmt: skip
     trackables = {"generator": model.generator, "g_optimizer": model.g_optimizer}
     if model.is_gan:
         trackables.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
+    if ema is not None:
+        trackables["generator_ema"] = ema.model
+    # what validation, image logs and the final weights show: the average when there is one
+    shown_generator = ema.model if ema is not None else model.generator
     trackables["rng_state"] = model.seed_generator.state
     checkpoints = RunCheckpoints(run_dir, keep=cfg.keep_checkpoints, write_dir=output.directory, **trackables)
     start_step = checkpoints.restore_latest() if cfg.resume else 0
@@ -229,19 +263,29 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     iterator = iter(dataset)
     val_ds = validation_dataset(cfg.val_data, cfg.val_crop) if cfg.val_data and output.chief else None
 
-    step_fn = tf.function(model.train_step, jit_compile=cfg.jit_compile)
     trackers = model.trackers
 
-    @tf.function
-    def train_one(batch):
-        strategy.run(step_fn, args=(batch,))
-        # read in cross-replica context: metric variables are summed over replicas (global values)
-        return {name: tracker.result() for name, tracker in trackers.items()}
+    def make_train_one(update_generator: bool):
+        step_fn = tf.function(
+            lambda batch: model.train_step(batch, update_generator=update_generator), jit_compile=cfg.jit_compile
+        )
+
+        @tf.function
+        def train_one(batch):
+            strategy.run(step_fn, args=(batch,))
+            # read in cross-replica context: metric variables are summed over replicas (global values)
+            return {name: tracker.result() for name, tracker in trackers.items()}
+
+        return train_one
+
+    train_one = make_train_one(True)
+    warmup_one = make_train_one(False) if model.is_gan and cfg.d_warmup_steps else None
+    learning_rates = LearningRates(cfg, model)
 
     @tf.function
     def val_psnr(hr):
-        lr, hr01 = model._pair(hr, add_noise=False)
-        sr = tf.cast(model.generator(lr, training=False), tf.float32)
+        lr, hr01 = model.make_pair(hr, add_noise=False)
+        sr = tf.cast(shown_generator(lr, training=False), tf.float32)
         return psnr_y_tf((sr + 1.0) * 0.5, hr01, crop_border=model.degradation.scale) * tf.cast(
             tf.shape(hr)[0], tf.float32
         ), tf.shape(hr)[0]
@@ -265,8 +309,8 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
 
     def log_images(step: int) -> None:
         hr = next(iter(val_ds)) if val_ds is not None else sample_batch
-        lr, hr01 = model._pair(hr, add_noise=False)
-        sr = (tf.cast(model.generator(lr, training=False), tf.float32) + 1.0) * 0.5
+        lr, hr01 = model.make_pair(hr, add_noise=False)
+        sr = (tf.cast(shown_generator(lr, training=False), tf.float32) + 1.0) * 0.5
         tb_log.triplets(step, lr, sr, hr01)
 
     step = start_step
@@ -275,7 +319,11 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     skipped_total, bad_streak, first_bad, skipped_before = 0, 0, 0, 0.0
     try:
         while step < cfg.steps:
-            logs = train_one(next(iterator))
+            step_lr = learning_rates.set_for(step + 1)
+            warming_up = warmup_one is not None and step < cfg.d_warmup_steps
+            logs = (warmup_one if warming_up else train_one)(next(iterator))
+            if ema is not None:
+                ema.update()
             step += 1
             interval_steps += 1
             skipped_now = _local(logs[SKIPPED])
@@ -302,7 +350,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
                 if step - interval_steps > start_step:
                     timed_steps, timed_seconds = timed_steps + interval_steps, timed_seconds + elapsed
                 values["sec_per_step"] = elapsed / interval_steps
-                values["lr"] = _current_lr(model.g_optimizer)
+                values["lr"] = step_lr  # the rate this (last) step of the interval used
                 if step % cfg.val_every == 0 or step == cfg.steps:
                     values.update(validate())
                 if output.chief:
@@ -345,7 +393,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     }
     weights_path = meta_path = None
     if output.chief:
-        weights_path, meta_path = _write_final(model.generator, run_dir / "generator", extra)
+        weights_path, meta_path = _write_final(shown_generator, run_dir / "generator", extra)
     return FitResult(
         run_dir=run_dir,
         generator_weights=weights_path,
@@ -358,7 +406,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         seconds_per_step=timed_seconds / timed_steps if timed_steps else float("nan"),
         history=history,
         skipped_steps=skipped_total,
-        fingerprint=weights_fingerprint(model.generator),
+        fingerprint=weights_fingerprint(shown_generator),
         replicas=strategy.num_replicas_in_sync,
     )
 
