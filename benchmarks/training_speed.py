@@ -1,5 +1,6 @@
-"""Training speed: seconds per step (batch 16, 96 px) for pretrain and GAN, fp32 / bf16, with and without XLA,
-and the input pipeline's HR batches/s against what the step consumes.
+"""Training speed: seconds per step (batch 16, 96 px) for pretrain and GAN (alternating and simultaneous
+updates), fp32 / bf16, with and without XLA, and the input pipeline's HR batches/s against what the step
+consumes.
 
     python benchmarks/training_speed.py [--pause PID] [--steps 5]
 
@@ -33,9 +34,11 @@ from _common import (  # noqa: E402
     write_json,
 )
 
+# "gan" is the paper's alternating update (D step, then G against the updated D); "gan-simultaneous" takes
+# both gradients from one pass
 CONFIGS = [
     (stage, precision, jit)
-    for stage in ("pretrain", "gan")
+    for stage in ("pretrain", "gan", "gan-simultaneous")
     for precision in ("off", "bf16")
     for jit in (False, True)
 ]
@@ -44,9 +47,11 @@ CONFIGS = [
 def _config(stage: str, precision: str, jit: bool):
     from keras_srgan.train.config import TrainConfig
 
+    stage, _, update = stage.partition("-")
     return TrainConfig(
         data=[str(DATA / "T91"), str(DATA / "BSDS200")],
         stage=stage,
+        gan_update=update or "alternating",
         steps=1000,
         batch_size=16,
         patch_size=96,
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         help="PIDs or pgrep -f patterns to SIGSTOP while timing (resumed after each window)",
     )
-    parser.add_argument("--only", nargs="*", help="configs like pretrain/bf16/noxla (default: all 8)")
+    parser.add_argument("--only", nargs="*", help="configs like pretrain/bf16/noxla (default: all 12)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--json", default=str(RESULTS / "training_speed.json"))
     parser.add_argument("--plot", default=str(REPO / "docs" / "images" / "perf_training_speed.png"))
@@ -206,10 +211,18 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\ninput pipeline alone: {pipe.get('batches_per_s', float('nan')):.1f} HR batches/s (batch 16, 96 px)"
         )
-    for stage in ("pretrain", "gan"):
+    for stage in ("pretrain", "gan", "gan-simultaneous"):
         a, b = steps.get(f"{stage}/off/noxla"), steps.get(f"{stage}/bf16/noxla")
         if a and b:
             print(f"{stage}: bf16 speed-up over fp32 {a['s_per_step'] / b['s_per_step']:.2f}x")
+        for precision in ("off", "bf16"):
+            a, b = steps.get(f"{stage}/{precision}/noxla"), steps.get(f"{stage}/{precision}/xla")
+            if a and b:
+                print(f"{stage}/{precision}: XLA speed-up {a['s_per_step'] / b['s_per_step']:.2f}x")
+    for precision in ("off", "bf16"):
+        a, b = steps.get(f"gan/{precision}/noxla"), steps.get(f"gan-simultaneous/{precision}/noxla")
+        if a and b:
+            print(f"gan/{precision}: alternating costs {a['s_per_step'] / b['s_per_step']:.2f}x simultaneous")
     print(f"wrote {write_json(args.json, {'machine': info, 'results': results})}")
     plot(results, args.plot)
     print(f"wrote {args.plot}")

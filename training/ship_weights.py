@@ -40,7 +40,9 @@ def generator_from_run(run_dir: Path):
         scale=config["scale"], num_blocks=config["num_blocks"], filters=config["filters"], icnr=config["icnr"]
     )
     step = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(step=step, generator=generator).restore(latest).expect_partial()
+    # a run with --ema-decay ships its moving average, as its final weights would be
+    name = "generator_ema" if config.get("ema_decay") else "generator"
+    tf.train.Checkpoint(step=step, **{name: generator}).restore(latest).expect_partial()
     return generator, int(step.numpy())
 
 
