@@ -1,18 +1,37 @@
-"""The fast default upscale path: folded BatchNorm, bf16 convs, precision selection and the fp32 opt-out.
+"""The fast upscale path: model transforms, engines, precision/engine selection, fallback and caches.
 
-Correctness only; speed is measured by benchmarks/upscale_throughput.py, never asserted in tests.
+Correctness only, always against the plain Keras model (``Predictor(generator)`` runs ``SRResNet.call``
+unchanged); speed is measured by benchmarks/upscale_throughput.py, never asserted in tests.
 """
 
 from __future__ import annotations
+
+import builtins
+import os
 
 import numpy as np
 import pytest
 from conftest import smooth_image
 
 from keras_srgan.errors import UserError
-from keras_srgan.inference import predict
-from keras_srgan.inference.predict import Predictor, fold_generator, resolve_precision
-from keras_srgan.inference.upscale import Upscaler, upscale
+from keras_srgan.inference import engines, transforms
+from keras_srgan.inference.predict import Predictor, resolve_precision
+from keras_srgan.inference.upscale import Upscaler, default_tile, upscale
+
+HAS_OPENVINO = True
+try:
+    import openvino  # noqa: F401
+except ImportError:
+    HAS_OPENVINO = False
+needs_openvino = pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Every test uses one throw-away cache folder and no engine/precision from the environment."""
+    monkeypatch.setenv(engines.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "engine-cache"))
+    monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
+    monkeypatch.delenv(engines.PRECISION_ENV, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,106 +67,61 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
-def test_folded_bn_equals_unfolded_model(trained_like_generator):
+def keras_sr(model, lr: np.ndarray) -> np.ndarray:
+    """The independent reference: the subclassed Keras model's own call, mapped to [0, 1]."""
+    return np.clip((np.asarray(model(lr, training=False), np.float64) + 1.0) / 2.0, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------------ transforms
+
+
+def test_each_transform_equals_the_keras_model(trained_like_generator):
     lr = lr_batch()
-    reference = Predictor(trained_like_generator)(lr)
-    folded = Predictor(trained_like_generator, fold_batchnorm=True)
-    assert folded.folded and folded.precision == "fp32"
-    out = folded(lr)
-    assert out.shape == reference.shape == (2, 80, 96, 3)
-    assert np.max(np.abs(out - reference)) < 1e-4
+    reference = keras_sr(trained_like_generator, lr)
     assert reference.std() > 0.01  # the comparison is not between two flat images
+    candidates = {
+        "functional": transforms.as_functional(trained_like_generator),
+        "fold": transforms.fold_batchnorm(trained_like_generator),
+        "subpixel": transforms.subpixel_output(trained_like_generator),
+        "both": transforms.subpixel_output(transforms.fold_batchnorm(trained_like_generator)),
+    }
+    for name, model in candidates.items():
+        out = np.clip((model(lr, training=False).numpy() + 1.0) / 2.0, 0.0, 1.0)
+        assert out.shape == reference.shape == (2, 80, 96, 3)
+        # measured max abs diff 1.2e-7 (fold, both), 6.6e-8 (subpixel): float32 rounding of a regrouped sum
+        assert np.max(np.abs(out - reference)) < 1e-6, name
+    full = transforms.inference_model(trained_like_generator)
+    np.testing.assert_allclose(full(lr, training=False).numpy(), reference, atol=1e-6)
 
 
-def test_fold_generator_removes_every_batchnorm(trained_like_generator):
-    params = fold_generator(trained_like_generator)
-    assert len(params["blocks"]) == 2
-    # BN changed the kernels: a folded kernel differs from the raw conv kernel
+def test_fold_removes_every_batchnorm_and_subpixel_moves_the_shuffle(trained_like_generator):
+    functional = transforms.as_functional(trained_like_generator)
+    assert transforms.count_layers(functional, "BatchNormalization") == 2 * 2 + 1
+    folded = transforms.fold_batchnorm(trained_like_generator)
+    assert transforms.count_layers(folded, "BatchNormalization") == 0
+    assert transforms.count_layers(folded, "Conv2D") == transforms.count_layers(functional, "Conv2D")
     raw = trained_like_generator.blocks[0].conv1.kernel.numpy()
-    assert not np.allclose(params["blocks"][0]["w1"], raw)
+    # BN went into the kernel
+    assert not np.allclose(folded.get_layer("res_block_0_conv1").kernel.numpy(), raw)
+    moved = transforms.subpixel_output(folded)
+    names = [layer.name for layer in moved.layers]
+    # the last shuffle now follows the output conv: the conv runs at 2x, not 4x resolution
+    assert names.index("tail_conv_subpixel") < names.index("tail_conv_shuffle") < names.index("tanh")
+    assert "up1_shuffle" not in names
+    assert moved.get_layer("tail_conv_subpixel").kernel.shape == (5, 5, 4 * 8, 4 * 3)
+    # the generator itself is untouched
+    assert trained_like_generator.blocks[0].bn1.moving_mean.numpy().std() > 0
+
+
+def test_transforms_reject_unknown_models():
     with pytest.raises(TypeError):
-        fold_generator(object())
-
-
-def test_bf16_path_stays_close_to_fp32(trained_like_generator):
-    lr = lr_batch()
-    reference = Predictor(trained_like_generator)(lr)
-    fast = Predictor(trained_like_generator, precision="bf16")
-    assert fast.folded and fast.precision == "bf16"
-    out = fast(lr)
-    assert out.dtype == np.float32 and out.shape == reference.shape
-    assert psnr(out, reference) > 45.0
-    assert not np.array_equal(out, reference)  # it really ran at a different precision
-
-
-def test_precision_resolution_and_env_opt_out(monkeypatch):
-    monkeypatch.delenv(predict.PRECISION_ENV, raising=False)
-    expected = (
-        "bf16" if predict.cpu_has_bf16() and not predict.tf.config.list_physical_devices("GPU") else "fp32"
-    )
-    assert resolve_precision("auto") == expected
-    assert resolve_precision("fp32") == "fp32"
-    monkeypatch.setenv(predict.PRECISION_ENV, "fp32")
-    assert resolve_precision("auto") == "fp32"
-    with pytest.raises(ValueError):
-        resolve_precision("int4")
-
-
-def test_upscale_default_and_fp32_opt_out(trained_like_generator, monkeypatch):
-    monkeypatch.delenv(predict.PRECISION_ENV, raising=False)
-    image = smooth_image(30, 26)
-    reference = Predictor(trained_like_generator)(image.astype(np.float32) / 255.0)
-    exact = upscale(
-        image.astype(np.float32) / 255.0, generator=trained_like_generator, precision="fp32", tile=0
-    )
-    assert np.max(np.abs(exact - reference)) < 1e-4
-    default = Upscaler(trained_like_generator, tile=0)
-    assert default.predictor.folded and default.predictor.precision == resolve_precision("auto")
-    out = default.upscale_array(image)
-    assert out.dtype == np.uint8 and out.shape == (120, 104, 3)
-    levels = np.abs(out.astype(np.int16) - np.round(reference * 255).astype(np.int16))
-    assert levels.max() <= 2  # within two 8-bit levels of the fp32 Keras model
-    monkeypatch.setenv(predict.PRECISION_ENV, "fp32")
-    assert Upscaler(trained_like_generator).predictor.precision == "fp32"
-
-
-def test_upscale_rejects_unknown_precision(trained_like_generator):
-    with pytest.raises(UserError, match="precision"):
-        upscale(np.zeros((4, 4, 3), np.uint8), generator=trained_like_generator, precision="fp8")
-
-
-def test_non_srresnet_models_run_unfolded():
+        transforms.fold_batchnorm(object())
     import keras
 
     inputs = keras.Input((None, None, 3))
-    model = keras.Model(inputs, keras.layers.UpSampling2D(4)(inputs * 2.0 - 1.0))
-    runner = Predictor(model, precision="bf16")
-    assert not runner.folded and runner.precision == "fp32"
-    lr = lr_batch(1, 5, 6)
-    np.testing.assert_allclose(runner(lr), np.repeat(np.repeat(lr, 4, 1), 4, 2), atol=1e-6)
-
-
-def test_auto_tile_keeps_window_memory_of_fp32_default(trained_like_generator, monkeypatch):
-    from keras_srgan.inference import tiling
-
-    monkeypatch.delenv(predict.PRECISION_ENV, raising=False)
-    fp32_window = tiling.DEFAULT_TILE + 2 * tiling.DEFAULT_OVERLAP
-    assert tiling.auto_tile(4) == tiling.DEFAULT_TILE
-    bf16_window = tiling.auto_tile(2) + 2 * tiling.DEFAULT_OVERLAP
-    assert bf16_window**2 * 2 <= fp32_window**2 * 4 < (bf16_window + 1) ** 2 * 2
-    assert Upscaler(trained_like_generator, precision="fp32").tile == tiling.DEFAULT_TILE
-    assert Upscaler(trained_like_generator, precision="bf16").tile == tiling.auto_tile(2)
-    assert Upscaler(trained_like_generator, tile=16).tile == 16  # an explicit tile is kept
-    # a 256^2 image fits one bf16 window: no overlap recomputed
-    assert len(tiling.plan_tiles(256, 256, tiling.auto_tile(2), tiling.DEFAULT_OVERLAP)) == 1
-
-
-def test_tiled_fast_path_matches_untiled(trained_like_generator):
-    image = smooth_image(70, 50)
-    up = Upscaler(trained_like_generator, tile=16, tile_overlap=16, precision="bf16")
-    tiled = up.upscale_array(image)
-    whole = Upscaler(trained_like_generator, tile=0, precision="bf16").upscale_array(image)
-    assert np.mean(np.abs(tiled.astype(np.int16) - whole.astype(np.int16)) <= 1) > 0.995
+    plain = keras.Model(inputs, keras.layers.UpSampling2D(4)(inputs))
+    with pytest.raises(ValueError, match="subpixel_output"):
+        transforms.subpixel_output(plain)
 
 
 @pytest.mark.parametrize("kernel_size,factor", [(9, 2), (3, 2), (5, 3)])
@@ -160,35 +134,214 @@ def test_subpixel_conv_equals_shuffle_then_conv(kernel_size, factor):
     kernel = rng.normal(size=(kernel_size, kernel_size, c_in, c_out)).astype(np.float32)
     bias = rng.normal(size=c_out).astype(np.float32)
     expected = tf.nn.conv2d(tf.nn.depth_to_space(z, factor), kernel, 1, "SAME") + bias
-    w, b = predict.subpixel_conv(kernel, bias, factor)
+    w, b = transforms.subpixel_conv(kernel, bias, factor)
     got = tf.nn.depth_to_space(tf.nn.conv2d(z, w, 1, "SAME") + b, factor)
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-4)
 
 
-def test_prelu_slopes_above_one_use_the_general_form():
+def test_prelu_slopes_above_one_stay_exact():
     from keras_srgan.models import build_generator
 
     model = build_generator(scale=4, num_blocks=1, filters=4)
     for v in model.weights:
         if "alpha" in v.path:
-            v.assign(np.full(v.shape, 1.7, np.float32))  # max(x, 1.7x) would be wrong for x < 0
+            v.assign(np.full(v.shape, 1.7, np.float32))
     lr = lr_batch(1, 9, 11)
-    reference = Predictor(model)(lr)
-    np.testing.assert_allclose(Predictor(model, fold_batchnorm=True)(lr), reference, atol=1e-4)
+    out = transforms.inference_model(model)(lr, training=False).numpy()
+    np.testing.assert_allclose(out, keras_sr(model, lr), atol=1e-6)
 
 
-def test_folded_predictor_follows_weight_changes():
+# ---------------------------------------------------------------------------------------------- engines
+
+
+def test_tensorflow_engine_fp32_and_bf16(trained_like_generator):
+    lr = lr_batch()
+    reference = keras_sr(trained_like_generator, lr)
+    exact = engines.TensorFlowEngine(trained_like_generator, "fp32")
+    assert np.max(np.abs(exact(lr) - reference)) < 1e-6  # measured 1.2e-7
+    fast = engines.TensorFlowEngine(trained_like_generator, "bf16")
+    out = fast(lr)
+    assert out.dtype == np.float32 and out.shape == reference.shape
+    assert psnr(out, reference) > 65.0  # measured 72.3 dB
+    assert not np.array_equal(out, exact(lr))  # it really ran at a different precision
+
+
+@needs_openvino
+def test_openvino_engine_fp32_and_bf16(trained_like_generator):
+    lr = lr_batch()
+    reference = keras_sr(trained_like_generator, lr)
+    exact = engines.OpenVINOEngine(trained_like_generator, "fp32")
+    assert np.max(np.abs(exact(lr) - reference)) < 1e-6  # measured 1.2e-7
+    assert exact(lr[0]).shape == reference[0].shape  # a single [H, W, 3] image works too
+    fast = engines.OpenVINOEngine(trained_like_generator, "bf16")
+    out = fast(lr)
+    assert out.dtype == np.float32 and out.shape == reference.shape
+    assert psnr(out, reference) > 65.0  # measured 74.5 dB
+
+
+@needs_openvino
+def test_openvino_ir_is_cached_per_weights_and_follows_weight_changes(trained_like_generator, monkeypatch):
+    from keras_srgan.models import build_generator
+
+    model = build_generator(scale=4, num_blocks=1, filters=4)
+    first = engines.OpenVINOEngine(model, "fp32")
+    assert first.ir_path is not None and first.ir_path.is_file()
+    assert str(first.ir_path).startswith(os.environ[engines.CACHE_ENV])
+    compiled = first.ir_path.parent / "compiled"
+    lr = lr_batch(1, 9, 10)
+    before = first(lr)
+    assert any(compiled.iterdir())  # OpenVINO wrote its compiled blob for the next process
+
+    def no_conversion(self):
+        raise AssertionError("converted again although the IR is cached")
+
+    monkeypatch.setattr(engines.OpenVINOEngine, "_convert", no_conversion)
+    second = engines.OpenVINOEngine(model, "fp32")
+    assert second.ir_path == first.ir_path
+    np.testing.assert_array_equal(second(lr), before)
+    monkeypatch.undo()
+    for v in model.weights:
+        if "gamma" in v.path:
+            v.assign(v.numpy() * 2.0)
+    assert first.refresh() and not first.refresh()
+    np.testing.assert_allclose(first(lr), keras_sr(model, lr), atol=1e-6)
+    assert first.ir_path != second.ir_path
+
+
+def test_engine_and_precision_resolution(monkeypatch):
+    expected = "bf16" if engines.cpu_has_bf16() and not engines.has_gpu() else "fp32"
+    assert resolve_precision("auto") == expected
+    assert resolve_precision("fp32") == "fp32"
+    monkeypatch.setenv(engines.PRECISION_ENV, "fp32")
+    assert resolve_precision("auto") == "fp32"
+    assert engines.resolve_precision("auto", "openvino") == "fp32"
+    with pytest.raises(ValueError):
+        resolve_precision("int4")
+    monkeypatch.setenv(engines.ENGINE_ENV, "tensorflow")
+    assert engines.resolve_engine("auto") == ("tensorflow", None)
+    assert engines.resolve_engine("openvino") == ("openvino", None)  # an explicit choice wins
+    monkeypatch.setenv(engines.ENGINE_ENV, "cuda")
+    with pytest.raises(UserError, match="KERAS_SRGAN_ENGINE"):
+        engines.resolve_engine("auto")
+
+
+def hide_openvino(monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "openvino" or name.startswith("openvino."):
+            raise ImportError("No module named 'openvino'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+def test_missing_openvino_falls_back_with_one_line(trained_like_generator, monkeypatch, capsys):
+    if engines.has_gpu():
+        pytest.skip("a GPU picks TensorFlow anyway")
+    hide_openvino(monkeypatch)
+    engines._NOTED.clear()
+    runner = engines.load_engine(trained_like_generator)
+    assert runner.name == "tensorflow"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "OpenVINO is not installed" in err and "pip install openvino" in err
+    assert runner.note == err.strip()
+    with pytest.raises(UserError, match="pip install openvino"):
+        engines.load_engine(trained_like_generator, engine="openvino")
+
+
+@needs_openvino
+def test_openvino_refusing_falls_back(trained_like_generator, monkeypatch, capsys):
+    if engines.has_gpu():
+        pytest.skip("a GPU picks TensorFlow anyway")
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError(
+            "Exception from src/inference: the CPU plugin does not support this CPU\nmore detail"
+        )
+
+    monkeypatch.setattr(engines.OpenVINOEngine, "__init__", refuse)
+    engines._NOTED.clear()
+    runner = engines.load_engine(trained_like_generator, quiet=True)
+    assert runner.name == "tensorflow" and "does not support this CPU" in runner.note
+    assert "more detail" not in runner.note and capsys.readouterr().err == ""
+    with pytest.raises(UserError, match="cannot run here"):
+        engines.load_engine(trained_like_generator, engine="openvino")
+
+
+def test_non_srresnet_models_run_untransformed():
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.UpSampling2D(4)(inputs * 2.0 - 1.0))
+    runner = Predictor(model, precision="bf16")
+    assert not runner.folded and runner.precision == "fp32"
+    lr = lr_batch(1, 5, 6)
+    np.testing.assert_allclose(runner(lr), np.repeat(np.repeat(lr, 4, 1), 4, 2), atol=1e-6)
+    engine = engines.load_engine(model, engine="tensorflow", precision="fp32")
+    np.testing.assert_allclose(engine(lr), np.repeat(np.repeat(lr, 4, 1), 4, 2), atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------- upscale
+
+
+def test_upscale_default_and_fp32_opt_out(trained_like_generator):
+    image = smooth_image(30, 26)
+    reference = keras_sr(trained_like_generator, image[None].astype(np.float32) / 255.0)[0]
+    exact = upscale(
+        image.astype(np.float32) / 255.0, generator=trained_like_generator, precision="fp32", tile=0
+    )
+    assert np.max(np.abs(exact - reference)) < 1e-6
+    default = Upscaler(trained_like_generator, tile=0)
+    assert default.runner.precision == engines.resolve_precision("auto", default.runner.name)
+    assert default.runner.name == ("openvino" if HAS_OPENVINO and not engines.has_gpu() else "tensorflow")
+    out = default.upscale_array(image)
+    assert out.dtype == np.uint8 and out.shape == (120, 104, 3)
+    levels = np.abs(out.astype(np.int16) - np.round(reference * 255).astype(np.int16))
+    assert levels.max() <= 2  # measured 1 level (bf16) against the fp32 Keras model
+
+
+def test_upscale_options_and_env(trained_like_generator, monkeypatch):
+    with pytest.raises(UserError, match="precision"):
+        upscale(np.zeros((4, 4, 3), np.uint8), generator=trained_like_generator, precision="fp8")
+    with pytest.raises(UserError, match="engine"):
+        upscale(np.zeros((4, 4, 3), np.uint8), generator=trained_like_generator, engine="cuda")
+    monkeypatch.setenv(engines.PRECISION_ENV, "fp32")
+    monkeypatch.setenv(engines.ENGINE_ENV, "tensorflow")
+    up = Upscaler(trained_like_generator)
+    assert (up.runner.name, up.runner.precision) == ("tensorflow", "fp32")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_default_tiles(precision):
+    """OpenVINO (the CPU engine, fp32 opt-out included) runs a 256x256 image whole; TensorFlow keeps its memory budget."""
+    from keras_srgan.inference import tiling
+
+    tile = default_tile("openvino", precision)
+    assert len(tiling.plan_tiles(256, 256, tile, tiling.DEFAULT_OVERLAP)) == 1
+    assert default_tile("tensorflow", precision) == tiling.auto_tile(2 if precision == "bf16" else 4)
+
+
+def test_tiled_fast_path_matches_untiled(trained_like_generator):
+    image = smooth_image(70, 50)
+    up = Upscaler(trained_like_generator, tile=16, tile_overlap=16)
+    tiled = up.upscale_array(image)
+    whole = Upscaler(trained_like_generator, tile=0).upscale_array(image)
+    assert np.mean(np.abs(tiled.astype(np.int16) - whole.astype(np.int16)) <= 1) > 0.995
+
+
+def test_upscaler_follows_weight_changes():
     from keras_srgan.models import build_generator
 
     model = build_generator(scale=4, num_blocks=1, filters=4)
     up = Upscaler(model, tile=0, precision="fp32")
     image = smooth_image(9, 10)
     before = up.upscale_array(image)
-    assert not up.predictor.refresh()  # unchanged weights: nothing rebuilt
+    assert not up.runner.refresh()  # unchanged weights: nothing rebuilt
     for v in model.weights:
         if "gamma" in v.path:
             v.assign(v.numpy() * 2.0)
     after = up.upscale_array(image)
-    expected = np.round(Predictor(model)(image.astype(np.float32) / 255.0) * 255)
+    expected = np.round(keras_sr(model, image[None].astype(np.float32) / 255.0)[0] * 255)
     assert not np.array_equal(before, after)
     assert np.max(np.abs(after.astype(np.float64) - expected)) <= 1

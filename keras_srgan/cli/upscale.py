@@ -41,13 +41,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=_non_negative,
         default=None,
         metavar="N",
-        help="LR tile size per model call; 0 = untiled (default: from the precision, 128 fp32 / 214 bf16)",
+        help="LR tile size per model call; 0 = untiled (default: from the engine and precision)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["auto", "openvino", "tensorflow"],
+        default="auto",
+        help="auto (default; or $KERAS_SRGAN_ENGINE): OpenVINO on a CPU, TensorFlow on a GPU or when "
+        "OpenVINO is missing (one line says why)",
     )
     parser.add_argument(
         "--precision",
         choices=["auto", "fp32", "bf16"],
         default="auto",
-        help="auto (default): bf16 convs where the CPU has native bf16, else fp32; fp32 is the exact opt-out",
+        help="auto (default; or $KERAS_SRGAN_PRECISION): bf16 where the CPU has native bf16, else fp32; "
+        "fp32 is the exact opt-out",
     )
     parser.add_argument(
         "--tile-overlap",
@@ -71,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
 
     def factory() -> Upscaler:
         return Upscaler.from_weights(
-            args.weights, tile=args.tile, tile_overlap=args.tile_overlap, precision=args.precision
+            args.weights,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+            precision=args.precision,
+            engine=args.engine,
         )
 
     written, errors, notes = upscale_files(args.inputs, args.out, factory, max_pixels=args.max_pixels or None)

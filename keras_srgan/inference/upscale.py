@@ -39,14 +39,29 @@ def load_weights(weights: str | os.PathLike | None):
     return load_generator(weights)
 
 
+# LR window side (core + 2 * overlap) per (engine, precision) when ``tile`` is not given. OpenVINO's
+# windows are sized so the peak memory of a 1600x1200 upscale stays at or below that of the previous
+# TensorFlow default (docs/upscaling.md); a 256x256 image fits in one window at either precision.
+OPENVINO_WINDOW = {"bf16": 572, "fp32": 400}
+
+
+def default_tile(engine: str, precision: str, overlap: int = DEFAULT_OVERLAP) -> int:
+    """The core size per model call for an engine and precision (TensorFlow: ``tiling.auto_tile``)."""
+    if engine == "openvino":
+        return max(1, OPENVINO_WINDOW.get(precision, OPENVINO_WINDOW["fp32"]) - 2 * overlap)
+    return auto_tile(2 if precision == "bf16" else 4, overlap)
+
+
 @dataclass
 class Upscaler:
-    """A generator plus tiling settings; reuse one instance for many images (the model is traced once).
+    """A generator, the engine that runs it and tiling settings; reuse one instance for many images.
 
-    ``precision``: "auto" (default: BatchNorm folded into the convs, bf16 convs where the CPU has native
-    bf16, measured within 0.05 dB of fp32 on Set5, see docs/performance.md), "bf16", or "fp32" (the
-    opt-out: folded BN in float32, equal to the Keras model up to float rounding). ``tile=None`` picks
-    the core size from the precision (``tiling.auto_tile``: 128 for fp32, 214 for bf16, same memory).
+    ``engine``: "auto" (OpenVINO on a CPU, TensorFlow on a GPU or when OpenVINO is missing, see
+    ``engines.load_engine``), "openvino" or "tensorflow"; ``$KERAS_SRGAN_ENGINE`` when "auto".
+    ``precision``: "auto" (bf16 where the CPU has native bf16, measured within 0.05 dB of fp32 on
+    Set5, see docs/performance.md), "bf16", or "fp32" (the opt-out, equal to the Keras model up to
+    float rounding); ``$KERAS_SRGAN_PRECISION`` when "auto". ``tile=None`` picks the window core from
+    the engine and precision (``default_tile``).
     """
 
     generator: object
@@ -54,21 +69,30 @@ class Upscaler:
     tile_overlap: int = DEFAULT_OVERLAP
     tile_batch: int = DEFAULT_TILE_BATCH
     precision: str = "auto"
+    engine: str = "auto"
 
     def __post_init__(self):
-        from keras_srgan.inference.predict import PRECISIONS, Predictor
+        from keras_srgan.inference.engines import ENGINES, PRECISIONS, load_engine
 
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.engine not in ENGINES:
+            raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if (self.tile is not None and self.tile < 0) or self.tile_overlap < 0 or self.tile_batch < 1:
             raise UserError(
                 f"tile ({self.tile}) and tile overlap ({self.tile_overlap}) must be >= 0 and tile batch "
                 f"({self.tile_batch}) >= 1"
             )
-        self.predictor = Predictor(self.generator, precision=self.precision, fold_batchnorm=True)
-        self.scale = self.predictor.scale
-        if self.tile is None:
-            self.tile = auto_tile(2 if self.predictor.precision == "bf16" else 4, self.tile_overlap)
+        self.runner = load_engine(self.generator, self.engine, self.precision)
+        self.scale = self.runner.scale
+        self._auto_tile = self.tile is None
+        if self._auto_tile:
+            self.tile = default_tile(self.runner.name, self.runner.precision, self.tile_overlap)
+
+    @property
+    def predictor(self):
+        """The engine (the name this attribute had before engines existed)."""
+        return self.runner
 
     @classmethod
     def from_weights(cls, weights: str | os.PathLike | None = None, **settings) -> Upscaler:
@@ -76,7 +100,7 @@ class Upscaler:
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
         return upscale_tiled(
-            rgb, self.predictor, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
+            rgb, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
         )
 
     def _alpha(self, alpha: np.ndarray) -> np.ndarray:
@@ -95,9 +119,9 @@ class Upscaler:
 
         1 channel = gray, 2 = gray + alpha, 3 = RGB, 4 = RGBA.
         """
-        refresh = getattr(self.predictor, "refresh", None)
+        refresh = getattr(self.runner, "refresh", None)
         if refresh is not None:
-            refresh()  # the folded model must follow weights changed since it was built
+            refresh()  # the engine's copy of the model must follow weights changed since it was built
         image = np.asarray(image)
         squeeze = image.ndim == 2
         if squeeze:
@@ -170,22 +194,22 @@ _CACHE: dict = {}
 
 
 def _cached_upscaler(
-    weights, generator, tile: int | None, tile_overlap: int, precision: str = "auto"
+    weights, generator, tile: int | None, tile_overlap: int, precision: str = "auto", engine: str = "auto"
 ) -> Upscaler:
-    """Keep the last model (and its traced function) so repeated ``upscale`` calls do not reload or retrace."""
+    """Keep the last model (and its compiled engine) so repeated ``upscale`` calls do not reload or recompile."""
     key = ("weights", str(weights)) if generator is None else ("generator", id(generator))
-    key = (*key, precision)
+    key = (*key, precision, engine)
     entry = _CACHE.get("last")
     if entry is None or entry[0] != key or (generator is not None and entry[1].generator is not generator):
         model = load_weights(weights) if generator is None else generator
-        entry = (key, Upscaler(model, precision=precision))
+        entry = (key, Upscaler(model, precision=precision, engine=engine))
         _CACHE["last"] = entry
     upscaler = entry[1]
     upscaler.tile_overlap = int(tile_overlap)
     upscaler.tile = (
         int(tile)
         if tile is not None
-        else auto_tile(2 if upscaler.predictor.precision == "bf16" else 4, upscaler.tile_overlap)
+        else default_tile(upscaler.runner.name, upscaler.runner.precision, upscaler.tile_overlap)
     )
     return upscaler
 
@@ -198,6 +222,7 @@ def upscale(
     tile: int | None = None,
     tile_overlap: int = DEFAULT_OVERLAP,
     precision: str = "auto",
+    engine: str = "auto",
 ) -> ImageLike:
     """Super-resolve one image x4; a numpy array in gives a numpy array out, a PIL image gives a PIL image.
 
@@ -205,13 +230,14 @@ def upscale(
     ``srresnet``); or pass a built ``generator``. ``tile`` is the LR core size per model call
     (0 = whole image at once, None = chosen from the precision, see ``Upscaler``) and ``tile_overlap`` the LR context around each tile. ``precision``:
     "auto" (the fast default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the
-    ``KERAS_SRGAN_PRECISION`` environment variable).
+    ``KERAS_SRGAN_PRECISION`` environment variable). ``engine``: "auto", "openvino" or "tensorflow"
+    (also ``KERAS_SRGAN_ENGINE``).
     """
     if generator is not None and weights is not None:
         raise UserError("pass either weights or generator, not both")
     if (tile is not None and tile < 0) or tile_overlap < 0:
         raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
-    upscaler = _cached_upscaler(weights, generator, tile, tile_overlap, precision)
+    upscaler = _cached_upscaler(weights, generator, tile, tile_overlap, precision, engine)
     if isinstance(image, Image.Image):
         return upscaler.upscale_pil(image)
     if isinstance(image, np.ndarray):

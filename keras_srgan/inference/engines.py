@@ -1,0 +1,360 @@
+"""Inference engines: one small interface, a callable on NHWC float32 batches in [0, 1] -> SR in [0, 1].
+
+Every engine runs the same Keras model, ``transforms.inference_model(generator)`` (BatchNorm folded,
+output conv before the last pixel shuffle), so they differ only in who executes it:
+
+* ``openvino`` (the CPU default): the model converted once to OpenVINO IR, kept in the user cache
+  folder keyed by the weights, compiled with the precision the CPU runs fast (bf16 where it is native:
+  AMX or AVX512-BF16, else fp32) and one compiled model per window shape, itself cached on disk by
+  OpenVINO so a second process does not compile again.
+* ``tensorflow`` (the GPU default and the fallback): the model in one ``tf.function`` traced once for
+  any size; under bf16 the convs run in bfloat16 while the residual stream stays float32.
+
+``engine="auto"`` picks OpenVINO on a CPU-only machine and falls back to TensorFlow with one line on
+stderr saying why when OpenVINO is not installed or refuses the CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from keras_srgan.errors import UserError
+
+ENGINES = ("auto", "openvino", "tensorflow")
+PRECISIONS = ("auto", "fp32", "bf16")
+ENGINE_ENV = "KERAS_SRGAN_ENGINE"
+PRECISION_ENV = "KERAS_SRGAN_PRECISION"
+CACHE_ENV = "KERAS_SRGAN_CACHE_DIR"
+OPENVINO_EXTRA = "pip install openvino (or keras-srgan[openvino])"
+# Compiled window shapes kept per OpenVINO engine (a tiled image uses one; small images one each).
+MAX_COMPILED_SHAPES = 4
+
+
+class Engine(Protocol):
+    """What the tiler and every caller needs: ``engine(lr [N, h, w, 3]) -> sr [N, s*h, s*w, 3]``, float32 [0, 1]."""
+
+    name: str
+    precision: str
+    scale: int
+    note: str | None
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray: ...
+
+    def refresh(self) -> bool: ...
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 dot products (AVX512_BF16 or AMX); bf16 is slower without them."""
+    if sys.platform != "linux":
+        return False
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return bool(set(line.split(":", 1)[1].split()) & {"avx512_bf16", "amx_bf16"})
+    return False
+
+
+def cache_dir() -> Path:
+    """``$KERAS_SRGAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/keras-srgan``, else ``~/.cache/keras-srgan``."""
+    explicit = os.environ.get(CACHE_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "keras-srgan"
+
+
+def _env_choice(value: str, env: str, allowed: tuple[str, ...], what: str) -> str:
+    if value == "auto":
+        value = os.environ.get(env, "auto").strip().lower() or "auto"
+        source = f" (from ${env})"
+    else:
+        source = ""
+    if value not in allowed:
+        raise UserError(f"{what} must be one of {', '.join(allowed)}, got {value!r}{source}")
+    return value
+
+
+def has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_precision(precision: str = "auto", engine: str = "openvino") -> str:
+    """``auto`` -> ``$KERAS_SRGAN_PRECISION`` if set, else bf16 on a CPU with native bf16 (fp32 on a GPU/TF-on-GPU)."""
+    precision = _env_choice(precision, PRECISION_ENV, PRECISIONS, "precision")
+    if precision != "auto":
+        return precision
+    if engine == "tensorflow" and has_gpu():
+        return "fp32"  # measured on CPUs only; a GPU has its own fast paths
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def resolve_engine(engine: str = "auto") -> tuple[str, str | None]:
+    """(``openvino`` or ``tensorflow``, why OpenVINO is not used or None); ``auto`` honours ``$KERAS_SRGAN_ENGINE``."""
+    engine = _env_choice(engine, ENGINE_ENV, ENGINES, "engine")
+    if engine != "auto":
+        return engine, None
+    if has_gpu():
+        return "tensorflow", "a GPU is visible (TensorFlow runs it)"
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "tensorflow", f"OpenVINO is not installed ({OPENVINO_EXTRA})"
+    return "openvino", None
+
+
+def weights_key(generator) -> str:
+    """A hash of the architecture, every weight's bytes and the transform version (the IR cache key)."""
+    from keras_srgan.inference.transforms import TRANSFORMS_VERSION
+
+    digest = hashlib.blake2b(digest_size=16)
+    config = generator.get_config() if hasattr(generator, "get_config") else {}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    digest.update(f"transforms-{TRANSFORMS_VERSION}".encode())
+    for weight in generator.weights:
+        digest.update(str(tuple(weight.shape)).encode())
+        digest.update(np.ascontiguousarray(np.asarray(weight.numpy())).tobytes())
+    return digest.hexdigest()
+
+
+def _optimised(generator):
+    """The transformed model, or the model itself (plus the [0, 1] mapping) when it is not an SRResNet."""
+    from keras_srgan.inference import transforms
+
+    if transforms.is_srresnet(generator):
+        return transforms.inference_model(generator)
+    return transforms.with_unit_output(generator)
+
+
+def _scale(generator) -> int:
+    return int(getattr(generator, "scale", 4))
+
+
+class _Refreshing:
+    """Rebuild when the generator's weights change (the engines hold copies, not the Keras variables)."""
+
+    generator: object
+    _key: str
+
+    def refresh(self) -> bool:
+        """Rebuild if the generator's weights changed since this engine was built; returns whether it did."""
+        key = weights_key(self.generator)
+        if key == self._key:
+            return False
+        self._key = key
+        self._build()
+        return True
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+
+class TensorFlowEngine(_Refreshing):
+    """The transformed model in one ``tf.function`` (``[None, None, None, 3]``: traced once for every size).
+
+    ``bf16`` runs every conv and PReLU but the first and the body conv in bfloat16; the adds of the
+    residual stream stay float32, so rounding does not accumulate over the 16 blocks.
+    """
+
+    name = "tensorflow"
+
+    def __init__(self, generator, precision: str = "fp32", transform: bool = True, jit_compile: bool = False):
+        if precision not in ("fp32", "bf16"):
+            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
+        self.generator = generator
+        self.scale = _scale(generator)
+        self.precision = precision
+        self.transform = transform
+        self.note: str | None = None
+        self._jit = jit_compile
+        self._key = weights_key(generator)
+        self._build()
+
+    def _build(self) -> None:
+        import tensorflow as tf
+
+        from keras_srgan.inference import transforms
+
+        model = _optimised(self.generator) if self.transform else transforms.with_unit_output(self.generator)
+        if self.precision == "bf16":
+            model = transforms.mixed_bfloat16(model)
+        self.model = model
+
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], jit_compile=self._jit
+        )
+        def run(lr):
+            return tf.cast(model(lr, training=False), tf.float32)
+
+        self._run = run
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        lr = np.asarray(lr, dtype=np.float32)
+        if lr.ndim == 3:
+            return self._run(tf.convert_to_tensor(lr[None])).numpy()[0]
+        return self._run(tf.convert_to_tensor(lr)).numpy()
+
+
+class OpenVINOEngine(_Refreshing):
+    """The transformed model in OpenVINO on the CPU; one compiled model per input shape (LRU of a few).
+
+    The IR (``<cache>/openvino/<weights key>.xml``) is written once per weights; OpenVINO's own
+    ``CACHE_DIR`` keeps the compiled blobs, so a later process starts without converting or compiling.
+    """
+
+    name = "openvino"
+
+    def __init__(self, generator, precision: str = "bf16", cache: str | os.PathLike | None | bool = None):
+        if precision not in ("fp32", "bf16"):
+            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
+        ov = _import_openvino()
+        self._ov = ov
+        self.generator = generator
+        self.scale = _scale(generator)
+        self.precision = precision
+        self.note: str | None = None
+        self.cache = None if cache is False else Path(cache) if cache not in (None, True) else cache_dir()
+        self.core = ov.Core()
+        if "CPU" not in self.core.available_devices:
+            raise RuntimeError(f"OpenVINO sees no CPU device (devices: {self.core.available_devices})")
+        if self.cache is not None:
+            try:
+                (self.cache / "openvino" / "compiled").mkdir(parents=True, exist_ok=True)
+                self.core.set_property({"CACHE_DIR": str(self.cache / "openvino" / "compiled")})
+            except OSError:
+                self.cache = None  # a read-only home: run without the disk cache
+        self.config = {
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        self._lock = threading.Lock()
+        self._key = weights_key(generator)
+        self._build()
+
+    def _build(self) -> None:
+        self.ir_path = self._ir()
+        self.ov_model = self.core.read_model(str(self.ir_path)) if self.ir_path else self._convert()
+        self._compiled: OrderedDict = OrderedDict()
+
+    def _convert(self):
+        import tensorflow as tf
+
+        model = _optimised(self.generator)
+        fn = tf.function(lambda lr: model(lr, training=False), autograph=False)
+        concrete = fn.get_concrete_function(tf.TensorSpec([None, None, None, 3], tf.float32, name="lr"))
+        return self._ov.convert_model(concrete)
+
+    def _ir(self) -> Path | None:
+        """The cached IR for these weights, written (atomically) if missing; None without a cache."""
+        if self.cache is None:
+            return None
+        folder = self.cache / "openvino"
+        version = self._ov.get_version().split("-")[0]
+        xml = folder / f"srgan-{self._key}-ov{version}.xml"
+        if xml.is_file() and xml.with_suffix(".bin").is_file():
+            return xml
+        tmp = folder / f".tmp-{os.getpid()}-{xml.name}"
+        try:
+            self._ov.save_model(self._convert(), str(tmp), compress_to_fp16=False)
+            os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+            os.replace(tmp, xml)
+        except OSError:
+            for p in (tmp, tmp.with_suffix(".bin")):
+                p.unlink(missing_ok=True)
+            return None
+        return xml
+
+    def compiled(self, shape: tuple[int, ...]):
+        """The infer request compiled for ``shape`` (compiling, or loading OpenVINO's cached blob, once)."""
+        request = self._compiled.get(shape)
+        if request is not None:
+            self._compiled.move_to_end(shape)
+            return request
+        model = self.ov_model.clone()
+        model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
+        request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+        self._compiled[shape] = request
+        while len(self._compiled) > MAX_COMPILED_SHAPES:
+            self._compiled.popitem(last=False)
+        return request
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        lr = np.ascontiguousarray(lr, dtype=np.float32)
+        single = lr.ndim == 3
+        if single:
+            lr = lr[None]
+        if lr.ndim != 4 or lr.shape[-1] != 3:
+            raise UserError(f"expected LR batches [N, H, W, 3], got shape {lr.shape}")
+        with self._lock:  # one infer request per shape: calls from several threads take turns
+            request = self.compiled(tuple(int(s) for s in lr.shape))
+            request.infer({0: lr})
+            out = np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
+        return out[0] if single else out
+
+
+def _import_openvino():
+    try:
+        import openvino as ov
+    except ImportError:
+        raise UserError(f"the OpenVINO engine needs the 'openvino' package: {OPENVINO_EXTRA}") from None
+    return ov
+
+
+_NOTED: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    if line not in _NOTED:
+        _NOTED.add(line)
+        print(line, file=sys.stderr)
+
+
+def load_engine(
+    generator,
+    engine: str = "auto",
+    precision: str = "auto",
+    cache: str | os.PathLike | None | bool = None,
+    quiet: bool = False,
+) -> Engine:
+    """The engine for ``generator``: ``auto`` = OpenVINO on a CPU, TensorFlow on a GPU or as the fallback.
+
+    A fallback prints one line on stderr saying why (unless ``quiet``) and is kept in ``engine.note``.
+    An explicit ``engine="openvino"`` that cannot run is an error, not a fallback.
+    """
+    requested = _env_choice(engine, ENGINE_ENV, ENGINES, "engine")
+    chosen, why = resolve_engine(requested)
+    if chosen == "openvino":
+        prec = resolve_precision(precision, "openvino")
+        try:
+            return OpenVINOEngine(generator, prec, cache)
+        except UserError:
+            raise
+        except Exception as exc:  # OpenVINO refused the CPU or the model
+            text = str(exc).strip().splitlines()
+            reason = f"OpenVINO failed: {text[0] if text else type(exc).__name__}"
+            if requested == "openvino":
+                raise UserError(f"the OpenVINO engine cannot run here ({reason})") from None
+            why = reason
+    result = TensorFlowEngine(generator, resolve_precision(precision, "tensorflow"))
+    if why and requested == "auto" and not why.startswith("a GPU"):
+        result.note = f"keras-srgan: using the TensorFlow engine: {why}"
+        if not quiet:
+            _say_once(result.note)
+    return result

@@ -1,0 +1,341 @@
+"""Inference speed-ups as transforms of one Keras model: each takes a generator, returns an equivalent model.
+
+Why transforms and not a second, hand-written forward pass: every engine (TensorFlow, OpenVINO) and
+every export then runs the same graph, and the only definition of the network stays ``SRResNet.call``.
+
+* ``as_functional``: the SRResNet unrolled into a functional Keras model (same layers, same maths), so
+  the graph can be inspected and rewritten with ``keras.models.clone_model``.
+* ``fold_batchnorm``: every ``Conv2D -> BatchNormalization`` pair becomes one ``Conv2D``. Inference-mode
+  BN is a per-channel affine map, so ``BN(conv(x, W) + b) = conv(x, W * s) + (b - mean) * s + beta``
+  with ``s = gamma / sqrt(var + eps)``: exact up to float rounding, and 33 passes over the
+  activations fewer per call.
+* ``subpixel_output``: "pixel shuffle -> PReLU -> k x k conv" becomes "PReLU -> conv -> pixel shuffle"
+  (``subpixel_conv``), exact as well. SRResNet's 9x9 output conv has 3 outputs at 4x resolution, a
+  shape convolution libraries run at a small fraction of their speed; before the shuffle it is a 5x5
+  conv with 12 outputs at 2x resolution and the 4x-resolution 64-channel activation is never built.
+* ``with_unit_output``: appends the [-1, 1] -> [0, 1] mapping and clip the exported artifacts use.
+
+``inference_model`` chains them; the result is what every engine compiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# Bumped when a transform changes its output graph: it is part of the OpenVINO cache key.
+TRANSFORMS_VERSION = 1
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def is_srresnet(model) -> bool:
+    from keras_srgan.models.generator import SRResNet
+
+    return isinstance(model, SRResNet)
+
+
+def as_functional(generator):
+    """An SRResNet as an equivalent functional model with its own copies of the weights (inference mode).
+
+    A functional model is returned unchanged. The residual blocks are unrolled into their convs, BNs,
+    PReLU and an ``Add``, so later transforms see every layer.
+    """
+    keras = _keras()
+    from keras import layers
+
+    if not is_srresnet(generator):
+        if isinstance(generator, keras.Model) and hasattr(generator, "_run_through_graph"):
+            return generator
+        raise TypeError(
+            f"cannot transform {type(generator).__name__}: need an SRResNet or a functional Keras model"
+        )
+    if not generator.built:
+        generator.build((None, None, None, 3))
+
+    def copy(layer, name: str):
+        def apply(*args):
+            return _call_fresh(layer, args, {}, {**layer.get_config(), "name": name})
+
+        return apply
+
+    inputs = keras.Input((None, None, 3), name="lr")
+    x = copy(generator.head_act, "head_prelu")(copy(generator.head, "head_conv")(inputs))
+    skip = x
+    for i, block in enumerate(generator.blocks):
+        p = f"res_block_{i}_"
+        y = copy(block.conv1, p + "conv1")(x)
+        y = copy(block.act, p + "prelu")(copy(block.bn1, p + "bn1")(y))
+        y = copy(block.bn2, p + "bn2")(copy(block.conv2, p + "conv2")(y))
+        x = layers.Add(name=p + "add")([x, y])
+    y = copy(generator.body_bn, "body_bn")(copy(generator.body_conv, "body_conv")(x))
+    x = layers.Add(name="body_add")([y, skip])
+    for i, (conv, shuffle, act) in enumerate(generator.upsample):
+        x = copy(conv, f"up{i}_conv")(x)
+        x = copy(act, f"up{i}_prelu")(copy(shuffle, f"up{i}_shuffle")(x))
+    out = layers.Activation("tanh", dtype="float32", name="tanh")(copy(generator.tail, "tail_conv")(x))
+    return keras.Model(inputs, out, name=f"{generator.name}_functional")
+
+
+def _fresh(layer, config: dict | None = None, weights: list | None = None):
+    """A new layer of ``layer``'s class from ``config`` (default: its own), with ``weights`` set once built."""
+    new = layer.__class__.from_config(dict(layer.get_config() if config is None else config))
+    return new, (layer.get_weights() if weights is None else weights)
+
+
+def _call_fresh(layer, args, kwargs, config: dict | None = None, weights: list | None = None):
+    new, values = _fresh(layer, config, weights)
+    out = new(*args, **kwargs)
+    if values:
+        new.set_weights(values)
+    return out
+
+
+Rule = Callable[[object, tuple, dict, dict], object]
+
+
+def _graph(model) -> tuple[dict, dict]:
+    """(layer id -> ids of the layers that consume its output, layer id -> ids of its input producers)."""
+    keras = _keras()
+    producer: dict[int, int] = {}
+    consumers: dict[int, list[int]] = {}
+    inputs_of: dict[int, list[int]] = {}
+
+    def record(layer, *args, **kwargs):
+        out = layer(*args, **kwargs)
+        sources = [producer.get(id(t)) for t in keras.tree.flatten((args, kwargs)) if hasattr(t, "shape")]
+        inputs_of[id(layer)] = [s for s in sources if s is not None]
+        for s in inputs_of[id(layer)]:
+            consumers.setdefault(s, []).append(id(layer))
+        for t in keras.tree.flatten(out):
+            producer[id(t)] = id(layer)
+        return out
+
+    keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=record)
+    return consumers, inputs_of
+
+
+def _rewrite(model, rule: Rule):
+    """A copy of functional ``model`` in which ``rule`` may replace layer calls; other layers are copied as is.
+
+    ``rule(layer, args, kwargs, graph)`` returns the replacement output, or None to copy the layer.
+    ``graph`` has ``consumers`` and ``inputs_of`` (layer ids) and ``layers`` (id -> layer).
+    """
+    keras = _keras()
+    consumers, inputs_of = _graph(model)
+    graph = {"consumers": consumers, "inputs_of": inputs_of, "layers": {id(x): x for x in model.layers}}
+
+    def call(layer, *args, **kwargs):
+        out = rule(layer, args, kwargs, graph)
+        return _call_fresh(layer, args, kwargs) if out is None else out
+
+    return keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
+
+
+def _only_consumer(graph: dict, layer) -> object | None:
+    ids = graph["consumers"].get(id(layer), [])
+    return graph["layers"].get(ids[0]) if len(ids) == 1 else None
+
+
+def _producer(graph: dict, layer) -> object | None:
+    ids = graph["inputs_of"].get(id(layer), [])
+    return graph["layers"].get(ids[0]) if len(ids) == 1 else None
+
+
+def _bn_scale_shift(bn) -> tuple[np.ndarray, np.ndarray]:
+    """Inference-mode BN as ``x * scale + shift`` (float64)."""
+    values = {w.path.rsplit("/", 1)[-1]: np.asarray(w.numpy(), np.float64) for w in bn.weights}
+    gamma = values.get("gamma", 1.0)
+    beta = values.get("beta", 0.0)
+    scale = gamma / np.sqrt(values["moving_variance"] + bn.epsilon)
+    return scale, beta - values["moving_mean"] * scale
+
+
+def _foldable(conv, bn, graph) -> bool:
+    keras = _keras()
+    return (
+        isinstance(conv, keras.layers.Conv2D)
+        and type(conv) is keras.layers.Conv2D
+        and isinstance(bn, keras.layers.BatchNormalization)
+        and bn.axis in (-1, 3, [-1], [3])
+        and conv.get_config().get("activation") == "linear"
+        and _only_consumer(graph, conv) is bn
+    )
+
+
+def fold_batchnorm(generator):
+    """The generator with every ``Conv2D -> BatchNormalization`` pair merged into one conv (exact, inference mode)."""
+    model = as_functional(generator)
+
+    def rule(layer, args, kwargs, graph):
+        keras = _keras()
+        if isinstance(layer, keras.layers.BatchNormalization) and _foldable(
+            _producer(graph, layer), layer, graph
+        ):
+            return args[0]  # already applied by the folded conv
+        bn = _only_consumer(graph, layer)
+        if not _foldable(layer, bn, graph):
+            return None
+        kernel = np.asarray(layer.kernel.numpy(), np.float64)
+        bias = np.asarray(layer.bias.numpy(), np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
+        scale, shift = _bn_scale_shift(bn)
+        config = {**layer.get_config(), "use_bias": True}
+        weights = [(kernel * scale).astype(np.float32), (bias * scale + shift).astype(np.float32)]
+        return _call_fresh(layer, args, kwargs, config, weights)
+
+    return _rewrite(model, rule)
+
+
+def subpixel_conv(kernel: np.ndarray, bias: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rewrite "depth_to_space(factor), then a k x k conv" as "a conv on the un-shuffled input, then depth_to_space".
+
+    On the un-shuffled tensor (factor**2 * C channels) the same conv is a (2R+1)^2 conv (R = ceil(r /
+    factor) for k = 2r + 1) with factor**2 * K outputs, followed by a pixel shuffle of those outputs.
+    Exact: every output is the same sum of the same products, "same" zero padding included (the
+    shuffled image's border is the border of the un-shuffled one).
+
+    ``kernel`` is [k, k, C, K]; returns ([2R+1, 2R+1, f*f*C, f*f*K], [f*f*K]) in depth_to_space order
+    (channel ``(dy * f + dx) * C + c``).
+    """
+    k, k2, c_in, c_out = kernel.shape
+    if k != k2 or k % 2 == 0:
+        raise ValueError(f"need a square odd kernel, got {kernel.shape[:2]}")
+    f = int(factor)
+    r = k // 2
+    big_r = -(-r // f)
+    out = np.zeros((2 * big_r + 1, 2 * big_r + 1, f * f * c_in, f * f * c_out), np.float64)
+    for m in range(-big_r, big_r + 1):
+        for n in range(-big_r, big_r + 1):
+            for dy in range(f):
+                for dx in range(f):
+                    for ey in range(f):
+                        for ex in range(f):
+                            u, v = f * m + dy - ey, f * n + dx - ex
+                            if abs(u) <= r and abs(v) <= r:
+                                src = (dy * f + dx) * c_in
+                                dst = (ey * f + ex) * c_out
+                                out[m + big_r, n + big_r, src : src + c_in, dst : dst + c_out] = kernel[
+                                    u + r, v + r
+                                ]
+    return out.astype(np.float32), np.tile(np.asarray(bias, np.float32), f * f)
+
+
+def _movable_conv(layer) -> bool:
+    keras = _keras()
+    if type(layer) is not keras.layers.Conv2D:
+        return False
+    cfg = layer.get_config()
+    k = tuple(cfg["kernel_size"])
+    return (
+        k[0] == k[1]
+        and k[0] % 2 == 1
+        and tuple(cfg["strides"]) == (1, 1)
+        and tuple(cfg["dilation_rate"]) == (1, 1)
+        and cfg.get("groups", 1) == 1
+        and cfg["padding"] == "same"
+    )
+
+
+def _shared_prelu(layer) -> bool:
+    keras = _keras()
+    return isinstance(layer, keras.layers.PReLU) and sorted(layer.shared_axes or []) == [1, 2]
+
+
+def subpixel_output(generator):
+    """The generator with its last "pixel shuffle -> [PReLU] -> conv" run as "[PReLU] -> conv -> pixel shuffle".
+
+    Raises ValueError when the model has no such pattern (so a model is never silently left slow).
+    """
+    from keras_srgan.models.layers import PixelShuffle
+
+    model = as_functional(generator)
+    consumers, _ = _graph(model)
+    layers_by_id = {id(x): x for x in model.layers}
+    graph = {"consumers": consumers, "layers": layers_by_id}
+    plan: dict[int, str] = {}
+    for layer in model.layers:
+        if not isinstance(layer, PixelShuffle):
+            continue
+        nxt = _only_consumer(graph, layer)
+        prelu = nxt if _shared_prelu(nxt) else None
+        conv = _only_consumer(graph, prelu) if prelu is not None else nxt
+        if conv is not None and _movable_conv(conv):
+            plan = {id(layer): "skip", id(conv): "conv"}
+            if prelu is not None:
+                plan[id(prelu)] = "prelu"
+            factor = layer.factor
+    if not plan:
+        raise ValueError("subpixel_output: no 'pixel shuffle -> [PReLU] -> conv' in the model")
+
+    def rule(layer, args, kwargs, graph):
+        action = plan.get(id(layer))
+        if action == "skip":
+            return args[0]
+        if action == "prelu":
+            alpha = np.tile(np.asarray(layer.alpha.numpy(), np.float32), (1, 1, factor * factor))
+            return _call_fresh(layer, args, kwargs, weights=[alpha])
+        if action == "conv":
+            kernel = np.asarray(layer.kernel.numpy(), np.float64)
+            bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
+            w, b = subpixel_conv(kernel, bias, factor)
+            config = {
+                **layer.get_config(),
+                "filters": w.shape[-1],
+                "kernel_size": w.shape[:2],
+                "use_bias": True,
+                "name": f"{layer.name}_subpixel",
+            }
+            y = _call_fresh(layer, args, kwargs, config, [w, b])
+            shuffle = PixelShuffle(factor, dtype=layer.dtype_policy, name=f"{layer.name}_shuffle")
+            return shuffle(y)
+        return None
+
+    return _rewrite(model, rule)
+
+
+def mixed_bfloat16(model, keep_fp32: tuple[str, ...] = ("head_", "body_")):
+    """Convs, PReLUs and pixel shuffles in bfloat16 (TensorFlow engine), except layers named ``keep_fp32*``.
+
+    The adds (the residual stream) and the output layers keep float32: Keras casts each layer's inputs
+    to its own compute dtype, so rounding stays per block instead of accumulating over 16 blocks.
+    """
+    keras = _keras()
+    from keras_srgan.models.layers import PixelShuffle
+
+    kinds = (keras.layers.Conv2D, keras.layers.PReLU, PixelShuffle)
+
+    def rule(layer, args, kwargs, graph):
+        if isinstance(layer, kinds) and not layer.name.startswith(keep_fp32):
+            return _call_fresh(layer, args, kwargs, {**layer.get_config(), "dtype": "mixed_bfloat16"})
+        return None
+
+    return _rewrite(as_functional(model), rule)
+
+
+def with_unit_output(model):
+    """``model`` followed by ``clip((y + 1) / 2, 0, 1)``: the [0, 1] output every engine and export returns."""
+    keras = _keras()
+    model = as_functional(model)
+    x = keras.layers.Rescaling(0.5, offset=0.5, dtype="float32", name="to_unit")(model.output)
+    x = keras.layers.ReLU(max_value=1.0, dtype="float32", name="clip_unit")(x)
+    return keras.Model(model.input, x, name=f"{model.name}_unit")
+
+
+def inference_model(generator, fold: bool = True, subpixel: bool = True):
+    """LR [0, 1] -> SR [0, 1]: the generator with the speed-up transforms applied (the model every engine runs)."""
+    model = as_functional(generator)
+    if fold:
+        model = fold_batchnorm(model)
+    if subpixel:
+        model = subpixel_output(model)
+    return with_unit_output(model)
+
+
+def count_layers(model, kind: str) -> int:
+    """How many layers of class name ``kind`` the model has (for tests and reports)."""
+    return sum(type(layer).__name__ == kind for layer in model.layers)
