@@ -13,7 +13,7 @@ from PIL import Image
 
 from keras_srgan.cli import build_parser, main
 from keras_srgan.errors import UserError
-from keras_srgan.inference import image_io, tiling
+from keras_srgan.inference import image_io
 from keras_srgan.inference.upscale import Upscaler, upscale
 
 
@@ -72,7 +72,7 @@ def test_cli_defaults_match_library():
     defaults = {a.dest: a.default for a in sub._actions}
     assert defaults["tile"] is None and Upscaler.__dataclass_fields__["tile"].default is None
     assert defaults["precision"] == Upscaler.__dataclass_fields__["precision"].default == "auto"
-    assert defaults["tile_overlap"] == tiling.DEFAULT_OVERLAP
+    assert defaults["tile_overlap"] is None and Upscaler.__dataclass_fields__["tile_overlap"].default is None
     assert defaults["max_pixels"] == image_io.DEFAULT_MAX_PIXELS
 
 

@@ -60,9 +60,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--tile-overlap",
         type=_non_negative,
-        default=40,
+        default=None,
         metavar="N",
-        help="LR context pixels around each tile (default 40 = the SRResNet receptive field, seam-free)",
+        help="LR context pixels around each tile (default: the model's receptive radius, seam-free; "
+        "40 for the 16-block SRResNet)",
     )
     parser.add_argument(
         "--max-pixels",

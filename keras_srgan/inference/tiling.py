@@ -15,8 +15,9 @@ Window geometry (per axis, length ``L``, core ``tile``, context ``overlap``):
   window in which it has at least ``overlap`` LR pixels of real context on every side, the seam
   between two neighbours sitting in the middle of their overlap.
 
-With ``overlap`` >= the generator's receptive-field radius (about 40 LR pixels for the full
-SRResNet, see ``DEFAULT_OVERLAP``) the tiled result equals the untiled one up to float rounding.
+With ``overlap`` >= the generator's receptive-field radius (``receptive_radius``: 40 LR pixels for the
+default 16-block x4 SRResNet, 56 for 24 blocks) the tiled result equals the untiled one up to float
+rounding, for any weights. ``upscale_tiled`` takes that radius from the model when no overlap is given.
 """
 
 from __future__ import annotations
@@ -27,12 +28,49 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# SRResNet receptive-field radius in LR pixels: head 9x9 conv (4) + 16 blocks x 2 3x3 convs (32)
-# + body 3x3 conv (1) + first upsampling 3x3 conv at LR (1) + second at 2x (0.5) + 9x9 tail at 4x (1)
-# = 39.5. An overlap of 40 therefore gives every kept SR pixel its full receptive field of real
-# image, which makes tiling exact for any weights, not just for a model whose learnt response happens
-# to decay quickly.
-DEFAULT_OVERLAP = 40
+
+def receptive_radius(num_blocks: int = 16, scale: int = 4) -> int:
+    """LR pixels of context an SRResNet needs on each side of an LR pixel for all its SR pixels to be exact.
+
+    Why: an overlap of this many LR pixels gives every kept SR pixel its whole receptive field of real
+    image, so tiling is exact for any weights, not only for a model whose learnt response happens to
+    decay quickly; a larger overlap only costs time (and the radius grows with the block count).
+
+    Walks the architecture (``models.generator.SRResNet``) back from the SR pixels of one LR pixel:
+    9x9 tail conv at full resolution, then per x2 stage a pixel shuffle (undone by halving the index) and
+    the 3x3 conv before it, then the body 3x3 conv, two 3x3 convs per residual block and the 9x9 head conv
+    at LR. In LR pixels that is 4 + 2 * num_blocks + 1 + (1 + 1/2 + ...) + 4 / scale (39.5 for 16 blocks
+    at x4); the walk rounds each stage the way pixel shuffles do (exact, 40 here).
+    """
+    stages = math.log2(scale) if scale > 0 else -1
+    if num_blocks < 0 or stages < 1 or stages != int(stages):
+        raise ValueError(f"need num_blocks >= 0 and a power-of-two scale >= 2, got {num_blocks}, {scale}")
+    radius = 0
+    for phase in range(scale):  # SR pixel ``phase`` of LR pixel 0, at full resolution
+        lo, hi = phase - 4, phase + 4  # 9x9 tail conv
+        for _ in range(int(stages)):
+            lo, hi = lo // 2 - 1, hi // 2 + 1  # pixel shuffle to half resolution, then its 3x3 conv
+        at_lr = 1 + 2 * num_blocks + 4  # body conv, residual blocks, head conv
+        radius = max(radius, at_lr - lo, hi + at_lr)
+    return radius
+
+
+# The context for the default generator (16 blocks, x4): 40 LR pixels.
+DEFAULT_OVERLAP = receptive_radius()
+
+
+def model_overlap(model: object) -> int:
+    """``receptive_radius`` of an SRResNet (or of the one behind a ``Predictor``-like runner).
+
+    A model without ``num_blocks`` and ``scale`` attributes gets ``DEFAULT_OVERLAP``.
+    """
+    for candidate in (model, getattr(model, "generator", None)):
+        blocks, scale = getattr(candidate, "num_blocks", None), getattr(candidate, "scale", None)
+        if isinstance(blocks, int) and isinstance(scale, int):
+            return receptive_radius(blocks, scale)
+    return DEFAULT_OVERLAP
+
+
 # Core size in LR pixels; chosen by measured CPU throughput and peak memory (docs/upscaling.md).
 DEFAULT_TILE = 128
 
@@ -131,17 +169,20 @@ def upscale_tiled(
     run: Callable[[np.ndarray], np.ndarray],
     scale: int,
     tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    overlap: int | None = None,
     tile_batch: int = DEFAULT_TILE_BATCH,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """SR of an [H, W, 3] uint8/uint16/float image, window by window; returns [sH, sW, 3] of the same dtype.
 
     ``run`` maps float32 [N, h, w, 3] in [0, 1] to [N, s*h, s*w, 3] in [0, 1] (e.g. a ``Predictor``).
+    ``overlap=None`` takes the receptive radius of the model behind ``run`` (``model_overlap``).
     ``progress`` (optional) is called with the number of windows finished after each batch.
     """
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"expected an [H, W, 3] image, got shape {image.shape}")
+    if overlap is None:
+        overlap = model_overlap(run)
     height, width = image.shape[:2]
     out = np.empty((height * scale, width * scale, 3), dtype=image.dtype)
     tiles = plan_tiles(height, width, tile, overlap)

@@ -19,7 +19,13 @@ from PIL import Image, ImageOps
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.inference import image_io
-from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_BATCH, auto_tile, upscale_tiled
+from keras_srgan.inference.tiling import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE_BATCH,
+    auto_tile,
+    model_overlap,
+    upscale_tiled,
+)
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
 
@@ -61,12 +67,13 @@ class Upscaler:
     ``precision``: "auto" (bf16 where the CPU has native bf16, measured within 0.05 dB of fp32 on
     Set5, see docs/performance.md), "bf16", or "fp32" (the opt-out, equal to the Keras model up to
     float rounding); ``$KERAS_SRGAN_PRECISION`` when "auto". ``tile=None`` picks the window core from
-    the engine and precision (``default_tile``).
+    the engine and precision (``default_tile``). ``tile_overlap=None`` takes the generator's receptive
+    radius (``tiling.model_overlap``: 40 for the default 16 blocks), the least context that is exact.
     """
 
     generator: object
     tile: int | None = None
-    tile_overlap: int = DEFAULT_OVERLAP
+    tile_overlap: int | None = None
     tile_batch: int = DEFAULT_TILE_BATCH
     precision: str = "auto"
     engine: str = "auto"
@@ -78,6 +85,8 @@ class Upscaler:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.engine not in ENGINES:
             raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.tile_overlap is None:
+            self.tile_overlap = model_overlap(self.generator)
         if (self.tile is not None and self.tile < 0) or self.tile_overlap < 0 or self.tile_batch < 1:
             raise UserError(
                 f"tile ({self.tile}) and tile overlap ({self.tile_overlap}) must be >= 0 and tile batch "
@@ -194,7 +203,12 @@ _CACHE: dict = {}
 
 
 def _cached_upscaler(
-    weights, generator, tile: int | None, tile_overlap: int, precision: str = "auto", engine: str = "auto"
+    weights,
+    generator,
+    tile: int | None,
+    tile_overlap: int | None,
+    precision: str = "auto",
+    engine: str = "auto",
 ) -> Upscaler:
     """Keep the last model (and its compiled engine) so repeated ``upscale`` calls do not reload or recompile."""
     key = ("weights", str(weights)) if generator is None else ("generator", id(generator))
@@ -205,7 +219,7 @@ def _cached_upscaler(
         entry = (key, Upscaler(model, precision=precision, engine=engine))
         _CACHE["last"] = entry
     upscaler = entry[1]
-    upscaler.tile_overlap = int(tile_overlap)
+    upscaler.tile_overlap = model_overlap(upscaler.generator) if tile_overlap is None else int(tile_overlap)
     upscaler.tile = (
         int(tile)
         if tile is not None
@@ -220,7 +234,7 @@ def upscale(
     *,
     generator=None,
     tile: int | None = None,
-    tile_overlap: int = DEFAULT_OVERLAP,
+    tile_overlap: int | None = None,
     precision: str = "auto",
     engine: str = "auto",
 ) -> ImageLike:
@@ -228,14 +242,14 @@ def upscale(
 
     ``weights``: shipped name, ``.weights.h5``, ``.keras`` or run folder (default: the shipped
     ``srresnet``); or pass a built ``generator``. ``tile`` is the LR core size per model call
-    (0 = whole image at once, None = chosen from the precision, see ``Upscaler``) and ``tile_overlap`` the LR context around each tile. ``precision``:
+    (0 = whole image at once, None = chosen from the precision, see ``Upscaler``) and ``tile_overlap`` the LR context around each tile (None = the model's receptive radius). ``precision``:
     "auto" (the fast default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the
     ``KERAS_SRGAN_PRECISION`` environment variable). ``engine``: "auto", "openvino" or "tensorflow"
     (also ``KERAS_SRGAN_ENGINE``).
     """
     if generator is not None and weights is not None:
         raise UserError("pass either weights or generator, not both")
-    if (tile is not None and tile < 0) or tile_overlap < 0:
+    if (tile is not None and tile < 0) or (tile_overlap is not None and tile_overlap < 0):
         raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
     upscaler = _cached_upscaler(weights, generator, tile, tile_overlap, precision, engine)
     if isinstance(image, Image.Image):
