@@ -1,4 +1,4 @@
-"""Exports proven against Keras: SavedModel (TF Serving), TFLite/LiteRT, ONNX, manifest, CLI.
+"""Exports proven against Keras: SavedModel (TF Serving), TFLite/LiteRT, ONNX, OpenVINO IR, manifest, CLI.
 
 One tiny-generator export of every format is shared by the whole module (conversion is the slow part).
 """
@@ -65,6 +65,7 @@ def test_manifest_lists_every_artifact_with_hash_and_parity(exported):
         "tflite/srgan_dynamic.tflite",
         "tflite/srgan_int8.tflite",
         "onnx/srgan.onnx",
+        "openvino/srgan.xml",
         "tflite/srgan_float32_16x20.tflite",
         "tflite/srgan_int8_16x20.tflite",
         "onnx/srgan_16x20.onnx",
@@ -80,6 +81,7 @@ def test_manifest_lists_every_artifact_with_hash_and_parity(exported):
         for tensor in entry["inputs"] + entry["outputs"]:
             assert {"name", "shape", "dtype"} <= set(tensor)
         assert entry["source"]["weights_sha256"]
+        assert entry["transforms"] == ["fold_batchnorm", "subpixel_output"]
     assert listed["tflite/srgan_int8.tflite"]["quantization"] == "int8"
     assert listed["savedmodel/1"]["inputs"][0]["shape"] == [-1, -1, -1, 3]
     assert listed["onnx/srgan.onnx"]["inputs"][0]["shape"] == [-1, -1, -1, 3]
@@ -311,10 +313,70 @@ def test_onnx_runs_at_two_sizes_with_dynamic_dims(exported, tiny_generator):
         np.testing.assert_allclose(sr, keras_sr(tiny_generator, lr), atol=1e-5)
 
 
+def test_exports_carry_the_transforms(exported):
+    """Every artifact runs the transformed graph: no BatchNormalization left in the ONNX file."""
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(exported["out"] / "onnx" / "srgan.onnx")).graph.node}
+    assert "BatchNormalization" not in ops and "DepthToSpace" in ops
+
+
+# --------------------------------------------------------------------------------------------- openvino
+
+
+def test_openvino_ir_runs_at_two_sizes_in_openvino(exported, tiny_generator):
+    import openvino as ov
+
+    from keras_srgan.exporters.manifest import sha256_file
+
+    xml = exported["out"] / "openvino" / "srgan.xml"
+    entry = by_path(exported)["openvino/srgan.xml"]
+    assert (
+        entry["weights_sha256"] == sha256_file(xml.with_suffix(".bin"))
+        and entry["weights_file"] == "srgan.bin"
+    )
+    assert entry["inputs"][0]["name"] == "lr" and entry["inputs"][0]["shape"] == [-1, -1, -1, 3]
+    assert entry["outputs"][0]["name"] == "sr" and entry["outputs"][0]["dtype"] == "float32"
+    assert entry["parity"]["bf16"]["psnr_db"] >= 40.0  # the CPU default's precision, informational
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    for n, h, w in [(1, 10, 14), (2, 13, 6)]:
+        lr = lr_batch(h, w, n=n)
+        sr = compiled({"lr": lr})["sr"]
+        assert sr.shape == (n, 4 * h, 4 * w, 3)
+        np.testing.assert_allclose(sr, keras_sr(tiny_generator, lr), atol=1e-5)
+
+
+def test_openvino_fixed_size_and_cli(tmp_path, tiny_weights, capsys):
+    from keras_srgan.cli import main
+
+    out = tmp_path / "cli"
+    assert (
+        main(
+            [
+                "export",
+                "--weights",
+                str(tiny_weights),
+                "--format",
+                "openvino",
+                "-o",
+                str(out),
+                "--input-size",
+                "8x6",
+            ]
+        )
+        == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    [entry] = manifest["artifacts"]
+    assert entry["path"] == "openvino/srgan_8x6.xml" and entry["inputs"][0]["shape"] == [1, 8, 6, 3]
+    assert sorted(p.name for p in (out / "openvino").iterdir()) == ["srgan_8x6.bin", "srgan_8x6.xml"]
+    assert "dB vs Keras" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------------------------- failure handling
 
 
-@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite", "openvino"])
 def test_parity_failure_removes_the_artifact(exported, tmp_path, tiny_generator, monkeypatch, fmt):
     import shutil
 
@@ -325,11 +387,13 @@ def test_parity_failure_removes_the_artifact(exported, tmp_path, tiny_generator,
     shutil.copytree(exported["out"], out)  # earlier good exports must survive untouched
     before = (out / "manifest.json").read_text()
     old_tflite = sha256_file(out / "tflite" / "srgan_float32.tflite")
+    old_ir = [sha256_file(out / "openvino" / f"srgan.{ext}") for ext in ("xml", "bin")]
     monkeypatch.setattr(parity, "measure_artifact", lambda *a, **k: {"psnr_db": 12.5, "max_abs_diff": 0.4})
     with pytest.raises(parity.ParityError, match=r"12\.50 dB < 50 dB.*removed"):
         export(tiny_generator, fmt, out)
     assert sorted(p.name for p in (out / "savedmodel").iterdir()) == ["1"]
     assert sha256_file(out / "tflite" / "srgan_float32.tflite") == old_tflite
+    assert [sha256_file(out / "openvino" / f"srgan.{ext}") for ext in ("xml", "bin")] == old_ir
     assert not list(out.rglob(".tmp-*"))
     assert (out / "manifest.json").read_text() == before
 

@@ -1,17 +1,17 @@
-"""``keras-srgan export``: SavedModel / TFLite / ONNX files, each checked against Keras, plus a manifest."""
+"""``keras-srgan export``: SavedModel / TFLite / ONNX / OpenVINO files, each checked against Keras, plus a manifest."""
 
 from __future__ import annotations
 
 import argparse
 
-FORMAT_CHOICES = ("savedmodel", "tflite", "onnx", "all")
+FORMAT_CHOICES = ("savedmodel", "tflite", "onnx", "openvino", "all")
 QUANTIZE_CHOICES = ("none", "float16", "dynamic", "int8", "all")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
-        help="export the generator to SavedModel (TF Serving), TFLite/LiteRT and/or ONNX",
+        help="export the generator to SavedModel (TF Serving), TFLite/LiteRT, ONNX and/or OpenVINO IR",
         description=(
             "Export the generator. Every file is run in its own runtime and compared with Keras on a "
             "fixed test image; a file below the parity threshold is deleted and the command fails. "
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--input-size",
         default=None,
         metavar="HxW",
-        help="fix the TFLite/ONNX input to [1, H, W, 3] for mobile delegates (the SavedModel stays dynamic)",
+        help="fix the TFLite/ONNX/OpenVINO input to [1, H, W, 3] (the SavedModel stays dynamic)",
     )
     parser.add_argument(
         "--calibration-samples", type=int, default=32, help="LR crops used to calibrate --quantize int8"

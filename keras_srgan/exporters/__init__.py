@@ -1,8 +1,10 @@
-"""Export the generator to SavedModel (TF Serving), TFLite/LiteRT and ONNX, each proven against Keras.
+"""Export the generator to SavedModel (TF Serving), TFLite/LiteRT, ONNX and OpenVINO IR, each proven against Keras.
 
-Every artifact is written under a temporary name, run in its own runtime on a fixed test image and
-compared with the Keras generator; only if it reaches the parity threshold is it renamed into place
-and listed in ``OUT_DIR/manifest.json``. A failing artifact is deleted, never left looking valid.
+Every format gets the same speed-up transforms the upscaler runs (``inference.transforms``: BatchNorm
+folded into the convs, output conv before the last pixel shuffle). Every artifact is written under a
+temporary name, run in its own runtime on a fixed test image and compared with the plain Keras
+generator; only if it reaches the parity threshold is it renamed into place and listed in
+``OUT_DIR/manifest.json``. A failing artifact is deleted, never left looking valid.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 
-FORMATS = ("savedmodel", "tflite", "onnx")
+FORMATS = ("savedmodel", "tflite", "onnx", "openvino")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "export", "parse_input_size"]
@@ -101,7 +103,7 @@ def export(
 
     ``weights`` is anything ``load_generator`` accepts, or an already built generator. ``quantize``
     applies to TFLite only (several modes give several files). ``input_size`` (``"HxW"``) fixes the
-    TFLite and ONNX input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving.
+    TFLite, ONNX and OpenVINO input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving.
     """
     from keras_srgan.exporters import manifest, parity
 
@@ -116,6 +118,8 @@ def export(
     if "onnx" in formats:
         for module in ("tf2onnx", "onnx", "onnxruntime"):
             parity.require(module, "ONNX export")
+    if "openvino" in formats:
+        parity.require("openvino", "OpenVINO export")
 
     say = progress or (lambda message: None)
     out = Path(out_dir)
@@ -125,15 +129,16 @@ def export(
         raise UserError(f"{out}: cannot create the output folder ({error_reason(exc)})") from None
     model, source = _load_model(weights)
     lr = parity.parity_image(size)
-    reference = parity.keras_reference(model, lr)
-    common = {"source": source, "versions": _versions()}
+    reference = parity.keras_reference(model, lr)  # the plain Keras model: independent of the transforms
+    deployed = _transformed(model)
+    common = {"source": source, "versions": _versions(), "transforms": _transform_names(model)}
 
     entries = []
     for fmt in formats:
         for quant in quants if fmt == "tflite" else ["none"]:
             say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
             try:
-                entry = _export_one(model, fmt, quant, out, size, lr, reference, calibration_samples)
+                entry = _export_one(deployed, fmt, quant, out, size, lr, reference, calibration_samples)
                 entry.update(common)
                 manifest.add_entries(out, [entry])
             except _write_errors() as exc:  # disk full, read-only folder: the artifact was already removed
@@ -146,10 +151,68 @@ def export(
     return entries
 
 
+def _transformed(model):
+    """The generator with the inference transforms (what every engine runs); other models as they are."""
+    from keras_srgan.inference import transforms
+
+    if not transforms.is_srresnet(model):
+        return model
+    return transforms.subpixel_output(transforms.fold_batchnorm(model))
+
+
+def _transform_names(model) -> list[str]:
+    from keras_srgan.inference import transforms
+
+    return ["fold_batchnorm", "subpixel_output"] if transforms.is_srresnet(model) else []
+
+
+def _export_openvino(model, out: Path, size, lr, reference, created: str) -> dict:
+    """IR .xml + .bin, both under temporary names until the fp32 parity check passed (the .bin goes first)."""
+    from keras_srgan.exporters import manifest, parity
+    from keras_srgan.exporters import openvino as module
+
+    sub = out / "openvino"
+    sub.mkdir(parents=True, exist_ok=True)
+    name = module.artifact_name(size)
+    final = sub / name
+    tmp = sub / f".tmp-{os.getpid()}-{name}"
+    try:
+        module.convert(model, tmp, size)
+        result = parity.check("openvino", "none", tmp, lr, reference)
+        result["bf16"] = parity.measure_artifact("openvino-bf16", tmp, lr, reference)
+        info = module.describe(tmp)
+        info["weights_file"] = module.bin_path(final).name
+        digest, nbytes = manifest.sha256_file(tmp), tmp.stat().st_size
+        bin_digest = manifest.sha256_file(module.bin_path(tmp))
+        nbytes += module.bin_path(tmp).stat().st_size
+        os.replace(module.bin_path(tmp), module.bin_path(final))
+        os.replace(tmp, final)
+    except BaseException as exc:
+        for p in (tmp, module.bin_path(tmp)):
+            p.unlink(missing_ok=True)
+        if isinstance(exc, parity.ParityError):
+            raise parity.ParityError(f"{exc}; {name} was removed (nothing written)") from None
+        raise
+    return {
+        "path": final.relative_to(out).as_posix(),
+        "format": "openvino",
+        "quantization": "none",
+        "input_size": list(size) if size else None,
+        **info,
+        "sha256": digest,
+        "weights_sha256": bin_digest,
+        "size_bytes": nbytes,
+        "parity": result,
+        "created": created,
+    }
+
+
 def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_samples) -> dict:
     from keras_srgan.exporters import manifest, parity
 
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    if fmt == "openvino":
+        return _export_openvino(model, out, size, lr, reference, created)
     if fmt == "savedmodel":
         from keras_srgan.exporters import savedmodel
 

@@ -30,6 +30,7 @@ EXTRAS = {
     "ai_edge_litert": "litert",
     "tensorflow_serving": "serving",
     "grpc": "serving",
+    "openvino": "openvino",
 }
 
 
@@ -155,6 +156,14 @@ def onnx_runner(path: str | Path, num_threads: int | None = None) -> Callable[[n
     return lambda lr: session.run(None, {name: np.asarray(lr, dtype=np.float32)})[0]
 
 
+def openvino_runner(path: str | Path, precision: str = "fp32") -> Callable[[np.ndarray], np.ndarray]:
+    """LR -> SR [0, 1] with the IR file in OpenVINO: the upscaler's own ``OpenVINOEngine``, from the file."""
+    require("openvino", "running an OpenVINO model")
+    from keras_srgan.inference.engines import OpenVINOEngine
+
+    return OpenVINOEngine(ir=path, precision=precision, cache=False)
+
+
 def load_runner(
     fmt: str, path: str | Path, num_threads: int | None = None
 ) -> Callable[[np.ndarray], np.ndarray]:
@@ -165,6 +174,10 @@ def load_runner(
         return tflite_runner(path, num_threads)
     if fmt == "onnx":
         return onnx_runner(path, num_threads)
+    if fmt == "openvino":
+        return openvino_runner(path)
+    if fmt == "openvino-bf16":  # the same IR compiled as the CPU default compiles it
+        return openvino_runner(path, "bf16")
     raise UserError(f"unknown format {fmt!r}")
 
 

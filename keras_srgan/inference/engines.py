@@ -215,19 +215,29 @@ class TensorFlowEngine(_Refreshing):
 class OpenVINOEngine(_Refreshing):
     """The transformed model in OpenVINO on the CPU; one compiled model per input shape (LRU of a few).
 
-    The IR (``<cache>/openvino/<weights key>.xml``) is written once per weights; OpenVINO's own
-    ``CACHE_DIR`` keeps the compiled blobs, so a later process starts without converting or compiling.
+    From a generator, the IR (``<cache>/openvino/srgan-<weights key>-ov<version>.xml``) is written once
+    per weights; from ``ir=`` (an exported or cached ``.xml``) no TensorFlow is needed at all. OpenVINO's
+    own ``CACHE_DIR`` keeps the compiled blobs, so a later process starts without converting or compiling.
     """
 
     name = "openvino"
 
-    def __init__(self, generator, precision: str = "bf16", cache: str | os.PathLike | None | bool = None):
+    def __init__(
+        self,
+        generator=None,
+        precision: str = "bf16",
+        cache: str | os.PathLike | None | bool = None,
+        ir: str | os.PathLike | None = None,
+        scale: int | None = None,
+    ):
         if precision not in ("fp32", "bf16"):
             raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
+        if (generator is None) == (ir is None):
+            raise ValueError("pass a generator or an IR path, not both")
         ov = _import_openvino()
         self._ov = ov
         self.generator = generator
-        self.scale = _scale(generator)
+        self.scale = int(scale) if scale is not None else _scale(generator)
         self.precision = precision
         self.note: str | None = None
         self.cache = None if cache is False else Path(cache) if cache not in (None, True) else cache_dir()
@@ -245,13 +255,22 @@ class OpenVINOEngine(_Refreshing):
             "PERFORMANCE_HINT": "LATENCY",
         }
         self._lock = threading.Lock()
-        self._key = weights_key(generator)
-        self._build()
+        if ir is not None:
+            self._key = ""
+            self.ir_path = Path(ir)
+            self.ov_model = self.core.read_model(str(self.ir_path))
+            self._compiled: OrderedDict = OrderedDict()
+        else:
+            self._key = weights_key(generator)
+            self._build()
+
+    def refresh(self) -> bool:
+        return False if self.generator is None else super().refresh()
 
     def _build(self) -> None:
         self.ir_path = self._ir()
         self.ov_model = self.core.read_model(str(self.ir_path)) if self.ir_path else self._convert()
-        self._compiled: OrderedDict = OrderedDict()
+        self._compiled = OrderedDict()
 
     def _convert(self):
         import tensorflow as tf

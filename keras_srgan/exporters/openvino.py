@@ -1,0 +1,76 @@
+"""OpenVINO IR export (``.xml`` graph + ``.bin`` weights) through Keras 3's ``model.export(format="openvino")``.
+
+The exported model is the transformed generator with the float contract of every other artifact
+(input ``lr`` float32 ``[N, H, W, 3]`` in [0, 1], output ``sr`` in [0, 1]). Weights stay float32 in
+the ``.bin``; the precision is chosen when the IR is compiled (``INFERENCE_PRECISION_HINT``), which is
+what ``keras_srgan.inference.engines.OpenVINOEngine`` does with this same file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
+
+
+def artifact_name(input_size: tuple[int, int] | None = None) -> str:
+    return "srgan.xml" if input_size is None else f"srgan_{input_size[0]}x{input_size[1]}.xml"
+
+
+def bin_path(xml: str | os.PathLike) -> Path:
+    return Path(xml).with_suffix(".bin")
+
+
+def convert(model, path: str | os.PathLike, input_size: tuple[int, int] | None = None) -> None:
+    """Write ``path`` (.xml) and its .bin for the Keras ``model`` (tanh output in [-1, 1])."""
+    import tensorflow as tf
+
+    from keras_srgan.exporters.graph import FLOAT_INPUT, FLOAT_OUTPUT
+    from keras_srgan.exporters.parity import require
+    from keras_srgan.inference.transforms import with_unit_output
+
+    ov = require("openvino", "OpenVINO export")
+    shape = [None, None, None, 3] if input_size is None else [1, int(input_size[0]), int(input_size[1]), 3]
+    unit = with_unit_output(model)
+    with tempfile.TemporaryDirectory(prefix="keras-srgan-openvino-") as tmp:
+        raw = os.path.join(tmp, "model.xml")
+        try:
+            unit.export(
+                raw,
+                format="openvino",
+                input_signature=[tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)],
+                verbose=False,
+            )
+            ov_model = ov.Core().read_model(raw)
+        except Exception as exc:
+            raise UserError(f"OpenVINO could not convert the generator: {error_reason(exc)}") from None
+    ov_model.inputs[0].get_tensor().set_names({FLOAT_INPUT})
+    ov_model.outputs[0].get_tensor().set_names({FLOAT_OUTPUT})
+    ov.save_model(ov_model, str(path), compress_to_fp16=False)
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """Input/output names, shapes (-1 = dynamic) and dtypes as OpenVINO reads them back, plus the .bin file."""
+    from keras_srgan.exporters.parity import require
+
+    ov = require("openvino", "inspecting an OpenVINO model")
+    model = ov.Core().read_model(str(path))
+
+    def tensors(ports):
+        return [
+            {
+                "name": port.get_any_name(),
+                "shape": [-1 if d.is_dynamic else d.get_length() for d in port.get_partial_shape()],
+                "dtype": port.get_element_type().to_dtype().name,
+            }
+            for port in ports
+        ]
+
+    return {
+        "inputs": tensors(model.inputs),
+        "outputs": tensors(model.outputs),
+        "weights_file": bin_path(path).name,
+    }
