@@ -1,14 +1,27 @@
-"""Image-quality metrics: numpy PSNR/SSIM for benchmarks and a TF PSNR for training steps.
+"""Image-quality metrics: numpy PSNR/SSIM for benchmarks, no-reference NIQE and grid score for
+perceptual SR, and a TF PSNR for training steps.
 
-The numpy side (``psnr``, ``ssim``, ``rgb_to_y``, ``Protocol``) does not import TensorFlow;
-``psnr_y_tf`` is loaded on first use.
+The numpy side (``psnr``, ``ssim``, ``rgb_to_y``, ``Protocol``, ``niqe``, ``grid_score``,
+``grid_groups``) does not import TensorFlow; ``psnr_y_tf`` is loaded on first use.
 """
 
 from __future__ import annotations
 
+from keras_srgan.metrics.grid import grid_groups, grid_score
 from keras_srgan.metrics.image import Protocol, psnr, rgb_to_gray, rgb_to_y, ssim
+from keras_srgan.metrics.naturalness import niqe
 
-__all__ = ["Protocol", "psnr", "psnr_y_tf", "rgb_to_gray", "rgb_to_y", "ssim"]
+__all__ = [
+    "Protocol",
+    "grid_groups",
+    "grid_score",
+    "niqe",
+    "psnr",
+    "psnr_y_tf",
+    "rgb_to_gray",
+    "rgb_to_y",
+    "ssim",
+]
 
 
 def __getattr__(name: str):
