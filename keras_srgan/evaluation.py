@@ -9,6 +9,11 @@ downsample rounded to uint8 (what a saved LR PNG holds); SR = model (or bicubic 
 uint8; PSNR/SSIM on Y with ``scale`` border pixels removed. A grayscale HR (Pillow mode L, 1 or LA) is fed
 to the model as R = G = B and the RGB output is turned back into gray with BT.601 luma (rounded), then
 measured on gray values; for bicubic the three channels stay equal, so this is exact.
+
+PSNR/SSIM reward the blurry mean of the plausible HR images, so two no-reference scores of the SR output
+alone sit beside them (same channel and border): NIQE (naturalness, lower is better) and the grid score
+(periodic pixel-shuffle artifacts, about 0 for photographs). ``hr=True`` measures the HR images
+themselves, the reference row for those two.
 """
 
 from __future__ import annotations
@@ -25,8 +30,16 @@ from PIL import Image
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
-from keras_srgan.metrics import Protocol, rgb_to_gray
+from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
 
+PERCEPTUAL_STATEMENT = (
+    "no-reference, on the SR output only (same channel and border): NIQE (Mittal et al. 2013, the authors' "
+    "MATLAB model; Y rounded, 96x96 blocks; lower = more natural; needs 96x96 px after the border) and grid "
+    "(mean log10 spectral peak over neighbourhood median at the 15 frequencies k/4 cycles/px of the 2- and "
+    "4-px pixel-shuffle periods; about 0 for photographs, higher = stronger periodic grid)"
+)
+# Per-image values; a set's value is the mean over its images that have one.
+METRIC_KEYS = ("psnr", "ssim", "niqe", "grid", "grid_period2", "grid_period4")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 GRAY_MODES = ("L", "1", "LA")
 RGB_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
@@ -160,14 +173,18 @@ def evaluate(
     json_path: str | os.PathLike | None = None,
     save_images: str | os.PathLike | None = None,
     progress: bool = True,
+    hr: bool = False,
 ) -> dict:
     """Measure a generator (or bicubic) on folders of HR images; one folder = one set, named by the folder.
 
     ``weights`` is anything :func:`keras_srgan.weights.load_generator` accepts (``None`` = the default
-    shipped weights) or a built generator. Returns ``{"protocol", "method", "sets"}``; each set has mean
-    ``psnr``/``ssim`` over the images that could be measured, per-image values under ``images`` and
-    unreadable or too-small files with their reason under ``failed``. PSNR of an image identical to its HR
-    is ``inf`` (written to JSON as the string ``"inf"``).
+    shipped weights) or a built generator; ``bicubic`` measures bicubic upsampling instead, ``hr`` the HR
+    images themselves (NIQE and grid only: PSNR/SSIM are ``None``). Returns ``{"protocol", "method",
+    "sets"}``; each set has mean ``psnr``/``ssim``/``niqe``/``grid``/``grid_period2``/``grid_period4``
+    over the images that could be measured, per-image values under ``images`` and unreadable or
+    too-small files with their reason under ``failed``. PSNR of an image identical to its HR is ``inf``
+    (written to JSON as the string ``"inf"``). NIQE or grid is ``None`` for an image where it is not
+    defined (NIQE: smaller than one 96x96 block after the border, or flat) and left out of that mean.
     """
     if isinstance(data_dirs, str | os.PathLike):
         data_dirs = [data_dirs]
@@ -176,6 +193,8 @@ def evaluate(
         raise UserError("no data folder given")
     if bicubic and weights is not None:
         raise UserError("give either weights or bicubic, not both")
+    if hr and (bicubic or weights is not None):
+        raise UserError("hr measures the HR images themselves: give it without weights or bicubic")
     for folder in folders:
         if not folder.is_dir():
             raise UserError(f"{folder}: no such folder")
@@ -185,9 +204,12 @@ def evaluate(
             raise UserError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
 
     protocol = Protocol(scale=scale)
-    generator = None if bicubic else _load_generator(weights, scale)
-    upscaler = ProtocolUpscaler(scale, generator)
-    method = "bicubic" if bicubic else _weights_label(weights)
+    if hr:
+        upscaler, method = None, "HR (the ground truth itself)"
+    else:
+        generator = None if bicubic else _load_generator(weights, scale)
+        upscaler = ProtocolUpscaler(scale, generator)
+        method = "bicubic" if bicubic else _weights_label(weights)
     save_root = Path(save_images) if save_images is not None else None
 
     from tqdm.auto import tqdm
@@ -206,31 +228,52 @@ def evaluate(
         )
         for name, path in bar:
             try:
-                sr, hr = _super_resolve(path, upscaler, protocol)
-                results[name] = protocol.measure(sr, hr)
+                sr, truth = _super_resolve(path, upscaler, protocol)
+                if upscaler is None:
+                    results[name] = {"psnr": None, "ssim": None}
+                else:
+                    results[name] = protocol.measure(sr, truth)
+                results[name].update(perceptual(sr, protocol.crop_border))
             except BadImage as exc:
                 failed[name] = f"{path}: {exc}"
                 continue
             if save_root is not None:
                 _save_png(sr, save_root / set_name / f"{name}.png")
         sets[set_name] = {
-            "psnr": _mean(r["psnr"] for r in results.values()),
-            "ssim": _mean(r["ssim"] for r in results.values()),
+            **{key: _mean(r[key] for r in results.values() if r[key] is not None) for key in METRIC_KEYS},
             "count": len(results),
             "images": results,
             "failed": failed,
         }
 
-    report = {"protocol": protocol.to_dict(), "method": method, "sets": sets}
+    record = protocol.to_dict()
+    record["perceptual"] = PERCEPTUAL_STATEMENT
+    report = {"protocol": record, "method": method, "sets": sets}
     if json_path is not None:
         write_json(report, json_path)
     return report
 
 
+def perceptual(sr: np.ndarray, crop_border: int) -> dict[str, float | None]:
+    """NIQE and grid score (with its period-2 / period-4 groups) of one uint8 SR image; ``None`` where a
+    score is not defined for the image (too small, or NIQE of a flat image)."""
+    scores: dict[str, float | None] = {"niqe": None, "grid": None, "grid_period2": None, "grid_period4": None}
+    try:
+        scores["niqe"] = niqe(sr, crop_border)
+    except ValueError:  # the array is a valid uint8 image by construction: NIQE is undefined for it
+        pass
+    try:
+        groups = grid_groups(sr, crop_border)
+    except ValueError:
+        return scores
+    scores.update(grid=groups["grid"], grid_period2=groups["period2"], grid_period4=groups["period4"])
+    return scores
+
+
 def _super_resolve(
-    path: Path, upscaler: ProtocolUpscaler, protocol: Protocol
+    path: Path, upscaler: ProtocolUpscaler | None, protocol: Protocol
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray."""
+    """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray; no upscaler: (HR, HR)."""
     hr = crop_to_scale(load_hr(path), protocol.scale)
     height, width = hr.shape[:2]
     smallest = max(2 * protocol.crop_border + 11, protocol.scale)  # border removal + one SSIM window
@@ -239,6 +282,8 @@ def _super_resolve(
             f"too small ({width}x{height} after cropping to a multiple of {protocol.scale}; "
             f"needs at least {smallest}x{smallest})"
         )
+    if upscaler is None:
+        return hr, hr
     sr = upscaler.upscale(upscaler.degrade(_as_rgb(hr)))
     if hr.ndim == 2:
         sr = rgb_to_gray(sr)
@@ -284,20 +329,35 @@ def write_json(report: dict, path: str | os.PathLike) -> Path:
 
 def format_table(report: dict, per_image: bool = False) -> str:
     """Plain-text results: the protocol line, then one row per set (and per image when asked)."""
-    lines = [f"protocol: {report['protocol']['statement']}", f"method: {report['method']}"]
+    lines = [f"protocol: {report['protocol']['statement']}"]
+    if "perceptual" in report["protocol"]:
+        lines.append(f"perceptual: {report['protocol']['perceptual']}")
+    lines.append(f"method: {report['method']}")
     width = max([len(n) for n in report["sets"]] + [5])
     if per_image:
         width = max([width] + [len(n) + 2 for s in report["sets"].values() for n in s["images"]])
-    lines.append(f"{'set':<{width}}  {'images':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}")
-    for set_name, result in report["sets"].items():
-        lines.append(
-            f"{set_name:<{width}}  {result['count']:>6}  {_fmt(result['psnr'], 2):>9}  {_fmt(result['ssim'], 4):>6}"
+
+    def columns(r: dict) -> str:
+        return (
+            f"{_fmt(r['psnr'], 2):>9}  {_fmt(r['ssim'], 4):>6}  "
+            f"{_fmt(r.get('niqe'), 2):>5}  {_fmt(r.get('grid'), 2):>5}"
         )
+
+    lines.append(f"{'set':<{width}}  {'images':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}  {'NIQE':>5}  {'grid':>5}")
+    notes = []
+    for set_name, result in report["sets"].items():
+        lines.append(f"{set_name:<{width}}  {result['count']:>6}  {columns(result)}")
         if per_image:
             for name, r in result["images"].items():
-                lines.append(
-                    f"  {name:<{width - 2}}  {'':>6}  {_fmt(r['psnr'], 2):>9}  {_fmt(r['ssim'], 4):>6}"
+                lines.append(f"  {name:<{width - 2}}  {'':>6}  {columns(r)}")
+        for key, label in (("niqe", "NIQE"), ("grid", "grid")):
+            missing = sum(1 for r in result["images"].values() if key in r and r[key] is None)
+            if missing:
+                notes.append(
+                    f"{set_name}: {label} not defined for {missing} of {result['count']} image(s) "
+                    "(too small after the border, or flat); left out of its mean"
                 )
+    lines.extend(notes)
     failures = [reason for r in report["sets"].values() for reason in r["failed"].values()]
     if failures:
         lines.append(f"skipped {len(failures)} image(s), not in the means:")

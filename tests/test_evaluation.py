@@ -12,7 +12,9 @@ from PIL import Image
 
 from keras_srgan.errors import UserError
 from keras_srgan.evaluation import evaluate
-from keras_srgan.metrics import psnr, ssim
+from keras_srgan.metrics import grid_groups, niqe, psnr, ssim
+
+METRICS = {"psnr", "ssim", "niqe", "grid", "grid_period2", "grid_period4"}
 
 
 def _independent_bicubic_lr(hr: np.ndarray, scale: int = 4) -> np.ndarray:
@@ -39,14 +41,15 @@ def _check_schema(report: dict) -> None:
     assert set(report) >= {"protocol", "method", "sets"}
     assert report["protocol"]["scale"] == 4 and report["protocol"]["crop_border"] == 4
     assert isinstance(report["protocol"]["statement"], str)
+    assert "NIQE" in report["protocol"]["perceptual"] and "grid" in report["protocol"]["perceptual"]
     for result in report["sets"].values():
-        assert set(result) >= {"psnr", "ssim", "count", "images", "failed"}
+        assert set(result) >= METRICS | {"count", "images", "failed"}
         assert result["count"] == len(result["images"])
         for values in result["images"].values():
-            assert set(values) == {"psnr", "ssim"}
-        if result["images"]:
-            assert result["psnr"] == pytest.approx(np.mean([v["psnr"] for v in result["images"].values()]))
-            assert result["ssim"] == pytest.approx(np.mean([v["ssim"] for v in result["images"].values()]))
+            assert set(values) == METRICS
+        for key in METRICS:  # a set's value: the mean over its images that have one
+            defined = [v[key] for v in result["images"].values() if v[key] is not None]
+            assert result[key] == (pytest.approx(np.mean(defined)) if defined else None)
 
 
 def test_bicubic_matches_the_protocol_written_out(image_folder, tmp_path):
@@ -109,6 +112,62 @@ def test_gray_image_measured_as_gray(tmp_path, tiny_generator):
     assert model_report["sets"]["gray"]["images"]["g"]["psnr"] == pytest.approx(
         psnr(model_sr, hr, 4), abs=1e-9
     )
+
+
+def test_niqe_and_grid_of_the_sr_output(tmp_path, image_folder, capsys):
+    from keras_srgan.cli import main
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    big = smooth_image(122, 130, seed=5)  # cropped to 120x128: 112x120 after the border, one NIQE block
+    Image.fromarray(big).save(folder / "big.png")
+    report = evaluate([folder, image_folder], bicubic=True, json_path=tmp_path / "r.json", progress=False)
+    _check_schema(report)
+    sr = _independent_bicubic(big)
+    values = report["sets"]["big"]["images"]["big"]
+    assert values["niqe"] == niqe(sr, 4)
+    groups = grid_groups(sr, 4)
+    assert values["grid"] == groups["grid"]
+    assert (values["grid_period2"], values["grid_period4"]) == (groups["period2"], groups["period4"])
+    # 64x80 images leave 56x72 after the border: no 96x96 NIQE block, but a grid score.
+    small = report["sets"]["images"]
+    assert small["niqe"] is None and all(v["niqe"] is None for v in small["images"].values())
+    assert small["grid"] == pytest.approx(np.mean([v["grid"] for v in small["images"].values()]))
+    saved = json.loads((tmp_path / "r.json").read_text())["sets"]
+    assert saved["big"]["niqe"] == values["niqe"] and saved["images"]["niqe"] is None
+
+    assert main(["evaluate", "--bicubic", "--data", str(folder), str(image_folder), "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("perceptual: no-reference")
+    header = next(line for line in out if line.startswith("set "))
+    assert header.split()[-2:] == ["NIQE", "grid"]
+    row = next(line for line in out if line.startswith("big "))
+    assert row.split()[-2:] == [f"{values['niqe']:.2f}", f"{values['grid']:.2f}"]
+    assert "images: NIQE not defined for 5 of 5 image(s)" in "\n".join(out)
+
+
+def test_hr_measures_the_ground_truth_itself(tmp_path, capsys):
+    from keras_srgan.cli import main
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    image = smooth_image(111, 105, seed=6)  # cropped to 108x104
+    Image.fromarray(image).save(folder / "a.png")
+    report = evaluate(folder, hr=True, progress=False)
+    _check_schema(report)
+    values = report["sets"]["hr"]["images"]["a"]
+    assert values["psnr"] is None and values["ssim"] is None
+    hr = image[:108, :104]
+    assert values["niqe"] == niqe(hr, 4) and values["grid"] == grid_groups(hr, 4)["grid"]
+    assert report["method"].startswith("HR")
+    with pytest.raises(UserError, match="without weights or bicubic"):
+        evaluate(folder, hr=True, bicubic=True)
+    assert main(["evaluate", "--hr", "--data", str(folder), "--no-progress"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("hr "))
+    assert row.split()[1:4] == ["1", "-", "-"]
+    with pytest.raises(SystemExit):  # argparse: --hr and --bicubic are exclusive
+        main(["evaluate", "--hr", "--bicubic", "--data", str(folder)])
+    assert "not allowed with argument --hr" in capsys.readouterr().err
 
 
 def test_identical_images_inf_psnr_written_as_string(tmp_path):

@@ -1,4 +1,4 @@
-"""``keras-srgan evaluate``: PSNR/SSIM on benchmark folders under the printed SR-paper protocol."""
+"""``keras-srgan evaluate``: PSNR/SSIM, NIQE and grid score on benchmark folders, under the printed protocol."""
 
 from __future__ import annotations
 
@@ -8,18 +8,24 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "evaluate",
-        help="PSNR/SSIM of a generator (or bicubic) on folders of HR images",
+        help="PSNR/SSIM, NIQE and grid score of a generator (or bicubic) on folders of HR images",
         description=(
             "Measure x4 super-resolution on folders of HR images (one folder = one set, e.g. Set5). "
             "LR images are made from the HR with antialiased bicubic; PSNR/SSIM are on Y with a "
             "`scale`-pixel border removed, as in SR papers. --bicubic reproduces the published bicubic "
-            "baselines (Set5 28.43 dB), which checks the pipeline."
+            "baselines (Set5 28.43 dB), which checks the pipeline. Beside them, two no-reference scores "
+            "of the SR output judge what PSNR cannot: NIQE (naturalness, lower is better) and grid "
+            "(periodic pixel-shuffle artifacts at 2 and 4 px, about 0 for photographs); --hr gives "
+            "their values for the HR images themselves."
         ),
     )
     parser.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HR images")
     method = parser.add_mutually_exclusive_group(required=True)
     method.add_argument("--weights", metavar="W", help="shipped name, .weights.h5, .keras or run folder")
     method.add_argument("--bicubic", action="store_true", help="measure bicubic upsampling (the baseline)")
+    method.add_argument(
+        "--hr", action="store_true", help="measure the HR images themselves (NIQE and grid; no PSNR/SSIM)"
+    )
     parser.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
     parser.add_argument("--json", metavar="FILE", help="also write all results (per image) to this JSON file")
     parser.add_argument("--save-images", metavar="DIR", help="save SR images as DIR/<set>/<name>.png")
@@ -40,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         weights=args.weights,
         bicubic=args.bicubic,
+        hr=args.hr,
         scale=args.scale,
         json_path=args.json,
         save_images=args.save_images,
