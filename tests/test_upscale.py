@@ -72,6 +72,7 @@ def test_cli_defaults_match_library():
     defaults = {a.dest: a.default for a in sub._actions}
     assert defaults["tile"] is None and Upscaler.__dataclass_fields__["tile"].default is None
     assert defaults["precision"] == Upscaler.__dataclass_fields__["precision"].default == "auto"
+    assert defaults["engine"] == Upscaler.__dataclass_fields__["engine"].default == "auto"
     assert defaults["tile_overlap"] is None and Upscaler.__dataclass_fields__["tile_overlap"].default is None
     assert defaults["max_pixels"] == image_io.DEFAULT_MAX_PIXELS
 
@@ -194,3 +195,92 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path, tiny_weights):
     assert errors == [errors[0]] and errors[0].startswith(f"error: {bad}: ")
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "broken.jpg").exists()
+
+
+# ------------------------------------------------------------------------------------------ engines / start
+
+
+WARM_START = """
+import json, sys
+import numpy as np
+from keras_srgan.inference.upscale import Upscaler
+up = Upscaler.from_weights(sys.argv[1], tile=0)
+out = up.upscale_array(np.load(sys.argv[2]))
+np.save(sys.argv[3], out)
+print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "engine": up.runner.name}))
+"""
+
+
+def test_second_process_runs_the_cached_ir_without_tensorflow(tmp_path, tiny_weights, monkeypatch):
+    """A repeated upscale of the same weights file needs neither TensorFlow nor the Keras model."""
+    import json
+
+    pytest.importorskip("openvino")
+    from keras_srgan.inference import engines
+
+    if engines.has_gpu():
+        pytest.skip("a GPU picks TensorFlow")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(engines.CACHE_ENV, str(cache))
+    monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
+    image = smooth_image(14, 11)
+    first = Upscaler.from_weights(tiny_weights, tile=0)  # this process: converts and records the IR
+    assert first.runner.name == "openvino" and first.generator is not None
+    expected = first.upscale_array(image)
+    np.save(tmp_path / "in.npy", image)
+    env = {**os.environ, engines.CACHE_ENV: str(cache)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            WARM_START,
+            str(tiny_weights),
+            str(tmp_path / "in.npy"),
+            str(tmp_path / "out.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tensorflow": False, "engine": "openvino"}
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+    # changed weights (a new file content) never reuse the old IR
+    from keras_srgan.weights import write_generator
+
+    for v in first.generator.weights:
+        if "gamma" in v.path:
+            v.assign(v.numpy() * 1.5)
+    write_generator(first.generator, tiny_weights.with_name("generator"))
+    assert engines.openvino_from_file(tiny_weights) is None
+
+
+def test_cli_engine_and_precision_options(capsys, tmp_path, tiny_weights, monkeypatch):
+    from keras_srgan.inference import engines
+
+    monkeypatch.setenv(engines.CACHE_ENV, str(tmp_path / "cache"))
+    src = tmp_path / "a.png"
+    Image.fromarray(smooth_image(8, 9)).save(src)
+    outs = {}
+    for engine in ("tensorflow", "auto"):
+        rc, stdout, err = cli(
+            capsys,
+            "upscale",
+            src,
+            "-o",
+            tmp_path / engine,
+            "--weights",
+            tiny_weights,
+            "--engine",
+            engine,
+            "--precision",
+            "fp32",
+        )
+        assert rc == 0 and err == "" and "wrote 1 of 1" in stdout
+        with Image.open(tmp_path / engine / "a.png") as im:
+            outs[engine] = np.asarray(im).astype(np.int16)
+    assert np.abs(outs["tensorflow"] - outs["auto"]).max() <= 1  # fp32 in both engines: rounding only
+    monkeypatch.setenv(engines.ENGINE_ENV, "vulkan")
+    rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path / "bad", "--weights", tiny_weights)
+    assert rc == 2 and err.count("\n") == 1 and "KERAS_SRGAN_ENGINE" in err

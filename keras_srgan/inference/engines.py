@@ -336,6 +336,110 @@ def _import_openvino():
     return ov
 
 
+def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
+    """(file, generator config) behind a shipped name, ``.weights.h5`` or run folder; None if unsure.
+
+    Resolves the way ``weights.load_generator`` does, without TensorFlow; anything it cannot resolve
+    (a ``.keras`` file, a missing file) returns None and takes the normal path, with its errors.
+    """
+    from keras_srgan import weights as w
+
+    spec = w.DEFAULT_WEIGHTS if weights is None else weights
+    if isinstance(spec, str) and spec in w.shipped_weights():
+        path, meta = w.WEIGHTS_DIR / f"{spec}.weights.h5", w.WEIGHTS_DIR / f"{spec}.json"
+    else:
+        path = Path(spec)
+        if path.is_dir():
+            path = path / f"{w.GENERATOR_STEM}.weights.h5"
+        if not str(path).endswith(".weights.h5"):
+            return None
+        meta = w._sibling_meta(path)
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(meta.read_text()).get("config", {}) if meta.is_file() else {}
+    except (OSError, ValueError):
+        return None
+    return path, config
+
+
+def _file_alias(path: Path, config: dict, folder: Path) -> Path:
+    """Where the IR name for a weights *file* is recorded: keyed by the file's SHA-256 and config."""
+    from keras_srgan.inference.transforms import TRANSFORMS_VERSION
+    from keras_srgan.weights import sha256_of
+
+    key = hashlib.blake2b(digest_size=16)
+    key.update(sha256_of(path).encode())
+    key.update(json.dumps(config, sort_keys=True).encode())
+    key.update(f"transforms-{TRANSFORMS_VERSION}".encode())
+    return folder / "by-file" / f"{key.hexdigest()}.json"
+
+
+def openvino_from_file(weights, precision: str = "auto", cache=None) -> OpenVINOEngine | None:
+    """An OpenVINO engine straight from the cached IR of a weights file: no TensorFlow, no Keras model.
+
+    Why: importing TensorFlow and building the Keras model take seconds and hundreds of MB that a
+    repeated ``keras-srgan upscale`` does not need once the IR of those exact weights is cached. Returns
+    None (take the normal path) when the engine would not be OpenVINO or nothing is cached yet.
+    """
+    if cache is False:
+        return None
+    try:
+        choice = _env_choice("auto", ENGINE_ENV, ENGINES, "engine")
+        prec = _env_choice(precision, PRECISION_ENV, PRECISIONS, "precision")
+    except UserError:
+        return None  # the normal path reports it
+    gpu = has_gpu() if "tensorflow" in sys.modules else _nvidia_gpu_present()
+    if choice == "tensorflow" or gpu:
+        return None
+    found = weights_file(weights)
+    if found is None:
+        return None
+    folder = (Path(cache) if cache not in (None, True) else cache_dir()) / "openvino"
+    try:
+        alias = json.loads(_file_alias(*found, folder).read_text())
+        xml = folder / alias["ir"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if not (xml.is_file() and xml.with_suffix(".bin").is_file()):
+        return None
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return None
+    prec = prec if prec != "auto" else ("bf16" if cpu_has_bf16() else "fp32")
+    engine = OpenVINOEngine(ir=xml, precision=prec, cache=cache, scale=int(alias.get("scale", 4)))
+    engine.num_blocks = int(alias.get("num_blocks", 16))
+    return engine
+
+
+def remember_weights_file(weights, engine) -> None:
+    """Record which cached IR belongs to a weights file, so the next process can skip TensorFlow."""
+    ir = getattr(engine, "ir_path", None)
+    found = weights_file(weights)
+    if getattr(engine, "name", None) != "openvino" or ir is None or found is None or engine.generator is None:
+        return
+    alias = _file_alias(*found, ir.parent)
+    record = {
+        "ir": ir.name,
+        "weights": str(found[0]),
+        "scale": engine.scale,
+        "num_blocks": int(getattr(engine.generator, "num_blocks", 16)),
+    }
+    try:
+        alias.parent.mkdir(parents=True, exist_ok=True)
+        tmp = alias.with_name(f".tmp-{os.getpid()}-{alias.name}")
+        tmp.write_text(json.dumps(record) + "\n")
+        os.replace(tmp, alias)
+    except OSError:
+        pass  # no cache this time; nothing is wrong
+
+
+def _nvidia_gpu_present() -> bool:
+    """A CUDA GPU's driver is loaded (then TensorFlow decides, as ``auto`` does)."""
+    return Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir())
+
+
 _NOTED: set[str] = set()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -48,7 +48,7 @@ def load_weights(weights: str | os.PathLike | None):
 # LR window side (core + 2 * overlap) per (engine, precision) when ``tile`` is not given. OpenVINO's
 # windows are sized so the peak memory of a 1600x1200 upscale stays at or below that of the previous
 # TensorFlow default (docs/upscaling.md); a 256x256 image fits in one window at either precision.
-OPENVINO_WINDOW = {"bf16": 572, "fp32": 400}
+OPENVINO_WINDOW = {"bf16": 420, "fp32": 336}
 
 
 def default_tile(engine: str, precision: str, overlap: int = DEFAULT_OVERLAP) -> int:
@@ -77,6 +77,7 @@ class Upscaler:
     tile_batch: int = DEFAULT_TILE_BATCH
     precision: str = "auto"
     engine: str = "auto"
+    runner: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         from keras_srgan.inference.engines import ENGINES, PRECISIONS, load_engine
@@ -92,7 +93,10 @@ class Upscaler:
                 f"tile ({self.tile}) and tile overlap ({self.tile_overlap}) must be >= 0 and tile batch "
                 f"({self.tile_batch}) >= 1"
             )
-        self.runner = load_engine(self.generator, self.engine, self.precision)
+        if self.runner is None:
+            if self.generator is None:
+                raise UserError("Upscaler needs a generator (or use Upscaler.from_weights)")
+            self.runner = load_engine(self.generator, self.engine, self.precision)
         self.scale = self.runner.scale
         self._auto_tile = self.tile is None
         if self._auto_tile:
@@ -105,7 +109,17 @@ class Upscaler:
 
     @classmethod
     def from_weights(cls, weights: str | os.PathLike | None = None, **settings) -> Upscaler:
-        return cls(load_weights(weights), **settings)
+        """An Upscaler for a weights spec; when OpenVINO already has these exact weights' IR cached, without
+        importing TensorFlow or building the Keras model (``engines.openvino_from_file``)."""
+        from keras_srgan.inference import engines
+
+        if settings.get("engine", "auto") == "auto":
+            runner = engines.openvino_from_file(weights, settings.get("precision", "auto"))
+            if runner is not None:
+                return cls(None, runner=runner, **settings)
+        upscaler = cls(load_weights(weights), **settings)
+        engines.remember_weights_file(weights, upscaler.runner)
+        return upscaler
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
         return upscale_tiled(
@@ -215,8 +229,11 @@ def _cached_upscaler(
     key = (*key, precision, engine)
     entry = _CACHE.get("last")
     if entry is None or entry[0] != key or (generator is not None and entry[1].generator is not generator):
-        model = load_weights(weights) if generator is None else generator
-        entry = (key, Upscaler(model, precision=precision, engine=engine))
+        if generator is None:
+            made = Upscaler.from_weights(weights, precision=precision, engine=engine)
+        else:
+            made = Upscaler(generator, precision=precision, engine=engine)
+        entry = (key, made)
         _CACHE["last"] = entry
     upscaler = entry[1]
     upscaler.tile_overlap = model_overlap(upscaler.generator) if tile_overlap is None else int(tile_overlap)
