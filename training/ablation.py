@@ -58,7 +58,7 @@ def train(runs: Path, name: str, steps: int, data: list[str]) -> Path:
 def measure(run: Path, sets: list[str]) -> dict:
     out = run / "eval.json"
     if not out.is_file():
-        cmd = ["keras-srgan", "evaluate", "--weights", str(run), "--data", *sets, "--json", str(out)]
+        cmd = ["keras-srgan", "evaluate", "--weights", str(run), "--data", *sets, "--json", str(out), "--no-progress"]
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
     return json.loads(out.read_text())
@@ -81,10 +81,41 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         run = args.runs / name
         if (run / "generator.weights.h5").is_file():
-            rows[name] = {"flags": VARIANTS[name][0], "why": VARIANTS[name][1], "eval": measure(run, sets)}
+            rows[name] = {
+                "flags": VARIANTS[name][0],
+                "why": VARIANTS[name][1],
+                "eval": measure(run, sets),
+                "s_per_step": seconds_per_step(run),
+            }
     (args.runs / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(json.dumps({k: v["flags"] for k, v in rows.items()}, indent=1))
+    table = markdown_table(rows, [Path(s).name for s in sets], args.steps)
+    (args.runs / "ablation.md").write_text(table)
+    print(table)
     return 0
+
+
+def seconds_per_step(run: Path) -> float:
+    """Median of the run's logged per-interval step times (the first interval includes tracing)."""
+    import csv
+    import statistics
+
+    with open(run / "metrics.csv", newline="") as f:
+        values = [float(r["sec_per_step"]) for r in csv.DictReader(f) if r.get("sec_per_step")]
+    return statistics.median(values[1:] or values)
+
+
+def markdown_table(rows: dict, sets: list[str], steps: int) -> str:
+    """One row per variant: PSNR / NIQE / grid per set (Y, border 4) and s/step."""
+    head = ["variant", "switch"] + [f"{s} {m}" for s in sets for m in ("PSNR", "NIQE", "grid")] + ["s/step"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in rows.items():
+        cells = [name, " ".join(row["flags"]) or "(paper)"]
+        for s in sets:
+            m = row["eval"]["sets"][s]
+            cells += [f"{m['psnr']:.2f}", f"{m['niqe']:.2f}", f"{m['grid']:.2f}"]
+        cells.append(f"{row['s_per_step']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return f"GAN-stage ablation, {steps} steps each from srresnet\n\n" + "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
