@@ -187,11 +187,12 @@ def test_mixed_precision_steps_update_both_networks(precision):
         step = tf.function(model.train_step)
         # fp16: dynamic loss scaling starts at 2**15 and skips updates whose scaled gradients overflow
         # while it halves the scale, so D may need a few steps before its first update.
-        for _ in range(12):
+        for steps in range(1, 13):  # noqa: B007 (read after the loop)
             logs = step(_fixed_batch())
             if not np.array_equal(d_before, model.discriminator.trainable_weights[0].numpy()):
                 break
-        assert np.isfinite(float(logs["g_loss"])) and float(logs["skipped_steps"]) == 0
+        # every step before the first update overflowed: skipped and counted, then the step goes through
+        assert np.isfinite(float(logs["g_loss"])) and float(logs["skipped_steps"]) == steps - 1
         assert not np.array_equal(g_before[0], model.generator.trainable_weights[0].numpy())
         assert not np.array_equal(d_before, model.discriminator.trainable_weights[0].numpy())
         assert model.generator.tail.compute_dtype == "float32"
@@ -200,16 +201,21 @@ def test_mixed_precision_steps_update_both_networks(precision):
 
 
 def test_mixed_precision_auto_resolves_by_hardware(monkeypatch):
+    """Pinned hardware on both sides, so it holds on CPU-only and on GPU machines alike."""
     from keras_srgan.inference import predict
-    from keras_srgan.train.trainer import resolve_mixed_precision
+    from keras_srgan.train import trainer
 
     assert TrainConfig(data=["x"]).mixed_precision == "auto"
-    assert resolve_mixed_precision("fp16") == "fp16" and resolve_mixed_precision("off") == "off"
-    predict.cpu_has_bf16.cache_clear()
+    assert trainer.resolve_mixed_precision("fp16") == "fp16" and trainer.resolve_mixed_precision("off") == "off"
+    gpus: list = []
+    monkeypatch.setattr(trainer.tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
     monkeypatch.setattr(predict, "cpu_has_bf16", lambda: True)
-    assert resolve_mixed_precision("auto") == "bf16"
+    assert trainer.resolve_mixed_precision("auto") == "bf16"
     monkeypatch.setattr(predict, "cpu_has_bf16", lambda: False)
-    assert resolve_mixed_precision("auto") == "off"
+    assert trainer.resolve_mixed_precision("auto") == "off"
+    gpus.append("a GPU")
+    monkeypatch.setattr(predict, "cpu_has_bf16", lambda: True)
+    assert trainer.resolve_mixed_precision("auto") == "off"  # on a GPU the choice is the user's
 
 
 def test_resume_refuses_a_config_it_would_ignore(tmp_path, image_folder, capsys):
