@@ -1,10 +1,16 @@
 """Peak host memory and speed of tiled upscaling with the full-size SRResNet (random weights).
 
-Default: a 1600x1200 input (6400x4800 output) with the default tile settings. Each configuration
-should run in its own process, because peak RSS (``resource.getrusage``) only ever grows:
+Default: a 1600x1200 input (6400x4800 output) with the library's defaults (engine, precision, tile).
+Each configuration should run in its own process, because peak RSS (``resource.getrusage``) only
+ever grows:
 
     python benchmarks/upscale_memory.py                      # the documented figure
+    python benchmarks/upscale_memory.py --engine tensorflow  # the TensorFlow engine's default windows
     python benchmarks/upscale_memory.py --size 512x512 --tile 128   # one row of the tile-size table
+
+TensorFlow is imported in every case (the random generator is a Keras model), like ``keras-srgan
+upscale`` imports it at start-up; the OpenVINO IR is converted in this process (a cold cache) unless
+the cache folder ($KERAS_SRGAN_CACHE_DIR) already holds it.
 """
 
 from __future__ import annotations
@@ -34,16 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         "--tile", type=int, default=None, help="default: the library's choice for the precision"
     )
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    parser.add_argument("--engine", choices=["auto", "openvino", "tensorflow"], default="auto")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
     parser.add_argument("--batch", type=int, default=DEFAULT_TILE_BATCH)
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
+    import keras
     import numpy as np
 
     from keras_srgan.inference.upscale import Upscaler
     from keras_srgan.models import build_generator
 
+    keras.utils.set_random_seed(0)  # the same random weights in every run: a second run finds its IR cached
     rng = np.random.default_rng(0)
     # Smooth-ish content (a random walk), not that it matters for speed or memory.
     image = np.clip(128 + np.cumsum(rng.integers(-3, 4, size=(height, width, 3)), axis=1), 0, 255).astype(
@@ -55,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         tile_overlap=args.overlap,
         tile_batch=args.batch,
         precision=args.precision,
+        engine=args.engine,
     )
     args.tile = upscaler.tile
     upscaler.upscale_array(image[:16, :16])  # trace the model once; not part of the timing
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     mpix = out.shape[0] * out.shape[1] / 1e6
     print(
         f"input {width}x{height} -> output {out.shape[1]}x{out.shape[0]} ({mpix:.1f} MP), "
-        f"precision {upscaler.predictor.precision}, tile {args.tile}, "
+        f"engine {upscaler.runner.name}, precision {upscaler.runner.precision}, tile {args.tile}, "
         f"overlap {args.overlap}, batch {args.batch}, windows {sum(windows)}: wall {seconds:.1f} s, "
         f"{mpix / seconds:.3f} output MP/s, peak RSS {peak:.0f} MB (after model build+trace {base:.0f} MB)"
     )

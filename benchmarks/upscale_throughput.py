@@ -1,21 +1,26 @@
 """Upscaling throughput (output megapixels/s) and fidelity per runtime, side by side, on this machine.
 
-    python benchmarks/upscale_throughput.py --weights /path/to/generator.weights.h5 [--pause PID]
+    python benchmarks/upscale_throughput.py --weights srresnet --pause "keras-srgan train"
 
-Rows: plain fp32 Keras ``generator.predict`` (the baseline anyone would write), the package's default
-``keras_srgan.upscale`` path, its fp32 opt-out, Keras mixed bf16, the SavedModel, TFLite float32 /
-float16 / dynamic-range int8 (XNNPACK, all cores) and ONNX Runtime. Every row also gives its PSNR
-against the fp32 Keras output on the same image, so speed and fidelity are read together; the default
-path is also checked on Set5 under the evaluation protocol. Also measures this machine's matmul
-GFLOP/s (fp32, bf16) and reports achieved GFLOP/s of each row from the generator's analytic FLOP count.
-Trained weights matter: a randomly initialised generator gives a near-flat output on which every
-runtime looks perfect.
+Rows (one process, every runtime timed in rounds that alternate between runtimes, A B C A B C ...,
+each call in its own pause window; the median of the rounds is kept): plain fp32 Keras
+``generator.predict`` (the baseline anyone would write), the package's default ``keras_srgan.upscale``
+(and which engine and precision it picked), its fp32 opt-out, both engines at both precisions on the
+transformed model, ONNX Runtime and OpenVINO fp32/bf16 on the plain (untransformed) ONNX export, and
+optionally the SavedModel, Keras mixed bf16 and TFLite. Every row gives its PSNR against the fp32
+Keras output on the same image, so speed and fidelity are read together; the default path is also
+checked on Set5 under the evaluation protocol. The matmul peak comes from OpenVINO (which reaches the
+AMX peak; TensorFlow's figure is printed too) and each row's share of it from the generator's analytic
+FLOP count. A tiled large input (``--large``) is run by the default path to compare its rate with the
+256x256 one. Trained weights matter: a random generator gives a near-flat output on which every runtime
+looks perfect.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +37,7 @@ from _common import (  # noqa: E402
     describe_machine,
     machine,
     matmul_gflops,
+    openvino_matmul_gflops,
     pause_arg,
     save_figure,
     table,
@@ -40,6 +46,8 @@ from _common import (  # noqa: E402
 
 BASELINE = "keras predict fp32 (baseline)"
 DEFAULT = "keras_srgan.upscale default"
+OPT_OUT = "upscale precision='fp32' (opt-out)"
+OV_PLAIN_BF16 = "OpenVINO bf16 on the plain ONNX export"
 
 
 def flops_per_lr_pixel(generator) -> dict:
@@ -90,20 +98,51 @@ def keras_bf16_generator(generator):
 
 
 def build_runtimes(generator, work: Path, threads: int, skip: set[str]) -> dict:
-    """name -> (LR float32 [1, h, w, 3] -> SR [1, 4h, 4w, 3] in [0, 1], or None for the default path)."""
+    """name -> callable on LR float32 [1, h, w, 3] -> SR [1, 4h, 4w, 3] in [0, 1]; None = the default upscale."""
     import tensorflow as tf
 
     from keras_srgan.exporters import onnx as onnx_exp
     from keras_srgan.exporters import parity, savedmodel, tflite
-    from keras_srgan.inference.predict import Predictor
+    from keras_srgan.inference import engines
 
     def keras_predict(model):
         return lambda lr: np.clip((model.predict(lr, verbose=0).astype(np.float32) + 1) * 0.5, 0, 1)
 
-    runtimes: dict = {BASELINE: keras_predict(generator), DEFAULT: None}
-    runtimes["upscale precision='fp32' (opt-out: folded BN, fp32)"] = Predictor(
-        generator, fold_batchnorm=True
-    )
+    runtimes: dict = {BASELINE: keras_predict(generator), DEFAULT: None, OPT_OUT: "fp32"}
+    for precision in ("fp32", "bf16"):
+        if "openvino" not in skip:
+            runtimes[f"OpenVINO engine {precision} (transformed model)"] = engines.OpenVINOEngine(
+                generator, precision, cache=work / "cache"
+            )
+        if "tensorflow" not in skip:
+            runtimes[f"TensorFlow engine {precision} (transformed model)"] = engines.TensorFlowEngine(
+                generator, precision
+            )
+    if "onnx" not in skip:
+        path = work / onnx_exp.artifact_name()
+        onnx_exp.convert(generator, path)  # the plain generator: no transforms, what users export
+        runtimes[f"ONNX Runtime fp32 on the plain ONNX export ({threads} threads)"] = parity.onnx_runner(
+            path, threads
+        )
+        if "openvino" not in skip:
+            import openvino as ov
+
+            core = ov.Core()
+            for precision, hint in (("fp32", "f32"), ("bf16", "bf16")):
+                compiled = {}
+
+                def run(lr, hint=hint, compiled=compiled):
+                    if lr.shape not in compiled:
+                        model = core.read_model(str(path))
+                        model.reshape(list(lr.shape))
+                        compiled[lr.shape] = core.compile_model(
+                            model, "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+                        ).create_infer_request()
+                    request = compiled[lr.shape]
+                    request.infer({0: np.ascontiguousarray(lr, np.float32)})
+                    return np.array(request.get_output_tensor(0).data)
+
+                runtimes[f"OpenVINO {precision} on the plain ONNX export"] = run
     if "keras-bf16" not in skip:
         runtimes["keras predict mixed_bfloat16"] = keras_predict(keras_bf16_generator(generator))
     if "savedmodel" not in skip:
@@ -118,10 +157,6 @@ def build_runtimes(generator, work: Path, threads: int, skip: set[str]) -> dict:
         path = work / tflite.artifact_name(quant)
         path.write_bytes(tflite.convert(generator, quant))
         runtimes[f"TFLite {label} (XNNPACK, {threads} threads)"] = parity.tflite_runner(path, threads)
-    if "onnx" not in skip:
-        path = work / onnx_exp.artifact_name()
-        onnx_exp.convert(generator, path)
-        runtimes[f"ONNX Runtime CPU ({threads} threads)"] = parity.onnx_runner(path, threads)
     return runtimes
 
 
@@ -137,7 +172,7 @@ def protocol_psnr(generator, folder: Path, predictor) -> float:
     return float(np.mean(values))
 
 
-def set5_check(generator, precision: str, runtimes: dict) -> dict:
+def set5_check(generator, default_runner, runtimes: dict) -> dict:
     """Set5 protocol PSNR of fp32 Keras, of the default path and of every runtime (same images, protocol)."""
     from keras_srgan.inference.predict import Predictor
 
@@ -145,10 +180,10 @@ def set5_check(generator, precision: str, runtimes: dict) -> dict:
     if not folder.is_dir():
         return {"error": f"{folder} not found"}
     ref = protocol_psnr(generator, folder, Predictor(generator))
-    fast = protocol_psnr(generator, folder, Predictor(generator, precision=precision, fold_batchnorm=True))
+    fast = protocol_psnr(generator, folder, default_runner)
     per_runtime = {}
     for name, run in runtimes.items():
-        if run is None:
+        if not callable(run):
             continue
 
         def one(lr, run=run):
@@ -171,27 +206,70 @@ def set5_delta(set5: dict, runtime: str) -> str:
     return "-" if value is None else f"{value:+.3f}"
 
 
+def startup(timer: Timer, weights: str | None, work: Path) -> dict:
+    """Wall time of whole ``keras-srgan upscale`` processes on a 256x256 PNG: cold cache, then warm (twice).
+
+    Cold = an empty cache folder (the IR is converted and compiled); warm = the next processes, which
+    find the IR and OpenVINO's compiled blob. Also the library call without the CLI (which imports
+    TensorFlow up front), ``Upscaler.from_weights`` + one upscale, in a fresh process with the warm cache.
+    """
+    import subprocess
+
+    from PIL import Image
+
+    src = work / "startup.png"
+    Image.fromarray((test_image(256) * 255).round().astype(np.uint8)).save(src)
+    env = {**os.environ, "KERAS_SRGAN_CACHE_DIR": str(work / "startup-cache")}
+    cli = [sys.executable, "-m", "keras_srgan", "upscale", str(src), "-o", str(work / "startup-out")]
+    if weights:
+        cli += ["--weights", weights]
+    api = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from keras_srgan.inference.upscale import Upscaler\n"
+        "import numpy as np\n"
+        f"up = Upscaler.from_weights({weights!r})\n"
+        "up.upscale_array(np.zeros((256, 256, 3), np.uint8))\n"
+        "print('tensorflow' in sys.modules, time.perf_counter() - t)\n"
+    )
+    out = {}
+    for label, cmd in (
+        ("cli_cold", cli),
+        ("cli_warm", cli),
+        ("cli_warm_2", cli),
+        ("api_warm", [sys.executable, "-c", api]),
+    ):
+        with timer.window():
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+            out[label] = round(time.perf_counter() - start, 2)
+        if proc.returncode != 0:
+            out[label + "_error"] = proc.stderr.strip().splitlines()[-1:]
+        if label == "api_warm" and proc.returncode == 0:
+            out["api_warm_imported_tensorflow"] = proc.stdout.split()[0] == "True"
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", help="generator weights (.weights.h5, run folder or shipped name)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256], help="square LR sizes, untiled")
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[64, 128, 256], help="square LR sizes, untiled"
+        "--large", type=int, default=2048, help="square LR size run tiled by the default (0 = skip)"
     )
-    parser.add_argument("--large", type=int, default=1024, help="square LR size run tiled (0 = skip)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls per small size (median kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size (median kept)")
     parser.add_argument(
-        "--large-runtimes",
+        "--skip",
         nargs="*",
-        default=["upscale precision"],
-        help="runtimes (name prefixes, or 'all') also run on --large besides the baseline and the default path",
-    )
-    parser.add_argument(
-        "--skip", nargs="*", default=[], help="keras-bf16 savedmodel tflite tflite-float16 onnx"
+        default=["keras-bf16", "savedmodel", "tflite"],
+        help="runtimes to leave out: keras-bf16 savedmodel tflite tflite-float16 onnx openvino tensorflow",
     )
     parser.add_argument(
         "--pause",
         nargs="*",
         help="PIDs or pgrep -f patterns to SIGSTOP while timing (resumed after each window)",
+    )
+    parser.add_argument(
+        "--no-startup", dest="startup", action="store_false", help="skip the cold/warm start-up processes"
     )
     parser.add_argument("--json", default=str(RESULTS / "upscale_throughput.json"))
     parser.add_argument("--plot", default=str(REPO / "docs" / "images" / "perf_upscale_throughput.png"))
@@ -199,15 +277,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    from keras_srgan.inference.predict import cpu_has_bf16, resolve_precision
-    from keras_srgan.inference.tiling import (
-        DEFAULT_OVERLAP,
-        DEFAULT_TILE,
-        auto_tile,
-        plan_tiles,
-        upscale_tiled,
-    )
-    from keras_srgan.inference.upscale import upscale
+    from keras_srgan.inference import engines
+    from keras_srgan.inference.tiling import DEFAULT_OVERLAP, plan_tiles
+    from keras_srgan.inference.upscale import Upscaler
     from keras_srgan.weights import load_generator
 
     info = machine()
@@ -223,139 +295,140 @@ def main(argv: list[str] | None = None) -> int:
         generator = build_generator()
         weights_label = "random initialisation (fidelity figures are not meaningful)"
     print(f"weights: {weights_label}")
-    default_precision = resolve_precision("auto")
-    default_tile = auto_tile(2 if default_precision == "bf16" else 4)
-    print(f"default path precision on this machine: {default_precision} (CPU bf16: {cpu_has_bf16()})")
 
     per_pixel = flops_per_lr_pixel(generator)
     flops_out_px = sum(per_pixel.values()) / generator.scale**2
+    print(f"generator FLOPs per output pixel: {flops_out_px / 1e3:.1f} k")
+    peak_tf = matmul_gflops(timer)
+    peak = openvino_matmul_gflops(timer)
     print(
-        f"generator FLOPs per output pixel: {flops_out_px / 1e3:.1f} k ({sum(per_pixel.values()) / 1e6:.2f} M per LR pixel)"
+        f"matmul peak (OpenVINO, 4096^2): fp32 {peak['fp32']}, bf16 {peak['bf16']} GFLOP/s; TensorFlow 2048^2: {peak_tf}"
     )
-    peak = matmul_gflops(timer)
-    print(f"matmul peak (2048^2, TF/oneDNN): fp32 {peak['fp32']} GFLOP/s, bf16 {peak['bf16']} GFLOP/s")
 
     with tempfile.TemporaryDirectory(prefix="keras-srgan-bench-") as tmp:
+        os.environ[engines.CACHE_ENV] = str(Path(tmp) / "cache")  # a cold cache: no stale IR
         t0 = time.perf_counter()
+        default = Upscaler(generator)
+        default_build_s = time.perf_counter() - t0
+        opt_out = Upscaler(generator, precision="fp32")
+        picked = {"engine": default.runner.name, "precision": default.runner.precision, "tile": default.tile}
+        print(f"default path on this machine: {picked} (built in {default_build_s:.1f} s, cold cache)")
         runtimes = build_runtimes(generator, Path(tmp), threads, set(args.skip))
         print(f"built {len(runtimes)} runtimes in {time.perf_counter() - t0:.0f} s")
         results = []
 
-        def default_call(img: np.ndarray):
-            return lambda: upscale(img, generator=generator)
-
-        def runtime_call(run, lr: np.ndarray):
-            return lambda: run(lr)[0]
-
-        def tiled_call(run, img: np.ndarray):
-            return lambda: upscale_tiled(img, run, generator.scale, DEFAULT_TILE, DEFAULT_OVERLAP)
-
-        def record(name: str, size: int, tiled: bool, fn, repeats: int, reference, first=None) -> np.ndarray:
-            median, times, out = timer.time(fn, repeats)
-            value = psnr(out, reference) if reference is not None else 200.0
-            results.append(
-                {
-                    "runtime": name,
-                    "lr_size": size,
-                    "tiled": tiled,
-                    "seconds": median,
-                    "times": times,
-                    "first_call_s": first,
-                    "out_mp_s": (size * generator.scale) ** 2 / median / 1e6,
-                    "psnr_vs_fp32_db": value,
-                    "others_cpu_pct": timer.others[-1] if timer.others else None,
-                }
-            )
-            kind = " tiled" if tiled else ""
-            print(
-                f"  {size}^2{kind} {name}: {median:.3f} s, {results[-1]['out_mp_s']:.3f} MP/s, "
-                f"PSNR {value:.1f} dB" + (f" (first call {first:.2f} s)" if first is not None else ""),
-                flush=True,
-            )
-            return out
-
         for size in args.sizes:
             img = test_image(size)
-            reference = None
+            calls = {}
             for name, run in runtimes.items():
-                fn = default_call(img) if run is None else runtime_call(run, img[None])
-                t = time.perf_counter()
-                fn()  # warm-up: tracing, allocation, delegate set-up, retracing for a new shape
-                first = time.perf_counter() - t
-                tiled = run is None and len(plan_tiles(size, size, default_tile, DEFAULT_OVERLAP)) > 1
-                out = record(name, size, tiled, fn, args.repeats, reference, first)
-                reference = out if reference is None else reference
-        if args.large:
-            from keras_srgan.inference.upscale import Upscaler
-
-            img = test_image(args.large)
-            window = test_image(DEFAULT_TILE + 2 * DEFAULT_OVERLAP)[None]
-            reference = None
-            wanted = args.large_runtimes
-            for name, run in runtimes.items():
-                if name not in (BASELINE, DEFAULT) and "all" not in wanted:
-                    if not any(name.lower().startswith(w.lower()) for w in wanted):
-                        continue
                 if run is None:
-                    upscaler = Upscaler(generator)  # what upscale() uses, with its model calls timed
-                    upscaler.predictor(test_image(upscaler.tile + 2 * DEFAULT_OVERLAP)[None])  # warm-up
-                    calls = timer.per_call(upscaler.predictor)
-                    upscaler.predictor = calls
-                    job = lambda upscaler=upscaler: upscaler.upscale_array(img)  # noqa: E731
-                    tiles = len(plan_tiles(args.large, args.large, upscaler.tile, DEFAULT_OVERLAP))
+                    calls[name] = lambda img=img: default.upscale_array(img)
+                elif run == "fp32":
+                    calls[name] = lambda img=img: opt_out.upscale_array(img)
                 else:
-                    run(window)  # warm-up at the window shape (Keras predict retraces per new shape)
-                    calls = timer.per_call(run)
-                    job = lambda calls=calls: upscale_tiled(  # noqa: E731
-                        img, calls, generator.scale, DEFAULT_TILE, DEFAULT_OVERLAP
-                    )
-                    tiles = len(plan_tiles(args.large, args.large, DEFAULT_TILE, DEFAULT_OVERLAP))
-                start = time.perf_counter()
-                out = job()
-                wall = time.perf_counter() - start
-                seconds = calls.compute_s + (wall - calls.window_s)  # model calls + host-side tiling work
-                value = psnr(out, reference) if reference is not None else 200.0
+                    calls[name] = lambda run=run, lr=img[None]: run(lr)[0]
+            first, outputs = {}, {}
+            for name, fn in calls.items():
+                t = time.perf_counter()
+                outputs[name] = fn()  # warm-up: tracing, compiling, allocation
+                first[name] = time.perf_counter() - t
+            times: dict[str, list[float]] = {name: [] for name in calls}
+            others: dict[str, list[float]] = {name: [] for name in calls}
+            for _ in range(args.rounds):  # A B C ... A B C ...: drift and co-running load hit every row alike
+                for name, fn in calls.items():
+                    _, one, _ = timer.time(fn, 1)
+                    times[name].append(one[0])
+                    others[name].append(timer.others[-1] if timer.others else None)
+            reference = outputs[BASELINE]
+            for name in calls:
+                median = statistics.median(times[name])
+                windows = len(plan_tiles(size, size, default.tile, DEFAULT_OVERLAP)) if name == DEFAULT else 1
                 results.append(
                     {
                         "runtime": name,
-                        "lr_size": args.large,
-                        "tiled": True,
-                        "windows": tiles,
-                        "seconds": seconds,
-                        "model_call_s": calls.compute_s,
-                        "out_mp_s": (args.large * generator.scale) ** 2 / seconds / 1e6,
-                        "psnr_vs_fp32_db": value,
-                        "others_cpu_pct": max(timer.others[-calls.calls :]) if calls.calls else None,
+                        "lr_size": size,
+                        "tiled": windows > 1,
+                        "windows": windows,
+                        "seconds": median,
+                        "times": times[name],
+                        "first_call_s": first[name],
+                        "out_mp_s": (size * generator.scale) ** 2 / median / 1e6,
+                        "psnr_vs_fp32_db": psnr(outputs[name], reference),
+                        "others_cpu_pct": max((o for o in others[name] if o is not None), default=None),
                     }
                 )
+                r = results[-1]
                 print(
-                    f"  {args.large}^2 tiled ({tiles} windows) {name}: {seconds:.1f} s, "
-                    f"{results[-1]['out_mp_s']:.3f} MP/s, PSNR {value:.1f} dB",
+                    f"  {size}^2 {name}: {median:.3f} s, {r['out_mp_s']:.3f} MP/s, PSNR {r['psnr_vs_fp32_db']:.1f} dB"
+                    f" (first call {first[name]:.2f} s)",
                     flush=True,
                 )
-                reference = out if reference is None else reference
-                del out
-        set5 = set5_check(generator, default_precision, runtimes)
+        if args.large:
+            img = test_image(args.large)
+            runner = default.runner
+            calls = timer.per_call(runner)  # each model call in its own short pause window
+            default.runner = calls
+            start = time.perf_counter()
+            out = default.upscale_array(img)
+            wall = time.perf_counter() - start
+            default.runner = runner
+            seconds = calls.compute_s + (wall - calls.window_s)  # model calls + host-side tiling work
+            windows = len(plan_tiles(args.large, args.large, default.tile, DEFAULT_OVERLAP))
+            results.append(
+                {
+                    "runtime": DEFAULT,
+                    "lr_size": args.large,
+                    "tiled": True,
+                    "windows": windows,
+                    "seconds": seconds,
+                    "model_call_s": calls.compute_s,
+                    "out_mp_s": (args.large * generator.scale) ** 2 / seconds / 1e6,
+                    "psnr_vs_fp32_db": None,
+                    "others_cpu_pct": max(timer.others[-calls.calls :]) if calls.calls else None,
+                }
+            )
+            print(
+                f"  {args.large}^2 tiled ({windows} windows of {default.tile + 2 * DEFAULT_OVERLAP}) {DEFAULT}: "
+                f"{seconds:.1f} s, {results[-1]['out_mp_s']:.3f} MP/s",
+                flush=True,
+            )
+            del out
+        set5 = set5_check(generator, default.runner, {k: v for k, v in runtimes.items() if callable(v)})
+        start_times = startup(timer, args.weights, Path(tmp)) if args.startup else {}
+        print(f"start-up (s): {start_times}")
 
     baseline = {r["lr_size"]: r["out_mp_s"] for r in results if r["runtime"] == BASELINE}
+    default_rate = {r["lr_size"]: r["out_mp_s"] for r in results if r["runtime"] == DEFAULT}
+    plain_ov = {r["lr_size"]: r["out_mp_s"] for r in results if r["runtime"] == OV_PLAIN_BF16}
     for r in results:
-        r["speedup_vs_baseline"] = r["out_mp_s"] / baseline[r["lr_size"]]
-        r["achieved_gflops"] = r["out_mp_s"] * 1e6 * flops_out_px / 1e9
-        bf16 = (
-            "bf16" in r["runtime"]
-            or "bfloat16" in r["runtime"]
-            or (r["runtime"] == DEFAULT and default_precision == "bf16")
+        r["speedup_vs_baseline"] = (
+            r["out_mp_s"] / baseline[r["lr_size"]] if r["lr_size"] in baseline else None
         )
+        r["achieved_gflops"] = r["out_mp_s"] * 1e6 * flops_out_px / 1e9
+        bf16 = "bf16" in r["runtime"] or "bfloat16" in r["runtime"]
+        bf16 = bf16 or (r["runtime"] == DEFAULT and picked["precision"] == "bf16")
         r["peak_precision"] = "bf16" if bf16 else "fp32"
         r["fraction_of_matmul_peak"] = r["achieved_gflops"] / peak[r["peak_precision"]]
+    small = min(args.sizes, key=lambda s: abs(s - 256))
+    summary = {
+        "default_vs_plain_openvino_bf16": (
+            default_rate[small] / plain_ov[small] if small in plain_ov and small in default_rate else None
+        ),
+        "large_vs_small_default_rate": (
+            default_rate[args.large] / default_rate[small]
+            if args.large and args.large in default_rate
+            else None
+        ),
+        "limit_mp_s_at_bf16_peak": peak["bf16"] * 1e9 / flops_out_px / 1e6,
+    }
     rows = [
         [
             r["runtime"],
-            f"{r['lr_size']}^2" + (" tiled" if r["tiled"] else ""),
-            f"{r['out_mp_s']:.3f}",
-            f"{r['speedup_vs_baseline']:.2f}x",
+            f"{r['lr_size']}^2" + (f" tiled ({r['windows']} windows)" if r["tiled"] else ""),
+            f"{r['out_mp_s']:.2f}",
+            "-" if r["speedup_vs_baseline"] is None else f"{r['speedup_vs_baseline']:.2f}x",
             "-" if r["psnr_vs_fp32_db"] is None else f"{r['psnr_vs_fp32_db']:.1f}",
-            set5_delta(set5, r["runtime"]),
+            set5_delta(set5, r["runtime"]) if r["lr_size"] == small else "-",
             f"{r['achieved_gflops']:.0f}",
             f"{100 * r['fraction_of_matmul_peak']:.0f}% ({r['peak_precision']})",
         ]
@@ -369,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                 "LR input",
                 "output MP/s",
                 "vs baseline",
-                "PSNR vs fp32 (dB)",
+                "PSNR vs fp32 Keras (dB)",
                 "Set5 protocol PSNR delta (dB)",
                 "GFLOP/s",
                 "of matmul peak (precision)",
@@ -378,76 +451,75 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(
-        f"\nSet5 protocol PSNR: fp32 Keras {set5.get('fp32_keras_psnr')}, default path {set5.get('default_path_psnr')}, "
+        f"\ndefault picked {picked}; default / OpenVINO bf16 on the plain ONNX = {summary['default_vs_plain_openvino_bf16']}; "
+        f"tiled {args.large}^2 / {small}^2 rate = {summary['large_vs_small_default_rate']}; "
+        f"bf16 peak limit {summary['limit_mp_s_at_bf16_peak']:.1f} MP/s"
+    )
+    print(
+        f"Set5 protocol PSNR: fp32 Keras {set5.get('fp32_keras_psnr')}, default path {set5.get('default_path_psnr')}, "
         f"delta {set5.get('delta_db')}"
     )
-    summary = timer.summary()
+    load = timer.summary()
     print(
-        f"other processes' CPU use while timing: max {summary['others_cpu_pct_max']}%, mean {summary['others_cpu_pct_mean']}%"
-        f" (paused: {summary['paused_pids'] or 'none'})"
+        f"other processes' CPU use while timing: max {load['others_cpu_pct_max']}%, mean {load['others_cpu_pct_mean']}%"
+        f" (paused: {load['paused_pids'] or 'none'})"
     )
     payload = {
         "machine": info,
         "weights": weights_label,
-        "default_precision": default_precision,
+        "default": picked,
+        "default_build_s_cold": default_build_s,
         "flops_per_lr_pixel": per_pixel,
         "flops_per_output_pixel": flops_out_px,
-        "matmul_gflops": peak,
+        "matmul_gflops_openvino": peak,
+        "matmul_gflops_tensorflow": peak_tf,
+        "summary": summary,
+        "startup_s": start_times,
         "threads": threads,
-        "baseline_tile": DEFAULT_TILE,
-        "default_tile": default_tile,
         "overlap": DEFAULT_OVERLAP,
+        "rounds": args.rounds,
         "results": results,
         "set5": set5,
-        "load": summary,
+        "load": load,
         "tensorflow_threads": {
             "intra": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter": tf.config.threading.get_inter_op_parallelism_threads(),
         },
     }
     print(f"wrote {write_json(args.json, payload)}")
-    plot(results, args.plot, info)
+    plot(results, args.plot, info, peak, flops_out_px)
     print(f"wrote {args.plot}")
     return 0
 
 
-def plot(results: list[dict], path: str, info: dict) -> None:
-    """Two panels: MP/s per runtime and input size; PSNR vs fp32 Keras (same colours)."""
+def plot(results: list[dict], path: str, info: dict, peak: dict, flops_out_px: float) -> None:
+    """Two panels: output MP/s per runtime (with the bf16 matmul-peak limit); PSNR vs fp32 Keras."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(dict.fromkeys(r["runtime"] for r in results))
-    labels = sorted({r["lr_size"] for r in results})
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 1.3]})
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        xs, ys = [], []
-        for j, size in enumerate(labels):
-            row = next((r for r in results if r["runtime"] == name and r["lr_size"] == size), None)
-            if row is not None:
-                xs.append(j + i * width)
-                ys.append(row["out_mp_s"])
-        ax1.bar(xs, ys, width, label=name)
-    ax1.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))])
-    ax1.set_xticklabels([f"{s}^2" + (" (tiled)" if s >= 512 else "") for s in labels])
-    ax1.set_ylabel("output megapixels / s")
-    ax1.set_title(f"SRResNet x4 throughput, {info['cpu']}, {info['logical_cpus']} CPUs")
-    ax1.legend(fontsize=7)
-    mid = labels[min(len(labels) - 1, 2)]
-    pts = [
-        (r["runtime"], r["psnr_vs_fp32_db"])
-        for r in results
-        if r["lr_size"] == mid and r["psnr_vs_fp32_db"] is not None
-    ]
+    rows = sorted(results, key=lambda r: (r["lr_size"], r["out_mp_s"]))
+    labels = [f"{r['runtime']} @ {r['lr_size']}^2" + (" tiled" if r["tiled"] else "") for r in rows]
+    fig, (ax1, ax2) = plt.subplots(
+        1, 2, figsize=(14, 0.45 * len(rows) + 2), gridspec_kw={"width_ratios": [3, 1.3]}
+    )
+    colours = ["C3" if r["runtime"] == DEFAULT else "C0" for r in rows]
+    ax1.barh(labels, [r["out_mp_s"] for r in rows], color=colours)
+    limit = peak["bf16"] * 1e9 / flops_out_px / 1e6
+    ax1.axvline(limit, color="k", ls="--", lw=1)
+    ax1.text(limit, -0.6, f" bf16 matmul peak limit {limit:.1f}", fontsize=7, va="top")
+    ax1.set_xlabel("output megapixels / s")
+    ax1.set_title(f"SRResNet x4 throughput, {info['cpu']}, {info['logical_cpus']} CPUs", fontsize=9)
+    ax1.tick_params(axis="y", labelsize=7)
+    pts = [r for r in rows if r["psnr_vs_fp32_db"] is not None]
     ax2.barh(
-        [p[0][:28] for p in pts],
-        [min(p[1], 100.0) for p in pts],
-        color=[f"C{names.index(p[0])}" for p in pts],
+        [f"{r['runtime'][:30]} @ {r['lr_size']}" for r in pts],
+        [min(r["psnr_vs_fp32_db"], 100.0) for r in pts],
+        color=["C3" if r["runtime"] == DEFAULT else "C0" for r in pts],
     )
     ax2.axvline(45, color="k", ls="--", lw=1)
-    ax2.set_xlabel(f"PSNR vs fp32 Keras at {mid}^2 (dB, capped at 100)")
+    ax2.set_xlabel("PSNR vs fp32 Keras (dB, capped at 100)")
     ax2.tick_params(axis="y", labelsize=7)
     save_figure(fig, path)
 

@@ -36,8 +36,11 @@ ENGINE_ENV = "KERAS_SRGAN_ENGINE"
 PRECISION_ENV = "KERAS_SRGAN_PRECISION"
 CACHE_ENV = "KERAS_SRGAN_CACHE_DIR"
 OPENVINO_EXTRA = "pip install openvino (or keras-srgan[openvino])"
-# Compiled window shapes kept per OpenVINO engine (a tiled image uses one; small images one each).
+# Compiled shapes kept per OpenVINO engine (a tiled image uses one; small images one each). Each holds
+# its activation memory, so the kept shapes are also limited to this many LR pixels in total (the most
+# recent one is always kept): about one default bf16 window plus a few small images.
 MAX_COMPILED_SHAPES = 4
+MAX_COMPILED_PIXELS = 300_000
 
 
 class Engine(Protocol):
@@ -310,7 +313,13 @@ class OpenVINOEngine(_Refreshing):
         model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
         request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
         self._compiled[shape] = request
-        while len(self._compiled) > MAX_COMPILED_SHAPES:
+
+        def pixels() -> int:
+            return sum(int(np.prod(s[:3])) for s in self._compiled)
+
+        while len(self._compiled) > 1 and (
+            len(self._compiled) > MAX_COMPILED_SHAPES or pixels() > MAX_COMPILED_PIXELS
+        ):
             self._compiled.popitem(last=False)
         return request
 

@@ -48,7 +48,7 @@ def load_weights(weights: str | os.PathLike | None):
 # LR window side (core + 2 * overlap) per (engine, precision) when ``tile`` is not given. OpenVINO's
 # windows are sized so the peak memory of a 1600x1200 upscale stays at or below that of the previous
 # TensorFlow default (docs/upscaling.md); a 256x256 image fits in one window at either precision.
-OPENVINO_WINDOW = {"bf16": 420, "fp32": 336}
+OPENVINO_WINDOW = {"bf16": 340, "fp32": 336}
 
 
 def default_tile(engine: str, precision: str, overlap: int = DEFAULT_OVERLAP) -> int:
