@@ -48,7 +48,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     gan.add_argument("--ema-decay", type=float, help="moving average of G's weights (0: off; e.g. 0.999)")
     p.add_argument("--num-blocks", type=int)
     p.add_argument("--filters", type=int)
-    p.add_argument("--degradation", choices=["bicubic", "gaussian"])
+    p.add_argument(
+        "--degradation",
+        choices=["bicubic", "gaussian", "real"],
+        help="HR -> LR in the step: bicubic (default), gaussian blur, or real (blur, resize, noise, JPEG)",
+    )
+    p.add_argument(
+        "--degradation-option",
+        nargs="+",
+        metavar="KNOB=VALUE",
+        help="set knobs of --degradation real, e.g. noise_sigma=[0,0.04] jpeg_prob2=0 (docs/training.md)",
+    )
     p.add_argument("--blur-sigma", type=float)
     p.add_argument("--noise-sigma", type=float, help="max std of additive LR noise on [0, 1] (0: off)")
     p.add_argument("--val-data", nargs="+", metavar="DIR")
@@ -93,7 +103,30 @@ def _overrides(args) -> dict:
         "mixed_precision", "jit_compile", "seed", "resume", "max_bad_steps", "strategy", "cpu_replicas",
         "gan_update", "adversarial", "d_norm", "d_lr", "d_warmup_steps", "fm_weight", "ema_decay",
     ]  # fmt: skip
-    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if args.degradation_option:
+        overrides["degradation_options"] = parse_options(args.degradation_option)
+    return overrides
+
+
+def parse_options(items: list[str]) -> dict:
+    """``KNOB=VALUE`` strings -> dict; values are YAML (numbers, [low, high] lists)."""
+    import yaml
+
+    from keras_srgan.errors import UserError
+
+    options = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--degradation-option {item!r}: expected KNOB=VALUE, e.g. noise_sigma=[0,0.04]")
+        try:
+            options[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UserError(
+                f"--degradation-option {item!r}: {text!r} is not a number or a [low, high] list"
+            ) from None
+    return options
 
 
 def run(args) -> int:

@@ -137,6 +137,67 @@ def gaussian_downsample(hr: tf.Tensor, scale: int, sigma: float) -> tf.Tensor:
     return _resample(hr, int(scale), "gaussian", float(sigma))
 
 
+RESIZE_KERNELS = ("area", "bilinear", "bicubic")
+
+
+def _resize_weights(d: tf.Tensor, ratio: tf.Tensor, kernel: str) -> tf.Tensor:
+    """Weight of an input pixel at signed distance ``d`` (input pixels) from an output pixel's centre.
+
+    ``ratio`` is input/output size. bicubic is stretched when downsizing (antialiased, like MATLAB and
+    ``tf.image.resize(antialias=True)``); bilinear is not (it aliases, like OpenCV's and PyTorch's default
+    resize: a different artifact for the random-kernel resizes of the real-world degradation); area is the
+    overlap of the input pixel with the output pixel's footprint (a box filter, ``tf.image.resize("area")``).
+    """
+    if kernel == "bicubic":
+        return _keys_cubic(d / tf.maximum(ratio, 1.0))
+    if kernel == "bilinear":
+        return tf.maximum(1.0 - tf.abs(d), 0.0)
+    if kernel == "area":
+        half = ratio / 2.0
+        return tf.maximum(tf.minimum(d + 0.5, half) - tf.maximum(d - 0.5, -half), 0.0)
+    raise ValueError(f"resize kernel must be one of {RESIZE_KERNELS}, got {kernel!r}")
+
+
+def resize_matrix(in_length, out_length, kernel: str = "bicubic") -> tf.Tensor:
+    """[out_length, in_length] float32 weights of a resize along one axis, rows renormalised over the image.
+
+    Any sizes, up or down, Python ints or scalar int tensors (sizes drawn at random inside a step). The
+    geometry is ``tf.image.resize``'s (half-pixel centres), as for ``bicubic_downsample``.
+    """
+    ratio = tf.cast(in_length, tf.float32) / tf.cast(out_length, tf.float32)
+    centres = (tf.range(out_length, dtype=tf.float32) + 0.5) * ratio
+    pixels = tf.range(in_length, dtype=tf.float32) + 0.5
+    w = _resize_weights(pixels[None, :] - centres[:, None], ratio, kernel)
+    return w / tf.reduce_sum(w, axis=1, keepdims=True)
+
+
+def apply_separable(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
+    """[N, H, W, C] -> [N, Ho, Wo, C] with a [Ho, H] matrix on rows and a [Wo, W] one on columns.
+
+    Static output sides are kept when the matrices have them (the generator and D need static shapes).
+    """
+    images = tf.cast(images, tf.float32)
+    shape = tf.shape(images)
+    h, w, c = (images.shape[i] if images.shape[i] is not None else shape[i] for i in (1, 2, 3))
+    ho = rows.shape[0] if rows.shape[0] is not None else tf.shape(rows)[0]
+    wo = cols.shape[0] if cols.shape[0] is not None else tf.shape(cols)[0]
+    y = tf.matmul(rows, tf.reshape(images, [-1, h, w * c]))
+    y = tf.matmul(cols, tf.reshape(y, [-1, w, c]))
+    return tf.reshape(y, [-1, ho, wo, c])
+
+
+def resize(images: tf.Tensor, size, kernel: str = "bicubic") -> tf.Tensor:
+    """Resize [N, H, W, C] to ``size`` = (height, width) (ints or int tensors) with one of RESIZE_KERNELS.
+
+    Equal to ``tf.image.resize`` with method bicubic (antialias=True), bilinear (antialias=False) and area,
+    but two matrix products that run on any device (see the module docstring).
+    """
+    shape = tf.shape(images)
+    h = images.shape[1] if images.shape[1] is not None else shape[1]
+    w = images.shape[2] if images.shape[2] is not None else shape[2]
+    return apply_separable(images, resize_matrix(h, size[0], kernel), resize_matrix(w, size[1], kernel))
+
+
 @dataclass(frozen=True)
 class Degradation:
     """How training LR images are made from HR crops; a fresh LR (and noise) for every batch."""
@@ -174,3 +235,23 @@ class Degradation:
 
     def get_config(self) -> dict:
         return asdict(self)
+
+
+def build_degradation(
+    kind: str = "bicubic",
+    scale: int = 4,
+    blur_sigma: float = 1.6,
+    noise_sigma: float = 0.0,
+    options: dict | None = None,
+):
+    """The degradation a training config names: ``Degradation`` (bicubic, gaussian) or the ``real`` preset.
+
+    ``options`` overrides knobs of the real preset (``RealDegradation`` fields); other kinds have none.
+    """
+    if kind == "real":
+        from keras_srgan.data.real_degradation import RealDegradation
+
+        return RealDegradation(scale=scale, **(options or {}))
+    if options:
+        raise ValueError(f"degradation options apply to the 'real' degradation only, not {kind!r}")
+    return Degradation(scale=scale, kind=kind, blur_sigma=blur_sigma, noise_sigma=noise_sigma)

@@ -15,6 +15,7 @@ from keras_srgan.models.discriminator import NORMS
 GAN_UPDATES = ("alternating", "simultaneous")
 
 STAGES = ("pretrain", "gan")
+DEGRADATIONS = ("bicubic", "gaussian", "real")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
 # The paper: 10^6 MSE updates for SRResNet; 2 x 10^5 GAN updates, lr 1e-4 dropped to 1e-5 halfway.
 PAPER_STEPS = {"pretrain": 1_000_000, "gan": 200_000}
@@ -51,9 +52,12 @@ class TrainConfig:
     num_blocks: int = 16
     filters: int = 64
     icnr: bool = True
+    # "bicubic", "gaussian", or "real" (blur, resize, noise, JPEG: keras_srgan/data/real_degradation.py)
     degradation: str = "bicubic"
     blur_sigma: float = 1.6
     noise_sigma: float = 0.0
+    # knobs of the "real" preset that differ from its defaults (RealDegradation field -> value)
+    degradation_options: dict = field(default_factory=dict)
     val_data: list[str] = field(default_factory=list)
     val_crop: int = 192
     val_every: int = 1000
@@ -81,6 +85,7 @@ class TrainConfig:
             self.val_data = [str(self.val_data)]
         self.data = [str(d) for d in self.data]
         self.val_data = [str(d) for d in self.val_data]
+        self.degradation_options = dict(self.degradation_options or {})
         if self.stage not in STAGES:
             raise UserError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.mixed_precision not in PRECISIONS:
@@ -107,6 +112,34 @@ class TrainConfig:
             raise UserError(f"patch_size {self.patch_size} is not a multiple of scale {self.scale}")
         if not self.data:
             raise UserError("no training data folders given (--data DIR [DIR ...])")
+        self._check_degradation()
+
+    def _check_degradation(self) -> None:
+        """Build the degradation once, so a bad kind or knob fails here with one line naming it."""
+        from keras_srgan.data.degradation import build_degradation
+
+        if self.degradation not in DEGRADATIONS:
+            raise UserError(f"degradation must be one of {DEGRADATIONS}, got {self.degradation!r}")
+        if self.degradation == "real":
+            from keras_srgan.data.real_degradation import RealDegradation
+
+            unknown = set(self.degradation_options) - set(RealDegradation.knobs())
+            if unknown:
+                raise UserError(
+                    f"unknown degradation option(s) {', '.join(sorted(unknown))}; the real preset's knobs are "
+                    f"{', '.join(RealDegradation.knobs())}"
+                )
+            if self.jit_compile:
+                raise UserError(
+                    "--degradation real cannot run under --jit-compile: its JPEG step is a host-only TensorFlow "
+                    "op and its random resize sizes are dynamic; drop --jit-compile"
+                )
+        try:
+            build_degradation(
+                self.degradation, self.scale, self.blur_sigma, self.noise_sigma, self.degradation_options
+            )
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"degradation {self.degradation!r}: {exc}") from None
 
     def to_dict(self) -> dict:
         return asdict(self)

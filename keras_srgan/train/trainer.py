@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_srgan.data.degradation import Degradation
+from keras_srgan.data.degradation import build_degradation
 from keras_srgan.data.images import scan_images
 from keras_srgan.data.pipeline import train_dataset, validation_dataset
 from keras_srgan.distribute import WorkerOutput, make_strategy
@@ -141,8 +141,8 @@ def build_model(cfg: TrainConfig) -> SRGAN:
     discriminator = build_discriminator(cfg.patch_size, norm=cfg.d_norm) if cfg.stage == "gan" else None
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
         synchronize_batch_norm(generator, discriminator)
-    degradation = Degradation(
-        scale=cfg.scale, kind=cfg.degradation, blur_sigma=cfg.blur_sigma, noise_sigma=cfg.noise_sigma
+    degradation = build_degradation(
+        cfg.degradation, cfg.scale, cfg.blur_sigma, cfg.noise_sigma, cfg.degradation_options
     )
     model = SRGAN(
         generator,
@@ -391,6 +391,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         "content_loss": cfg.content_loss,
         "trained_on": [Path(d).name for d in cfg.data],
     }
+    extra["degradation"] = model.degradation.get_config()
     weights_path = meta_path = None
     if output.chief:
         weights_path, meta_path = _write_final(shown_generator, run_dir / "generator", extra)

@@ -1,0 +1,329 @@
+"""The ``real`` degradation preset: blur, random resize, noise and JPEG, in one or two rounds ("orders").
+
+Bicubic LR teaches a model to undo one exact filter; photographs arrive blurred by optics and motion,
+resized by unknown software, noisy and JPEG-compressed, often more than once. This preset follows the
+idea of Real-ESRGAN's second-order degradation (Wang et al. 2021), with our own choices:
+
+    order 1 (on the HR crop):          blur -> resize x f1 (of the HR side) -> noise -> JPEG
+    order 2 (probability p, on that):  blur -> resize x f2 (of the LR side) -> noise -> resize to LR -> JPEG
+    (one order only: its JPEG comes after the resize to LR, so the LR always ends as a decoded JPEG)
+
+* blur: a Gaussian kernel per image, isotropic or anisotropic (two sigmas and a rotation), applied as one
+  depthwise convolution over the batch; at the borders the weights are renormalised over the pixels
+  inside the image, like the resampling in ``degradation.py`` (no invented pixels, any image size);
+* resize: one random factor and one random kernel (area, bilinear without antialiasing, antialiased
+  bicubic) per batch, as matrix products (``degradation.resize``); the sizes are tensors, so the graph
+  is traced once;
+* noise per image: Gaussian (sigma from a range) or Poisson-like (a Gaussian whose variance grows with
+  the intensity: photon noise with 255 / scale^2 photons at white, std = scale * sqrt(x / 255)), in colour
+  or the same on all channels ("gray");
+* JPEG per image at a random quality (TensorFlow's encoder and an accurate-DCT decoder).
+
+Where it runs: everything but JPEG has kernels on every device; TensorFlow's JPEG encoder/decoder run on
+the host only, so on a GPU the placer copies the small LR-sized batch to the host and back once per JPEG
+(docs/training.md has the measured cost). The random sizes and the host op keep this preset out of XLA
+(``--jit-compile``); the bicubic and gaussian kinds stay compilable.
+
+All randomness comes from the ``keras.random.SeedGenerator`` passed to ``__call__``: the same seed state
+gives the same LR batch. Validation (``add_noise=False``) gets the clean bicubic LR.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import keras
+import tensorflow as tf
+
+from keras_srgan.data.degradation import RESIZE_KERNELS, apply_separable, bicubic_downsample, resize_matrix
+
+RANGES = (
+    "blur_sigma", "resize_range", "noise_sigma", "poisson_scale", "jpeg_quality",
+    "blur_sigma2", "resize_range2", "noise_sigma2", "poisson_scale2", "jpeg_quality2",
+)  # fmt: skip
+PROBABILITIES = (
+    "blur_prob", "anisotropic_prob", "gaussian_noise_prob", "gray_noise_prob", "jpeg_prob",
+    "second_order_prob", "blur_prob2", "anisotropic_prob2", "gaussian_noise_prob2", "gray_noise_prob2",
+    "jpeg_prob2",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RealDegradation:
+    """Knobs of the ``real`` preset (defaults: Real-ESRGAN's ranges). Ranges are (low, high), drawn uniformly.
+
+    Sigmas and noise levels are on the [0, 1] scale; blur sigmas and kernel sizes in pixels of the image
+    they act on (the HR crop for order 1). ``resize_range`` multiplies the HR side, ``resize_range2`` the LR
+    side (HR / scale). ``resize_kernel_probs``: weights of area, bilinear and bicubic for every resize.
+    """
+
+    scale: int = 4
+    # order 1
+    blur_prob: float = 1.0
+    blur_kernel_size: int = 21  # 2 * ceil(3 * 3.0) + 3: just over 3 sigmas of the widest kernel
+    blur_sigma: tuple[float, float] = (0.2, 3.0)
+    anisotropic_prob: float = 0.5
+    resize_range: tuple[float, float] = (0.15, 1.5)
+    gaussian_noise_prob: float = 0.5  # the rest is Poisson-like
+    noise_sigma: tuple[float, float] = (1 / 255, 30 / 255)
+    poisson_scale: tuple[float, float] = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_prob: float = 1.0
+    jpeg_quality: tuple[int, int] = (30, 95)
+    # order 2
+    second_order_prob: float = 1.0
+    blur_prob2: float = 0.8
+    blur_kernel_size2: int = 11  # 2 * ceil(3 * 1.5) + 1: 3 sigmas of the widest kernel (21 cost 2.3x more)
+    blur_sigma2: tuple[float, float] = (0.2, 1.5)
+    anisotropic_prob2: float = 0.5
+    resize_range2: tuple[float, float] = (0.3, 1.2)
+    gaussian_noise_prob2: float = 0.5
+    noise_sigma2: tuple[float, float] = (1 / 255, 25 / 255)
+    poisson_scale2: tuple[float, float] = (0.05, 2.5)
+    gray_noise_prob2: float = 0.4
+    jpeg_prob2: float = 1.0
+    jpeg_quality2: tuple[int, int] = (30, 95)
+    # every resize, the last one to the LR size included
+    resize_kernel_probs: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+
+    def __post_init__(self):
+        """Check every knob, so that a bad recipe fails before training starts, naming the knob."""
+        if int(self.scale) != self.scale or self.scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {self.scale!r}")
+        for name in RANGES:
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
+            low, high = (float(v) for v in value)
+            if not low <= high:
+                raise ValueError(f"{name}: low {low} is above high {high}")
+            object.__setattr__(self, name, (low, high))
+        for name in PROBABILITIES:
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)!r}")
+        for name in ("blur_sigma", "blur_sigma2", "resize_range", "resize_range2"):
+            if getattr(self, name)[0] <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("noise_sigma", "noise_sigma2", "poisson_scale", "poisson_scale2"):
+            if getattr(self, name)[0] < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("jpeg_quality", "jpeg_quality2"):
+            low, high = getattr(self, name)
+            if low != int(low) or high != int(high) or not 1 <= low <= high <= 100:
+                raise ValueError(f"{name} must be whole qualities in [1, 100], got {getattr(self, name)}")
+            object.__setattr__(self, name, (int(low), int(high)))
+        for name in ("blur_kernel_size", "blur_kernel_size2"):
+            size = getattr(self, name)
+            if int(size) != size or size < 1 or size % 2 == 0:
+                raise ValueError(f"{name} must be an odd positive integer, got {size!r}")
+        probs = tuple(float(p) for p in self.resize_kernel_probs)
+        if len(probs) != len(RESIZE_KERNELS) or min(probs) < 0 or sum(probs) <= 0:
+            raise ValueError(
+                f"resize_kernel_probs must be {len(RESIZE_KERNELS)} non-negative weights of "
+                f"{'/'.join(RESIZE_KERNELS)}, not all zero; got {self.resize_kernel_probs!r}"
+            )
+        object.__setattr__(self, "resize_kernel_probs", probs)
+
+    @property
+    def kind(self) -> str:
+        return "real"
+
+    def get_config(self) -> dict:
+        return {"kind": "real", **asdict(self)}
+
+    @classmethod
+    def knobs(cls) -> list[str]:
+        """Names a recipe's ``degradation_options`` may set (all fields but ``scale``)."""
+        return [f.name for f in fields(cls) if f.name != "scale"]
+
+    def __call__(self, hr: tf.Tensor, seed=None, add_noise: bool = True) -> tf.Tensor:
+        """LR batch [N, H // scale, W // scale, C] in [0, 1] for an HR batch [N, H, W, C] in [0, 1].
+
+        ``seed``: a ``keras.random.SeedGenerator`` (or an int: then every call draws the same).
+        ``add_noise=False``: the clean bicubic LR (validation and image logs).
+        """
+        hr = tf.cast(hr, tf.float32)
+        if not add_noise:
+            return tf.clip_by_value(bicubic_downsample(hr, self.scale), 0.0, 1.0)
+        if seed is None:
+            raise ValueError("the real degradation needs a seed (a keras.random.SeedGenerator)")
+        shape = tf.shape(hr)
+        hr_size = [hr.shape[i] if hr.shape[i] is not None else shape[i] for i in (1, 2)]
+        lr_size = [side // self.scale for side in hr_size]
+        p = self.second_order_prob
+
+        def one_order():
+            return self._order(hr, 1, hr_size, seed, final_size=lr_size)
+
+        def two_orders():
+            first = self._order(hr, 1, hr_size, seed)
+            return self._order(first, 2, lr_size, seed, final_size=lr_size)
+
+        if p <= 0.0:
+            lr = one_order()
+        elif p >= 1.0:
+            lr = two_orders()
+        else:
+            lr = tf.cond(_uniform([], seed) < p, two_orders, one_order)
+        static = [s if isinstance(s, int) else None for s in lr_size]
+        return tf.ensure_shape(lr, [hr.shape[0], *static, hr.shape[3]])
+
+    def _knob(self, name: str, order: int):
+        return getattr(self, name if order == 1 else f"{name}2")
+
+    def _order(self, x, order: int, base_size, seed, final_size=None) -> tf.Tensor:
+        """One round: blur -> resize (random factor of ``base_size``) -> noise [-> resize to final] -> JPEG."""
+        knob = lambda name: self._knob(name, order)  # noqa: E731
+        n = tf.shape(x)[0]
+        if knob("blur_prob") > 0:  # a probability of 0 leaves its ops out of the graph (and their cost)
+            kernels = random_gaussian_kernels(
+                n, knob("blur_kernel_size"), knob("blur_sigma"), knob("anisotropic_prob"), seed
+            )
+            x = tf.where(_uniform([n, 1, 1, 1], seed) < knob("blur_prob"), blur(x, kernels), x)
+        factor = _uniform([], seed, *knob("resize_range"))
+        size = [
+            tf.maximum(1, tf.cast(tf.round(tf.cast(side, tf.float32) * factor), tf.int32))
+            for side in base_size
+        ]
+        x = random_kernel_resize(x, size, self.resize_kernel_probs, seed)
+        x = add_noise(
+            x,
+            seed,
+            knob("gaussian_noise_prob"),
+            knob("noise_sigma"),
+            knob("poisson_scale"),
+            knob("gray_noise_prob"),
+        )
+        x = tf.clip_by_value(x, 0.0, 1.0)
+        if final_size is not None:
+            x = tf.clip_by_value(
+                random_kernel_resize(x, final_size, self.resize_kernel_probs, seed), 0.0, 1.0
+            )
+        if knob("jpeg_prob") <= 0:
+            return x
+        low, high = knob("jpeg_quality")
+        quality = keras.random.randint([n], low, high + 1, seed=seed)
+        return tf.where(_uniform([n, 1, 1, 1], seed) < knob("jpeg_prob"), jpeg(x, quality), x)
+
+
+def _uniform(shape, seed, low: float = 0.0, high: float = 1.0) -> tf.Tensor:
+    return tf.cast(keras.random.uniform(shape, low, high, seed=seed), tf.float32)
+
+
+def gaussian_kernels(sigma_x: tf.Tensor, sigma_y: tf.Tensor, theta: tf.Tensor, size: int) -> tf.Tensor:
+    """[N, size, size] normalised Gaussian kernels with std ``sigma_x`` along the direction at angle
+    ``theta`` (radians, from the x axis towards +y) and ``sigma_y`` across it; all three are [N] tensors.
+    """
+    radius = (size - 1) / 2.0
+    grid = tf.range(size, dtype=tf.float32) - radius
+    y, x = tf.meshgrid(grid, grid, indexing="ij")
+    c = tf.cos(theta)[:, None, None]
+    s = tf.sin(theta)[:, None, None]
+    along = c * x + s * y
+    across = -s * x + c * y
+    q = tf.square(along / sigma_x[:, None, None]) + tf.square(across / sigma_y[:, None, None])
+    k = tf.exp(-0.5 * q)
+    return k / tf.reduce_sum(k, axis=[1, 2], keepdims=True)
+
+
+def random_gaussian_kernels(n, size: int, sigma_range, anisotropic_prob: float, seed) -> tf.Tensor:
+    """[n, size, size] kernels: isotropic (one sigma) or, with ``anisotropic_prob``, two sigmas and an angle."""
+    sigma_x = _uniform([n], seed, *sigma_range)
+    sigma_y = _uniform([n], seed, *sigma_range)
+    theta = _uniform([n], seed, 0.0, math.pi)
+    anisotropic = _uniform([n], seed) < anisotropic_prob
+    return gaussian_kernels(sigma_x, tf.where(anisotropic, sigma_y, sigma_x), theta, size)
+
+
+def blur(images: tf.Tensor, kernels: tf.Tensor) -> tf.Tensor:
+    """Convolve each image [N, H, W, C] with its own kernel [N, k, k] (odd k), borders renormalised.
+
+    The batch is folded into the channels so one depthwise convolution does every image (any device,
+    XLA-compilable); dividing by the same convolution of a ones mask drops the taps outside the image.
+    """
+    images = tf.cast(images, tf.float32)
+    shape = tf.shape(images)
+    n, h, w = shape[0], shape[1], shape[2]
+    c = images.shape[3]
+    k = kernels.shape[1]
+    folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, h, w, n * c])  # channel index = i * C + ch
+    taps = tf.transpose(kernels, [1, 2, 0])[:, :, :, None, None]  # [k, k, N, 1, 1]
+    taps = tf.reshape(tf.tile(taps, [1, 1, 1, c, 1]), [k, k, n * c, 1])
+    out = tf.nn.depthwise_conv2d(folded, taps, [1, 1, 1, 1], "SAME")
+    mask = tf.ones([1, h, w, n], tf.float32)
+    norm = tf.nn.depthwise_conv2d(mask, tf.transpose(kernels, [1, 2, 0])[:, :, :, None], [1, 1, 1, 1], "SAME")
+    out = tf.reshape(out, [h, w, n, c]) / tf.reshape(norm, [h, w, n, 1])
+    return tf.ensure_shape(tf.transpose(out, [2, 0, 1, 3]), images.shape)
+
+
+def random_kernel_resize(images: tf.Tensor, size, probs, seed) -> tf.Tensor:
+    """Resize the batch to ``size`` with one kernel of RESIZE_KERNELS drawn with weights ``probs``."""
+    probs = tf.constant(probs, tf.float32)
+    edges = tf.cumsum(probs / tf.reduce_sum(probs))[:-1]
+    index = tf.reduce_sum(tf.cast(_uniform([], seed) >= edges, tf.int32))
+    onehot = tf.one_hot(index, len(RESIZE_KERNELS))
+    shape = tf.shape(images)
+    h = images.shape[1] if images.shape[1] is not None else shape[1]
+    w = images.shape[2] if images.shape[2] is not None else shape[2]
+
+    def mixed(length, out_length):
+        # the one-hot picks one matrix exactly; all three are tiny next to the images they resize
+        mats = tf.stack([resize_matrix(length, out_length, kernel) for kernel in RESIZE_KERNELS])
+        return tf.tensordot(onehot, mats, 1)
+
+    rows, cols = mixed(h, size[0]), mixed(w, size[1])
+    if isinstance(size[0], int):
+        rows = tf.ensure_shape(rows, [size[0], None])
+    if isinstance(size[1], int):
+        cols = tf.ensure_shape(cols, [size[1], None])
+    return apply_separable(images, rows, cols)
+
+
+def add_noise(
+    images: tf.Tensor, seed, gaussian_prob: float, sigma_range, poisson_range, gray_prob: float
+) -> tf.Tensor:
+    """Per image: Gaussian noise (std from ``sigma_range``) with ``gaussian_prob``, else Poisson-like
+    noise (std = scale * sqrt(x / 255), scale from ``poisson_range``); with ``gray_prob`` one noise field
+    for all channels.
+    """
+    n = tf.shape(images)[0]
+    gaussian = _uniform([n, 1, 1, 1], seed) < gaussian_prob
+    gray = _uniform([n, 1, 1, 1], seed) < gray_prob
+    sigma = _uniform([n, 1, 1, 1], seed, *sigma_range)
+    poisson = _uniform([n, 1, 1, 1], seed, *poisson_range)
+    z = tf.cast(keras.random.normal(tf.shape(images), seed=seed), tf.float32)
+    z = tf.where(gray, z[..., :1], z)
+    std = tf.where(gaussian, sigma, poisson * tf.sqrt(tf.maximum(images, 0.0) / 255.0))
+    return images + std * z
+
+
+def jpeg(images: tf.Tensor, quality: tf.Tensor) -> tf.Tensor:
+    """JPEG-compress and decode each image [N, H, W, C] in [0, 1] at its quality ([N] int); float out.
+
+    The image is rounded to 8 bits first (what a saved JPEG holds); decoding uses the accurate integer
+    DCT (libjpeg's default, what Pillow and browsers use), not TensorFlow's fast default. The whole
+    uint8 loop is pinned to the host, where TensorFlow's JPEG kernels are: one copy of the float batch
+    there and one back, instead of a round trip per image.
+    """
+    with tf.device("/CPU:0"):
+        u8 = tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
+        out = tf.map_fn(
+            lambda args: tf.image.adjust_jpeg_quality(args[0], args[1], dct_method="INTEGER_ACCURATE"),
+            (u8, tf.cast(quality, tf.int32)),
+            fn_output_signature=tf.TensorSpec(u8.shape[1:], tf.uint8),
+        )
+        return tf.cast(out, tf.float32) / 255.0
+
+
+def real_lr_set_config() -> RealDegradation:
+    """The fixed-strength degradation of the degraded-Set14 benchmark in docs/training.md.
+
+    One order: Gaussian blur (sigma 0.8-2.0 HR px, half anisotropic) -> bicubic x1/4 -> Gaussian noise
+    (sigma 2-10 / 255, colour) -> JPEG quality 50-90. Inside the ``real`` preset's ranges.
+    """
+    return RealDegradation(
+        blur_prob=1.0, blur_sigma=(0.8, 2.0), anisotropic_prob=0.5, resize_range=(0.25, 0.25),
+        gaussian_noise_prob=1.0, noise_sigma=(2 / 255, 10 / 255), gray_noise_prob=0.0,
+        jpeg_prob=1.0, jpeg_quality=(50, 90), second_order_prob=0.0, resize_kernel_probs=(0.0, 0.0, 1.0),
+    )  # fmt: skip
