@@ -18,6 +18,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     # Every flag defaults to None so that a recipe (--config) or a resumed run's saved config fills the rest.
     p.add_argument("--config", help="a JSON/YAML recipe (training/configs/); flags given here override it")
     p.add_argument("--data", nargs="+", metavar="DIR", help="folders of HR training images")
+    p.add_argument(
+        "--lr-data",
+        nargs="+",
+        metavar="DIR",
+        help="paired LR folders, one per --data folder, matched by file name; LR must be exactly HR / scale",
+    )
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (checkpoints, logs, final weights)")
     p.add_argument("--stage", choices=["pretrain", "gan"])
     p.add_argument("--steps", type=int, help="optimizer steps (paper: 1e6 pretrain, 2e5 gan)")
@@ -101,7 +107,7 @@ def _overrides(args) -> dict:
         "patch_size", "scale", "lr", "lr_drop_steps", "num_blocks", "filters", "degradation", "blur_sigma",
         "noise_sigma", "val_data", "val_every", "log_every", "image_every", "checkpoint_every",
         "mixed_precision", "jit_compile", "seed", "resume", "max_bad_steps", "strategy", "cpu_replicas",
-        "gan_update", "adversarial", "d_norm", "d_lr", "d_warmup_steps", "fm_weight", "ema_decay",
+        "gan_update", "adversarial", "d_norm", "d_lr", "d_warmup_steps", "fm_weight", "ema_decay", "lr_data",
     ]  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.degradation_option:

@@ -3,6 +3,10 @@
 Every candidate file is fully decoded once with Pillow: unreadable files are skipped with a warning
 naming each, images smaller than the training patch are skipped with one warning listing them, and a
 folder with nothing usable is an error before training starts.
+
+Paired data (``scan_pairs``): HR and LR files are matched by name (stem, any extension; an LR stem may end
+in ``x<scale>`` as in DIV2K's ``0001x4.png``), files without a partner are listed in one warning each
+way, and an LR that is not exactly HR / scale is an error naming the pair, before training starts.
 """
 
 from __future__ import annotations
@@ -108,5 +112,139 @@ def scan_images(folders: list[str | os.PathLike], min_size: int = 0) -> list[Ima
         raise UserError(
             f"{where}: no usable training images ({len(candidates)} candidate file(s) with extensions "
             f"{'/'.join(IMAGE_EXTENSIONS)}; at least {min_size}x{min_size} pixels needed)"
+        )
+    return records
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """An HR file and its LR file; the LR is exactly (width, height) / scale."""
+
+    path: str
+    lr_path: str
+    width: int
+    height: int
+    scale: int
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    """Image files of ``folder`` keyed by stem; two files with one stem (a.png, a.jpg) are an error."""
+    found: dict[str, Path] = {}
+    for path in list_image_files(folder):
+        if path.stem in found:
+            raise UserError(
+                f"{folder}: {found[path.stem].name} and {path.name} have the same name; pairs are matched "
+                f"by name, so keep one"
+            )
+        found[path.stem] = path
+    return found
+
+
+def _match(hr_files: dict[str, Path], lr_files: dict[str, Path], scale: int) -> dict[str, Path]:
+    """HR stem -> LR file: the same stem, else the LR stem without a trailing ``x<scale>``."""
+    suffix = f"x{scale}"
+    matched: dict[str, Path] = {}
+    for lr_stem, lr_path in lr_files.items():
+        if lr_stem in hr_files:
+            key = lr_stem
+        elif lr_stem.lower().endswith(suffix) and lr_stem[: -len(suffix)] in hr_files:
+            key = lr_stem[: -len(suffix)]
+        else:
+            continue
+        if key in matched:
+            raise UserError(
+                f"{lr_path.parent}: {matched[key].name} and {lr_path.name} both match HR {hr_files[key].name}; "
+                f"keep one"
+            )
+        matched[key] = lr_path
+    return matched
+
+
+def _list_names(paths: list[Path], limit: int = 10) -> str:
+    names = [p.name for p in paths[:limit]]
+    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(names) + more
+
+
+def scan_pairs(
+    hr_folders: list[str | os.PathLike],
+    lr_folders: list[str | os.PathLike],
+    scale: int,
+    min_size: int = 0,
+) -> list[PairRecord]:
+    """Matched (HR, LR) files: folder ``i`` of ``lr_folders`` holds the LR images of ``hr_folders[i]``.
+
+    Unmatched files on either side are warned about (listed); unreadable files skip their pair with a
+    warning; an HR smaller than ``min_size`` skips its pair. An LR whose size is not exactly the HR's
+    divided by ``scale`` is a ``UserError`` naming the pair (and counting any others).
+    """
+    if len(hr_folders) != len(lr_folders):
+        raise UserError(
+            f"--lr-data needs one LR folder per --data folder, in the same order "
+            f"(got {len(hr_folders)} HR and {len(lr_folders)} LR folders)"
+        )
+    records, small, mismatched = [], [], []
+    for hr_folder, lr_folder in zip(hr_folders, lr_folders, strict=True):
+        hr_files, lr_files = _by_stem(Path(hr_folder)), _by_stem(Path(lr_folder))
+        matched = _match(hr_files, lr_files, scale)
+        no_lr = [p for stem, p in hr_files.items() if stem not in matched]
+        used = set(matched.values())
+        no_hr = [p for p in lr_files.values() if p not in used]
+        if no_lr:
+            warnings.warn(
+                f"{len(no_lr)} HR image(s) in {hr_folder} have no LR image of the same name in {lr_folder}, "
+                f"skipped: {_list_names(no_lr)}",
+                stacklevel=2,
+            )
+        if no_hr:
+            warnings.warn(
+                f"{len(no_hr)} LR image(s) in {lr_folder} have no HR image of the same name in {hr_folder}, "
+                f"skipped: {_list_names(no_hr)}",
+                stacklevel=2,
+            )
+        for stem, lr_path in matched.items():
+            hr_path = hr_files[stem]
+            sizes = []
+            for path in (hr_path, lr_path):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", Image.DecompressionBombWarning)
+                        sizes.append(probe_image(path))
+                except ValueError as reason:
+                    warnings.warn(
+                        f"skipping the pair {hr_path.name} / {lr_path.name}: {path}: {reason}", stacklevel=2
+                    )
+                    break
+            if len(sizes) != 2:
+                continue
+            (w, h), (lw, lh) = sizes
+            if (lw * scale, lh * scale) != (w, h):
+                mismatched.append((hr_path, w, h, lr_path, lw, lh))
+                continue
+            if w < min_size or h < min_size:
+                small.append(f"{hr_path.name} ({w}x{h})")
+                continue
+            records.append(PairRecord(str(hr_path), str(lr_path), w, h, int(scale)))
+    if mismatched:
+        hr_path, w, h, lr_path, lw, lh = mismatched[0]
+        others = f" ({len(mismatched) - 1} more pair(s) mismatched too)" if len(mismatched) > 1 else ""
+        if w % scale == 0 and h % scale == 0:
+            expected = f"{w // scale}x{h // scale}"
+        else:
+            expected = f"impossible: crop the HR to a multiple of {scale} first"
+        raise UserError(
+            f"{lr_path}: LR is {lw}x{lh} but its HR {hr_path} is {w}x{h}; at x{scale} the LR must be exactly "
+            f"HR / {scale} ({expected}){others}"
+        )
+    if small:
+        warnings.warn(
+            f"skipping {len(small)} pair(s) whose HR is smaller than the {min_size}x{min_size} patch: "
+            f"{', '.join(small)}",
+            stacklevel=2,
+        )
+    if not records:
+        raise UserError(
+            f"{', '.join(str(f) for f in hr_folders)}: no usable HR/LR pairs (matched by file name with "
+            f"{', '.join(str(f) for f in lr_folders)}; HR at least {min_size}x{min_size} pixels)"
         )
     return records

@@ -1,7 +1,8 @@
 """tf.data pipelines of HR images: random training crops and fixed validation crops (uint8).
 
 Only decoding, cropping and flips/rotations happen here; the HR -> LR degradation runs batched inside
-the training step on the device (see ``keras_srgan.data.degradation``).
+the training step on the device (see ``keras_srgan.data.degradation``). With paired data (``--lr-data``)
+the batches are (HR, LR) tuples of aligned crops and the step uses the given LR instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import warnings
 
 import tensorflow as tf
 
-from keras_srgan.data.images import ImageRecord, scan_images
+from keras_srgan.data.images import ImageRecord, PairRecord, scan_images
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_CACHE_BYTES = 4 << 30  # decoded images are cached in memory up to this size
@@ -38,20 +39,47 @@ def augment(image: tf.Tensor, patch_size: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.image.rot90(patch, k)
 
 
+def augment_pair(hr: tf.Tensor, lr: tf.Tensor, patch_size: int, scale: int, seed: tf.Tensor):
+    """Aligned random crops of an (HR, LR) pair with the same flip and rotation.
+
+    The LR crop (``patch_size // scale``) starts anywhere; the HR crop starts at ``scale`` times that
+    offset, so HR pixel ``scale * i + j`` (0 <= j < scale) lies over LR pixel ``i`` in both crops.
+    """
+    y_seed, x_seed, flip_seed, rot_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    lr_patch = patch_size // scale
+    shape = tf.shape(lr)
+    y = tf.random.stateless_uniform([], y_seed, 0, shape[0] - lr_patch + 1, dtype=tf.int32)
+    x = tf.random.stateless_uniform([], x_seed, 0, shape[1] - lr_patch + 1, dtype=tf.int32)
+    lr = lr[y : y + lr_patch, x : x + lr_patch]
+    hr = hr[scale * y : scale * y + patch_size, scale * x : scale * x + patch_size]
+    flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+    lr = tf.cond(flip, lambda: tf.image.flip_left_right(lr), lambda: lr)
+    hr = tf.cond(flip, lambda: tf.image.flip_left_right(hr), lambda: hr)
+    k = tf.random.stateless_uniform([], rot_seed, 0, 4, dtype=tf.int32)
+    hr, lr = tf.image.rot90(hr, k), tf.image.rot90(lr, k)
+    hr.set_shape([patch_size, patch_size, 3])
+    lr.set_shape([lr_patch, lr_patch, 3])
+    return hr, lr
+
+
 def train_dataset(
     folders: list[str | os.PathLike],
     patch_size: int = 96,
     batch_size: int = 16,
     seed: int = 0,
     cache: bool | None = None,
-    records: list[ImageRecord] | None = None,
+    records: list[ImageRecord] | list[PairRecord] | None = None,
 ) -> tf.data.Dataset:
     """Endless batches [batch_size, patch, patch, 3] uint8 of random HR crops.
 
-    ``cache=None`` caches decoded images in memory when they fit in ``DEFAULT_CACHE_BYTES``.
-    ``seed`` fixes the order and the crops; a resumed run passes a new seed so it sees fresh crops.
+    With ``PairRecord`` records (``scan_pairs``): endless (HR, LR) batches of aligned crops, LR
+    [batch_size, patch / scale, patch / scale, 3]. ``cache=None`` caches decoded images in memory when
+    they fit in ``DEFAULT_CACHE_BYTES``. ``seed`` fixes the order and the crops; a resumed run passes a
+    new seed so it sees fresh crops.
     """
     records = records if records is not None else scan_images(folders, min_size=patch_size)
+    if records and isinstance(records[0], PairRecord):
+        return _paired_dataset(records, patch_size, batch_size, seed, cache)
     if cache is None:
         cache = sum(r.width * r.height * 3 for r in records) <= DEFAULT_CACHE_BYTES
     paths = tf.data.Dataset.from_tensor_slices(_path_bytes(records))
@@ -64,6 +92,31 @@ def train_dataset(
     # worker builds this stream and keeps its share) and reproducible runs rely on.
     patches = tf.data.Dataset.zip(images, seeds).map(
         lambda img, s: augment(img, patch_size, s), num_parallel_calls=AUTOTUNE, deterministic=True
+    )
+    return patches.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def _paired_dataset(
+    records: list[PairRecord], patch_size: int, batch_size: int, seed: int, cache: bool | None
+) -> tf.data.Dataset:
+    """``train_dataset`` for pairs: the same order, caching and seeding, aligned crops."""
+    scale = records[0].scale
+    if patch_size % scale:
+        raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
+    if cache is None:
+        cache = sum(r.width * r.height * 3 * (1 + 1 / scale**2) for r in records) <= DEFAULT_CACHE_BYTES
+    paths = tf.data.Dataset.from_tensor_slices(
+        (_path_bytes(records), [os.fsencode(r.lr_path) for r in records])
+    )
+    images = paths.map(lambda hr, lr: (decode_rgb(hr), decode_rgb(lr)), num_parallel_calls=AUTOTUNE)
+    if cache:
+        images = images.cache()
+    images = images.repeat().shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    patches = tf.data.Dataset.zip(images, seeds).map(
+        lambda pair, s: augment_pair(pair[0], pair[1], patch_size, scale, s),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
     )
     return patches.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 

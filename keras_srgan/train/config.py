@@ -58,6 +58,9 @@ class TrainConfig:
     noise_sigma: float = 0.0
     # knobs of the "real" preset that differ from its defaults (RealDegradation field -> value)
     degradation_options: dict = field(default_factory=dict)
+    # paired data: folders of LR images, one per --data folder, matched to the HR files by name; the
+    # step then uses these LR images instead of degrading (validation still uses the degradation)
+    lr_data: list[str] = field(default_factory=list)
     val_data: list[str] = field(default_factory=list)
     val_crop: int = 192
     val_every: int = 1000
@@ -83,8 +86,11 @@ class TrainConfig:
             self.data = [str(self.data)]
         if isinstance(self.val_data, (str, os.PathLike)):
             self.val_data = [str(self.val_data)]
+        if isinstance(self.lr_data, (str, os.PathLike)):
+            self.lr_data = [str(self.lr_data)]
         self.data = [str(d) for d in self.data]
         self.val_data = [str(d) for d in self.val_data]
+        self.lr_data = [str(d) for d in self.lr_data or []]
         self.degradation_options = dict(self.degradation_options or {})
         if self.stage not in STAGES:
             raise UserError(f"stage must be one of {STAGES}, got {self.stage!r}")
@@ -112,6 +118,11 @@ class TrainConfig:
             raise UserError(f"patch_size {self.patch_size} is not a multiple of scale {self.scale}")
         if not self.data:
             raise UserError("no training data folders given (--data DIR [DIR ...])")
+        if self.lr_data and len(self.lr_data) != len(self.data):
+            raise UserError(
+                f"--lr-data needs one LR folder per --data folder, in the same order "
+                f"(got {len(self.data)} HR and {len(self.lr_data)} LR folders)"
+            )
         self._check_degradation()
 
     def _check_degradation(self) -> None:

@@ -172,11 +172,19 @@ class SRGAN(keras.Model):
         return self.generator(lr, training=training)
 
     def make_pair(self, data, add_noise: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
-        """(LR, HR) float32 batches in [0, 1] from an HR batch (uint8, or float in [0, 1])."""
+        """(LR, HR) float32 batches in [0, 1] from an HR batch (uint8, or float in [0, 1]).
+
+        A paired batch ``(hr, lr)`` (``--lr-data``) brings its own LR, which is used as given.
+        """
         hr = data[0] if isinstance(data, (tuple, list)) else data
-        if hr.dtype == tf.uint8:
-            hr = tf.cast(hr, tf.float32) / 255.0
-        hr = tf.cast(hr, tf.float32)
+        given = data[1] if isinstance(data, (tuple, list)) and len(data) > 1 else None
+
+        def to_float(x):
+            return tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
+
+        hr = to_float(hr)
+        if given is not None:
+            return to_float(given), hr
         lr = self.degradation(hr, self.seed_generator, add_noise=add_noise)
         return lr, hr
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_srgan.data.degradation import build_degradation
-from keras_srgan.data.images import scan_images
+from keras_srgan.data.images import scan_images, scan_pairs
 from keras_srgan.data.pipeline import train_dataset, validation_dataset
 from keras_srgan.distribute import WorkerOutput, make_strategy
 from keras_srgan.errors import UserError
@@ -194,7 +194,10 @@ def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
         )
     if cfg.resume and not has_checkpoints:
         raise UserError(f"{run_dir}: no checkpoint to resume from")
-    records = scan_images(cfg.data, min_size=cfg.patch_size)
+    if cfg.lr_data:
+        records = scan_pairs(cfg.data, cfg.lr_data, cfg.scale, min_size=cfg.patch_size)
+    else:
+        records = scan_images(cfg.data, min_size=cfg.patch_size)
     output = WorkerOutput(run_dir, strategy)
     try:
         output.directory.mkdir(parents=True, exist_ok=True)
@@ -391,7 +394,10 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         "content_loss": cfg.content_loss,
         "trained_on": [Path(d).name for d in cfg.data],
     }
-    extra["degradation"] = model.degradation.get_config()
+    if cfg.lr_data:
+        extra["lr_data"] = [Path(d).name for d in cfg.lr_data]
+    else:
+        extra["degradation"] = model.degradation.get_config()
     weights_path = meta_path = None
     if output.chief:
         weights_path, meta_path = _write_final(shown_generator, run_dir / "generator", extra)
