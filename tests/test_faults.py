@@ -189,8 +189,8 @@ def test_schedule_counts_training_steps_not_optimizer_updates(tmp_path, image_fo
     assert result.history["lr"] == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4, 1e-4])
     prefix = str(tmp_path / "run" / "checkpoints" / "ckpt-5")
     assert int(_ckpt_value(prefix, "g_optimizer/_iterations")) == 3  # two steps skipped
-    assert float(_ckpt_value(prefix, "g_optimizer/learning_rate")) == pytest.approx(1e-4)
-    assert float(_ckpt_value(prefix, "d_optimizer/learning_rate")) == pytest.approx(2e-4)
+    assert float(_ckpt_value(prefix, "g_optimizer/_learning_rate")) == pytest.approx(1e-4)
+    assert float(_ckpt_value(prefix, "d_optimizer/_learning_rate")) == pytest.approx(2e-4)
 
 
 @pytest.fixture(scope="module")
