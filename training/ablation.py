@@ -31,6 +31,7 @@ BASE = [
 VARIANTS = {
     "paper": ([], "the paper's step: alternating D then G, BCE, BN in D, pixel MSE"),
     "simultaneous": (["--gan-update", "simultaneous"], "both gradients from one pass (the old step)"),
+    "blur-d": (["--d-downsample", "blur"], "antialiased downsampling in D: no aliased, periodic gradients to G"),
     "ema": (["--ema-decay", "0.995"], "moving average of G's weights (horizon ~200 steps at this length)"),
     "relativistic": (["--adversarial", "relativistic"], "ESRGAN's relativistic average D"),
     "spectral": (["--d-norm", "spectral"], "spectral normalisation instead of BN in D"),

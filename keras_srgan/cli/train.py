@@ -48,6 +48,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     gan.add_argument("--adversarial", choices=["standard", "relativistic"], help="D/G adversarial loss")
     gan.add_argument("--d-norm", choices=["batch", "spectral"], help="normalisation in D (batch)")
+    gan.add_argument(
+        "--d-downsample", choices=["stride", "blur"], help="D's downsampling: stride-2 convs (paper) or blur"
+    )
     gan.add_argument("--d-lr", type=float, help="D's learning rate (default: --lr)")
     gan.add_argument("--d-warmup-steps", type=int, help="first steps of the stage train D alone (0)")
     gan.add_argument("--fm-weight", type=float, help="weight of D-feature matching (0: off)")
@@ -107,7 +110,7 @@ def _overrides(args) -> dict:
         "patch_size", "scale", "lr", "lr_drop_steps", "num_blocks", "filters", "degradation", "blur_sigma",
         "noise_sigma", "val_data", "val_every", "log_every", "image_every", "checkpoint_every",
         "mixed_precision", "jit_compile", "seed", "resume", "max_bad_steps", "strategy", "cpu_replicas",
-        "gan_update", "adversarial", "d_norm", "d_lr", "d_warmup_steps", "fm_weight", "ema_decay", "lr_data",
+        "gan_update", "adversarial", "d_norm", "d_downsample", "d_lr", "d_warmup_steps", "fm_weight", "ema_decay", "lr_data",
     ]  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.degradation_option:

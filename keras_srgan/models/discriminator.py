@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from keras_srgan.models.layers import PACKAGE
+from keras_srgan.models.layers import PACKAGE, BlurDownsample
 
 NORMS = ("batch", "spectral")
+DOWNSAMPLES = ("stride", "blur")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -17,15 +18,26 @@ class Discriminator(keras.Model):
     Eight 3x3 convs, 64 -> 512 channels doubling every other layer, stride 2 on every second layer,
     BN on all but the first, LeakyReLU 0.2; Dense 1024 + LeakyReLU; Dense 1 in float32 (a logit).
     ``norm="spectral"`` swaps BN for spectral normalisation of every conv and dense layer (Miyato et al.
-    2018; Real-ESRGAN's D uses it), a switch for the GAN-stage ablations.
+    2018; Real-ESRGAN's D uses it), a switch for the GAN-stage ablations. ``downsample="blur"`` makes the
+    four stride-2 convs stride 1 followed by an antialiased x2 downsampling (:class:`BlurDownsample`):
+    same weights, no aliasing, about twice D's compute.
     """
 
     def __init__(
-        self, input_size: int = 96, filters: int = 64, dense_units: int = 1024, norm: str = "batch", **kwargs
+        self,
+        input_size: int = 96,
+        filters: int = 64,
+        dense_units: int = 1024,
+        norm: str = "batch",
+        downsample: str = "stride",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if norm not in NORMS:
             raise ValueError(f"discriminator norm must be one of {NORMS}, got {norm!r}")
+        if downsample not in DOWNSAMPLES:
+            raise ValueError(f"discriminator downsample must be one of {DOWNSAMPLES}, got {downsample!r}")
+        self.downsample = downsample
         self.input_size = int(input_size)
         self.filters = int(filters)
         self.dense_units = int(dense_units)
@@ -34,8 +46,10 @@ class Discriminator(keras.Model):
         # Sub-layers are attributes, not list items: tf.train.Checkpoint does not see into Keras' tracked lists.
         for i in range(8):
             channels = filters * 2 ** (i // 2)
-            stride = 2 if i % 2 == 1 else 1
+            stride = 2 if i % 2 == 1 and downsample == "stride" else 1
             conv = layers.Conv2D(channels, 3, strides=stride, padding="same", name=f"conv{i}")
+            if i % 2 == 1 and downsample == "blur":
+                setattr(self, f"blur{i}", BlurDownsample(name=f"blur{i}"))
             setattr(self, f"conv{i}", wrap(conv, name=f"sn_conv{i}") if norm == "spectral" else conv)
             if i > 0 and norm == "batch":
                 setattr(self, f"bn{i}", layers.BatchNormalization(momentum=0.9, name=f"bn{i}"))
@@ -54,11 +68,14 @@ class Discriminator(keras.Model):
 
     def build(self, input_shape):
         shape = (input_shape[0], self.input_size, self.input_size, input_shape[-1])
-        for conv, bn in self.convs:
+        for i, (conv, bn) in enumerate(self.convs):
             conv.build(shape)
             shape = conv.compute_output_shape(shape)
             if bn is not None:
                 bn.build(shape)
+            blur = getattr(self, f"blur{i}", None)
+            if blur is not None:
+                shape = blur.compute_output_shape(shape)
         flat = self.flatten.compute_output_shape(shape)
         self.dense.build(flat)
         self.logit.build((shape[0], self.dense_units))
@@ -68,11 +85,14 @@ class Discriminator(keras.Model):
         """The logit [N, 1]; with ``return_features``, also the eight conv activations (feature matching)."""
         x = inputs
         features = []
-        for conv, bn in self.convs:
+        for i, (conv, bn) in enumerate(self.convs):
             x = conv(x, training=training) if self.norm == "spectral" else conv(x)
             if bn is not None:
                 x = bn(x, training=training)
             x = self.act(x)
+            blur = getattr(self, f"blur{i}", None)
+            if blur is not None:
+                x = blur(x)
             features.append(x)
         dense_in = self.flatten(x)
         if self.norm == "spectral":
@@ -88,6 +108,7 @@ class Discriminator(keras.Model):
             "filters": self.filters,
             "dense_units": self.dense_units,
             "norm": self.norm,
+            "downsample": self.downsample,
         }
 
 

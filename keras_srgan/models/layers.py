@@ -86,3 +86,27 @@ class ResidualBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "momentum": self.momentum}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BlurDownsample(layers.Layer):
+    """Antialiased x2 downsampling: a fixed binomial [1, 2, 1] blur per channel, then every other pixel.
+
+    Why (Zhang 2019, "Making convolutional networks shift-invariant again"): a stride-2 conv samples
+    without low-pass filtering, so it aliases period-2/4/... patterns, and its gradient (a transposed
+    strided conv) carries those periods back into whatever feeds it: a generator trained against such a
+    discriminator is pushed toward exactly the periodic grid a pixel shuffle can draw. Borders are
+    reflected, so a constant image stays constant.
+    """
+
+    def call(self, inputs):
+        channels = inputs.shape[-1]
+        taps = ops.convert_to_tensor([1.0, 2.0, 1.0], dtype=inputs.dtype)
+        kernel = ops.outer(taps, taps) / 16.0
+        kernel = ops.tile(ops.reshape(kernel, (3, 3, 1, 1)), (1, 1, channels, 1))
+        padded = ops.pad(inputs, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        return ops.depthwise_conv(padded, kernel, strides=2, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, None if h is None else (h + 1) // 2, None if w is None else (w + 1) // 2, c)

@@ -10,7 +10,7 @@ from pathlib import Path
 from keras_srgan.distribute import STRATEGIES
 from keras_srgan.errors import UserError
 from keras_srgan.losses.content import ADVERSARIAL_KINDS
-from keras_srgan.models.discriminator import NORMS
+from keras_srgan.models.discriminator import DOWNSAMPLES, NORMS
 
 GAN_UPDATES = ("alternating", "simultaneous")
 
@@ -45,6 +45,7 @@ class TrainConfig:
     gan_update: str = "alternating"  # or "simultaneous": both gradients from one pass (one D forward less)
     adversarial: str = "standard"  # or "relativistic" (ESRGAN's relativistic average D)
     d_norm: str = "batch"  # or "spectral": spectral normalisation instead of BN in D
+    d_downsample: str = "stride"  # or "blur": antialiased downsampling in D (no aliased, periodic gradients)
     d_lr: float | None = None  # None: the same as lr (the schedule's drops apply to both)
     d_warmup_steps: int = 0  # first steps of the stage train D alone
     fm_weight: float = 0.0  # weight of an L1 match of D's conv features of SR and HR (0: off)
@@ -98,7 +99,12 @@ class TrainConfig:
             raise UserError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.strategy not in STRATEGIES:
             raise UserError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        choices = {"gan_update": GAN_UPDATES, "adversarial": ADVERSARIAL_KINDS, "d_norm": NORMS}
+        choices = {
+            "gan_update": GAN_UPDATES,
+            "adversarial": ADVERSARIAL_KINDS,
+            "d_norm": NORMS,
+            "d_downsample": DOWNSAMPLES,
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -138,7 +138,9 @@ def build_model(cfg: TrainConfig) -> SRGAN:
     Call it inside ``strategy.scope()`` to create distributed variables.
     """
     generator = _build_generator(cfg)
-    discriminator = build_discriminator(cfg.patch_size, norm=cfg.d_norm) if cfg.stage == "gan" else None
+    discriminator = None
+    if cfg.stage == "gan":
+        discriminator = build_discriminator(cfg.patch_size, norm=cfg.d_norm, downsample=cfg.d_downsample)
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
         synchronize_batch_norm(generator, discriminator)
     degradation = build_degradation(
