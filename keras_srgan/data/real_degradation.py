@@ -30,10 +30,15 @@ gives the same LR batch. Validation (``add_noise=False``) gets the clean bicubic
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_srgan.data.degradation import RESIZE_KERNELS, apply_separable, bicubic_downsample, resize_matrix
@@ -327,3 +332,45 @@ def real_lr_set_config() -> RealDegradation:
         gaussian_noise_prob=1.0, noise_sigma=(2 / 255, 10 / 255), gray_noise_prob=0.0,
         jpeg_prob=1.0, jpeg_quality=(50, 90), second_order_prob=0.0, resize_kernel_probs=(0.0, 0.0, 1.0),
     )  # fmt: skip
+
+
+def make_degraded_set(
+    hr_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    seed: int = 14,
+    degradation: RealDegradation | None = None,
+) -> Path:
+    """Write a fixed degraded LR copy of a benchmark folder: ``<stem>.png`` per HR image + ``manifest.json``.
+
+    Why: a fine-tune for real-world inputs must be measured on the same degraded LR every time. Each HR
+    (as RGB, cropped top-left to a multiple of the scale, as the evaluation protocol does) goes through
+    ``degradation`` (default ``real_lr_set_config()``) in name order with one ``SeedGenerator(seed)``;
+    the LR is saved losslessly (it already is a decoded JPEG). The manifest records the knobs, the seed
+    and SHA-256 of every file, so a re-made set can be checked against the one in the docs.
+    """
+    from PIL import Image
+
+    from keras_srgan.data.images import list_image_files
+    from keras_srgan.errors import UserError
+
+    degradation = degradation or real_lr_set_config()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    generator = keras.random.SeedGenerator(seed)
+    files = {}
+    for path in list_image_files(hr_dir):
+        try:
+            with Image.open(path) as img:
+                rgb = np.asarray(img.convert("RGB"))
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read image ({exc})") from None
+        s = degradation.scale
+        rgb = rgb[: rgb.shape[0] - rgb.shape[0] % s, : rgb.shape[1] - rgb.shape[1] % s]
+        lr = degradation(tf.constant(rgb[None], tf.float32) / 255.0, generator).numpy()[0]
+        lr = np.round(lr * 255.0).astype(np.uint8)
+        target = out / f"{path.stem}.png"
+        Image.fromarray(lr).save(target)
+        files[target.name] = {"hr": path.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
+    manifest = {"seed": seed, "degradation": degradation.get_config(), "files": files}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
