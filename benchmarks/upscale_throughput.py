@@ -162,6 +162,62 @@ def build_runtimes(generator, work: Path, threads: int, skip: set[str], want: se
     return runtimes
 
 
+def transforms_ab(generator, timer: Timer, work: Path, rounds: int, size: int = 256) -> dict:
+    """OpenVINO bf16 on the plain ONNX export vs the BN-folded vs the fully transformed model, paired.
+
+    Why a separate, long comparison: on a shared machine a call that meets another job takes twice as
+    long, so a handful of rounds cannot resolve a 20% difference; many alternating rounds and the
+    median of the per-round ratios (each round's three calls run back to back) can.
+    """
+    import openvino as ov
+
+    from keras_srgan.exporters import onnx as onnx_exp
+    from keras_srgan.inference import transforms
+
+    path = work / "ab-plain.onnx"
+    onnx_exp.convert(generator, path)
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
+    plain = core.read_model(str(path))
+    plain.reshape([1, size, size, 3])
+    import tensorflow as tf
+
+    def compiled(model):
+        fn = tf.function(lambda lr: model(lr, training=False), autograph=False)
+        concrete = fn.get_concrete_function(tf.TensorSpec([1, size, size, 3], tf.float32))
+        return core.compile_model(ov.convert_model(concrete), "CPU", config).create_infer_request()
+
+    variants = {
+        "plain ONNX export": core.compile_model(plain, "CPU", config).create_infer_request(),
+        "fold_batchnorm only": compiled(transforms.with_unit_output(transforms.fold_batchnorm(generator))),
+        "fold_batchnorm + subpixel_output (shipped)": compiled(transforms.inference_model(generator)),
+    }
+    x = test_image(size)[None]
+    for request in variants.values():
+        request.infer({0: x})
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, request in variants.items():
+            _, one, _ = timer.time(lambda request=request: request.infer({0: x}), 1)
+            times[name].append(one[0])
+    base = times["plain ONNX export"]
+    out = {}
+    for name, values in times.items():
+        ratios = [b / a for a, b in zip(values, base, strict=True)]
+        out[name] = {
+            "median_s": statistics.median(values),
+            "out_mp_s": (size * generator.scale) ** 2 / statistics.median(values) / 1e6,
+            "speedup_vs_plain_paired_median": statistics.median(ratios),
+            "times": values,
+        }
+        print(
+            f"  A/B {name}: {out[name]['out_mp_s']:.2f} MP/s (median of {rounds}), "
+            f"paired speed-up vs plain {out[name]['speedup_vs_plain_paired_median']:.3f}x",
+            flush=True,
+        )
+    return out
+
+
 def int8_engine(generator, work: Path, samples: int = 32):
     """OpenVINO post-training int8 (NNCF, calibrated on bundled photos) of the transformed model, bf16 elsewhere.
 
@@ -290,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         "--pause",
         nargs="*",
         help="PIDs or pgrep -f patterns to SIGSTOP while timing (resumed after each window)",
+    )
+    parser.add_argument(
+        "--ab-rounds",
+        type=int,
+        default=31,
+        help="paired rounds of OpenVINO bf16: plain ONNX vs folded vs transformed (0 = skip)",
     )
     parser.add_argument("--int8", action="store_true", help="also measure OpenVINO int8 (needs nncf)")
     parser.add_argument("--no-set5", dest="set5", action="store_false", help="skip the Set5 fidelity check")
@@ -425,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.set5
             else {"skipped": True}
         )
+        ab = transforms_ab(generator, timer, Path(tmp), args.ab_rounds) if args.ab_rounds else {}
         start_times = startup(timer, args.weights, Path(tmp)) if args.startup else {}
         print(f"start-up (s): {start_times}")
 
@@ -507,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         "matmul_gflops_tensorflow": peak_tf,
         "summary": summary,
         "startup_s": start_times,
+        "transforms_ab_openvino_bf16": ab,
         "threads": threads,
         "overlap": DEFAULT_OVERLAP,
         "rounds": args.rounds,

@@ -413,7 +413,9 @@ def _file_alias(path: Path, config: dict, folder: Path) -> Path:
     return folder / "by-file" / f"{key.hexdigest()}.json"
 
 
-def openvino_from_file(weights, precision: str = "auto", cache=None) -> OpenVINOEngine | None:
+def openvino_from_file(
+    weights, precision: str = "auto", cache=None, engine: str = "auto"
+) -> OpenVINOEngine | None:
     """An OpenVINO engine straight from the cached IR of a weights file: no TensorFlow, no Keras model.
 
     Why: importing TensorFlow and building the Keras model take seconds and hundreds of MB that a
@@ -423,12 +425,12 @@ def openvino_from_file(weights, precision: str = "auto", cache=None) -> OpenVINO
     if cache is False:
         return None
     try:
-        choice = _env_choice("auto", ENGINE_ENV, ENGINES, "engine")
+        choice = _env_choice(engine, ENGINE_ENV, ENGINES, "engine")
         prec = _env_choice(precision, PRECISION_ENV, PRECISIONS, "precision")
     except UserError:
         return None  # the normal path reports it
     gpu = has_gpu() if "tensorflow" in sys.modules else _nvidia_gpu_present()
-    if choice == "tensorflow" or gpu:
+    if choice == "tensorflow" or (gpu and choice == "auto"):
         return None
     found = weights_file(weights)
     if found is None:

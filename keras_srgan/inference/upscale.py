@@ -113,8 +113,10 @@ class Upscaler:
         importing TensorFlow or building the Keras model (``engines.openvino_from_file``)."""
         from keras_srgan.inference import engines
 
-        if settings.get("engine", "auto") == "auto":
-            runner = engines.openvino_from_file(weights, settings.get("precision", "auto"))
+        if settings.get("engine", "auto") in ("auto", "openvino"):
+            runner = engines.openvino_from_file(
+                weights, settings.get("precision", "auto"), engine=settings.get("engine", "auto")
+            )
             if runner is not None:
                 return cls(None, runner=runner, **settings)
         upscaler = cls(load_weights(weights), **settings)
