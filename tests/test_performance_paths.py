@@ -345,3 +345,35 @@ def test_upscaler_follows_weight_changes():
     expected = np.round(keras_sr(model, image[None].astype(np.float32) / 255.0)[0] * 255)
     assert not np.array_equal(before, after)
     assert np.max(np.abs(after.astype(np.float64) - expected)) <= 1
+
+
+def test_other_subclassed_models_run_as_they_are():
+    import keras
+
+    class Nearest(keras.Model):
+        def call(self, x, training=False):
+            return keras.ops.repeat(keras.ops.repeat(x, 4, axis=1), 4, axis=2) * 2.0 - 1.0
+
+    lr = lr_batch(1, 5, 6)
+    runner = engines.load_engine(Nearest(), quiet=True)
+    np.testing.assert_allclose(runner(lr), np.repeat(np.repeat(lr, 4, 1), 4, 2), atol=1e-6)
+
+
+def test_cache_keeps_the_most_recently_used(tmp_path):
+    import time
+
+    folder = tmp_path / "openvino"
+    (folder / "compiled").mkdir(parents=True)
+    now = time.time()
+    for i in range(10):
+        for ext in ("xml", "bin"):
+            path = folder / f"srgan-{i}.{ext}"
+            path.write_text("x")
+            os.utime(path, (now - 100 + i, now - 100 + i))
+        blob = folder / "compiled" / f"{i}.blob"
+        blob.write_text("x")
+        os.utime(blob, (now - 100 + i, now - 100 + i))
+    engines.prune_cache(folder, irs=8, blobs=3)
+    assert sorted(p.name for p in folder.glob("srgan-*.xml")) == [f"srgan-{i}.xml" for i in range(2, 10)]
+    assert sorted(p.name for p in folder.glob("srgan-*.bin")) == [f"srgan-{i}.bin" for i in range(2, 10)]
+    assert sorted(p.name for p in (folder / "compiled").iterdir()) == ["7.blob", "8.blob", "9.blob"]

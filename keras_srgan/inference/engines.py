@@ -320,6 +320,7 @@ class OpenVINOEngine(_Refreshing):
         version = self._ov.get_version().split("-")[0]
         xml = folder / f"srgan-{self._key}-ov{version}.xml"
         if xml.is_file() and xml.with_suffix(".bin").is_file():
+            _touch(xml)
             return xml
         tmp = folder / f".tmp-{os.getpid()}-{xml.name}"
         try:
@@ -330,6 +331,7 @@ class OpenVINOEngine(_Refreshing):
             for p in (tmp, tmp.with_suffix(".bin")):
                 p.unlink(missing_ok=True)
             return None
+        prune_cache(folder)
         return xml
 
     def compiled(self, shape: tuple[int, ...]):
@@ -364,6 +366,43 @@ class OpenVINOEngine(_Refreshing):
             request.infer({0: lr})
             out = np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
         return out[0] if single else out
+
+
+# Cache bounds: every new set of weights (each training checkpoint upscaled, each test model) adds an
+# IR, and every window shape a compiled blob, so the oldest are removed beyond these counts.
+MAX_CACHED_IRS = 8
+MAX_CACHED_BLOBS = 32
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)  # "recently used", for prune_cache
+    except OSError:
+        pass
+
+
+def prune_cache(folder: Path, irs: int = MAX_CACHED_IRS, blobs: int = MAX_CACHED_BLOBS) -> None:
+    """Keep the ``irs`` most recently used IRs (``.xml`` + ``.bin``) and ``blobs`` newest compiled blobs."""
+
+    def newest_first(paths):
+        def mtime(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        return sorted(paths, key=mtime, reverse=True)
+
+    try:
+        for xml in newest_first(folder.glob("srgan-*.xml"))[irs:]:
+            for p in (xml, xml.with_suffix(".bin")):
+                p.unlink(missing_ok=True)
+        compiled = folder / "compiled"
+        if compiled.is_dir():
+            for blob in newest_first(p for p in compiled.iterdir() if p.is_file())[blobs:]:
+                blob.unlink(missing_ok=True)
+    except OSError:
+        pass  # another process pruned first, or a read-only folder: nothing is wrong
 
 
 def _import_openvino():
@@ -443,6 +482,7 @@ def openvino_from_file(
         return None
     if not (xml.is_file() and xml.with_suffix(".bin").is_file()):
         return None
+    _touch(xml)
     try:
         import openvino  # noqa: F401
     except ImportError:

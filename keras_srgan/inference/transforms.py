@@ -52,9 +52,10 @@ def as_functional(generator):
     if not is_srresnet(generator):
         if isinstance(generator, keras.Model) and hasattr(generator, "_run_through_graph"):
             return generator
-        raise TypeError(
-            f"cannot transform {type(generator).__name__}: need an SRResNet or a functional Keras model"
-        )
+        if not isinstance(generator, keras.Model):
+            raise TypeError(f"cannot transform {type(generator).__name__}: need a Keras model")
+        inputs = keras.Input((None, None, 3), name="lr")  # another subclassed model: wrapped, run as is
+        return keras.Model(inputs, generator(inputs, training=False), name=f"{generator.name}_functional")
     if not generator.built:
         generator.build((None, None, None, 3))
 
