@@ -196,6 +196,8 @@ def machine() -> dict:
         "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count(),
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        # oneDNN (TensorFlow's and OpenVINO's) honours this cap: e.g. AVX512_CORE_BF16 = no AMX
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "not capped"),
     }
 
 
@@ -203,7 +205,8 @@ def describe_machine(info: dict) -> str:
     return (
         f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs, ISA {' '.join(info['isa'])}; "
         f"Python {info['python']}, TensorFlow {info['tensorflow']}, Keras {info['keras']}; "
-        f"TF threads intra-op {info['tf_intra_op_threads']}, inter-op {info['tf_inter_op_threads']}"
+        f"TF threads intra-op {info['tf_intra_op_threads']}, inter-op {info['tf_inter_op_threads']}; "
+        f"oneDNN ISA cap: {info.get('onednn_max_cpu_isa', 'not capped')}"
     )
 
 

@@ -97,7 +97,34 @@ def keras_bf16_generator(generator):
     return model
 
 
-def build_runtimes(generator, work: Path, threads: int, skip: set[str], want: set[str] = frozenset()) -> dict:
+def previous_default(generator, rev: str, precision: str):
+    """The default upscaler of an earlier commit (its ``inference/predict.py``, read with ``git show``).
+
+    Why: "never slower than the previous default" needs that default in the same process, paired; the
+    hand-written folded TensorFlow graph it used is gone from the working tree.
+    """
+    import subprocess
+    import types
+
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{rev}:keras_srgan/inference/predict.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("previous_predict")
+    exec(compile(source, f"{rev}:keras_srgan/inference/predict.py", "exec"), module.__dict__)  # noqa: S102
+    return module.Predictor(generator, precision=precision, fold_batchnorm=True)
+
+
+def build_runtimes(
+    generator,
+    work: Path,
+    threads: int,
+    skip: set[str],
+    want: set[str] = frozenset(),
+    previous: tuple[str, str] | None = None,
+) -> dict:
     """name -> callable on LR float32 [1, h, w, 3] -> SR [1, 4h, 4w, 3] in [0, 1]; None = the default upscale."""
     import tensorflow as tf
 
@@ -109,6 +136,11 @@ def build_runtimes(generator, work: Path, threads: int, skip: set[str], want: se
         return lambda lr: np.clip((model.predict(lr, verbose=0).astype(np.float32) + 1) * 0.5, 0, 1)
 
     runtimes: dict = {BASELINE: keras_predict(generator), DEFAULT: None, OPT_OUT: "fp32"}
+    if previous is not None:
+        rev, precision = previous
+        runtimes[f"previous default ({rev}: folded TF graph, {precision})"] = previous_default(
+            generator, rev, precision
+        )
     for precision in ("fp32", "bf16"):
         if "openvino" not in skip:
             runtimes[f"OpenVINO engine {precision} (transformed model)"] = engines.OpenVINOEngine(
@@ -353,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         default=31,
         help="paired rounds of OpenVINO bf16: plain ONNX vs folded vs transformed (0 = skip)",
     )
+    parser.add_argument(
+        "--previous-default",
+        metavar="REV",
+        help="also time the default upscaler of git revision REV (e.g. 79e51a5, before the engines)",
+    )
     parser.add_argument("--int8", action="store_true", help="also measure OpenVINO int8 (needs nncf)")
     parser.add_argument("--no-set5", dest="set5", action="store_false", help="skip the Set5 fidelity check")
     parser.add_argument(
@@ -400,9 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         opt_out = Upscaler(generator, precision="fp32")
         picked = {"engine": default.runner.name, "precision": default.runner.precision, "tile": default.tile}
         print(f"default path on this machine: {picked} (built in {default_build_s:.1f} s, cold cache)")
+        previous = (args.previous_default, default.runner.precision) if args.previous_default else None
         runtimes = build_runtimes(
-            generator, Path(tmp), threads, set(args.skip), {"int8"} if args.int8 else set()
+            generator, Path(tmp), threads, set(args.skip), {"int8"} if args.int8 else set(), previous
         )
+
         print(f"built {len(runtimes)} runtimes in {time.perf_counter() - t0:.0f} s")
         results = []
 

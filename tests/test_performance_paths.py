@@ -210,7 +210,10 @@ def test_openvino_ir_is_cached_per_weights_and_follows_weight_changes(trained_li
 
 def test_engine_and_precision_resolution(monkeypatch):
     expected = "bf16" if engines.cpu_has_bf16() and not engines.has_gpu() else "fp32"
-    assert resolve_precision("auto") == expected
+    assert resolve_precision("auto") == expected  # the TensorFlow engine's rule
+    assert engines.resolve_precision("auto", "openvino") == ("bf16" if engines.cpu_has_amx() else "fp32")
+    monkeypatch.setattr(engines, "cpu_has_amx", lambda: False)  # AVX512_BF16 without AMX: OpenVINO fp32
+    assert engines.resolve_precision("auto", "openvino") == "fp32"
     assert resolve_precision("fp32") == "fp32"
     monkeypatch.setenv(engines.PRECISION_ENV, "fp32")
     assert resolve_precision("auto") == "fp32"
@@ -251,7 +254,9 @@ def test_missing_openvino_falls_back_with_one_line(trained_like_generator, monke
 
 
 @needs_openvino
-def test_openvino_refusing_falls_back(trained_like_generator, monkeypatch, capsys):
+@pytest.mark.parametrize("where", ["__init__", "compiled"])
+def test_openvino_refusing_falls_back(trained_like_generator, monkeypatch, capsys, where):
+    """OpenVINO failing while loading, or when compiling for this CPU, gives TensorFlow plus one line."""
     if engines.has_gpu():
         pytest.skip("a GPU picks TensorFlow anyway")
 
@@ -260,7 +265,7 @@ def test_openvino_refusing_falls_back(trained_like_generator, monkeypatch, capsy
             "Exception from src/inference: the CPU plugin does not support this CPU\nmore detail"
         )
 
-    monkeypatch.setattr(engines.OpenVINOEngine, "__init__", refuse)
+    monkeypatch.setattr(engines.OpenVINOEngine, where, refuse)
     engines._NOTED.clear()
     runner = engines.load_engine(trained_like_generator, quiet=True)
     assert runner.name == "tensorflow" and "does not support this CPU" in runner.note

@@ -207,11 +207,13 @@ from keras_srgan.inference.upscale import Upscaler
 up = Upscaler.from_weights(sys.argv[1], tile=0)
 out = up.upscale_array(np.load(sys.argv[2]))
 np.save(sys.argv[3], out)
-print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "engine": up.runner.name}))
+print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "engine": up.runner.name, "overlap": up.tile_overlap}))
 """
 
 
-def test_second_process_runs_the_cached_ir_without_tensorflow(tmp_path, tiny_weights, monkeypatch):
+def test_second_process_runs_the_cached_ir_without_tensorflow(
+    tmp_path, tiny_weights, tiny_generator, monkeypatch
+):
     """A repeated upscale of the same weights file needs neither TensorFlow nor the Keras model."""
     import json
 
@@ -244,7 +246,16 @@ def test_second_process_runs_the_cached_ir_without_tensorflow(tmp_path, tiny_wei
         env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"tensorflow": False, "engine": "openvino"}
+    from keras_srgan.inference.tiling import receptive_radius
+
+    # the model's own receptive radius (2 blocks here, not the 16-block default) even without the Keras model
+    expected_overlap = receptive_radius(tiny_generator.num_blocks, tiny_generator.scale)
+    assert first.tile_overlap == expected_overlap < 40
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "tensorflow": False,
+        "engine": "openvino",
+        "overlap": expected_overlap,
+    }
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
     # changed weights (a new file content) never reuse the old IR
     from keras_srgan.weights import write_generator

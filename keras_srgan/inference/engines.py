@@ -58,18 +58,28 @@ class Engine(Protocol):
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bf16 dot products (AVX512_BF16 or AMX); bf16 is slower without them."""
+def _cpu_flags() -> frozenset[str]:
     if sys.platform != "linux":
-        return False
+        return frozenset()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            return bool(set(line.split(":", 1)[1].split()) & {"avx512_bf16", "amx_bf16"})
-    return False
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 dot products (AVX512_BF16 or AMX); bf16 is slower without them."""
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX bf16 tiles: where OpenVINO's bf16 is faster than its fp32 (measured)."""
+    return "amx_bf16" in _cpu_flags()
 
 
 def cache_dir() -> Path:
@@ -99,11 +109,18 @@ def has_gpu() -> bool:
 
 
 def resolve_precision(precision: str = "auto", engine: str = "openvino") -> str:
-    """``auto`` -> ``$KERAS_SRGAN_PRECISION`` if set, else bf16 on a CPU with native bf16 (fp32 on a GPU/TF-on-GPU)."""
+    """``auto`` -> ``$KERAS_SRGAN_PRECISION`` if set, else the precision this engine runs fastest here.
+
+    OpenVINO: bf16 with AMX, fp32 without (with oneDNN capped below AMX, its bf16 ran at half its fp32
+    speed, docs/performance.md). TensorFlow: bf16 with AVX512_BF16 or AMX (measured 1.8x its fp32 on an
+    AVX512_BF16 CPU without AMX), fp32 without, and fp32 on a GPU.
+    """
     precision = _env_choice(precision, PRECISION_ENV, PRECISIONS, "precision")
     if precision != "auto":
         return precision
-    if engine == "tensorflow" and has_gpu():
+    if engine == "openvino":
+        return "bf16" if cpu_has_amx() else "fp32"
+    if has_gpu():
         return "fp32"  # measured on CPUs only; a GPU has its own fast paths
     return "bf16" if cpu_has_bf16() else "fp32"
 
@@ -487,7 +504,7 @@ def openvino_from_file(
         import openvino  # noqa: F401
     except ImportError:
         return None
-    prec = prec if prec != "auto" else ("bf16" if cpu_has_bf16() else "fp32")
+    prec = prec if prec != "auto" else resolve_precision("auto", "openvino")
     engine = OpenVINOEngine(ir=xml, precision=prec, cache=cache, scale=int(alias.get("scale", 4)))
     engine.num_blocks = int(alias.get("num_blocks", 16))
     return engine
@@ -546,7 +563,9 @@ def load_engine(
     if chosen == "openvino":
         prec = resolve_precision(precision, "openvino")
         try:
-            return OpenVINOEngine(generator, prec, cache)
+            runner = OpenVINOEngine(generator, prec, cache)
+            runner.compiled((1, 16, 16, 3))  # a CPU OpenVINO refuses fails here, not in the first image
+            return runner
         except UserError:
             raise
         except Exception as exc:  # OpenVINO refused the CPU or the model

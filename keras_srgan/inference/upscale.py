@@ -64,7 +64,8 @@ class Upscaler:
 
     ``engine``: "auto" (OpenVINO on a CPU, TensorFlow on a GPU or when OpenVINO is missing, see
     ``engines.load_engine``), "openvino" or "tensorflow"; ``$KERAS_SRGAN_ENGINE`` when "auto".
-    ``precision``: "auto" (bf16 where the CPU has native bf16, measured within 0.05 dB of fp32 on
+    ``precision``: "auto" (bf16 where the engine runs it fastest on this CPU, ``engines.resolve_precision``;
+    measured within 0.05 dB of fp32 on
     Set5, see docs/performance.md), "bf16", or "fp32" (the opt-out, equal to the Keras model up to
     float rounding); ``$KERAS_SRGAN_PRECISION`` when "auto". ``tile=None`` picks the window core from
     the engine and precision (``default_tile``). ``tile_overlap=None`` takes the generator's receptive
@@ -86,9 +87,8 @@ class Upscaler:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.engine not in ENGINES:
             raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if self.tile_overlap is None:
-            self.tile_overlap = model_overlap(self.generator)
-        if (self.tile is not None and self.tile < 0) or self.tile_overlap < 0 or self.tile_batch < 1:
+        overlap_ok = self.tile_overlap is None or self.tile_overlap >= 0
+        if (self.tile is not None and self.tile < 0) or not overlap_ok or self.tile_batch < 1:
             raise UserError(
                 f"tile ({self.tile}) and tile overlap ({self.tile_overlap}) must be >= 0 and tile batch "
                 f"({self.tile_batch}) >= 1"
@@ -97,6 +97,9 @@ class Upscaler:
             if self.generator is None:
                 raise UserError("Upscaler needs a generator (or use Upscaler.from_weights)")
             self.runner = load_engine(self.generator, self.engine, self.precision)
+        if self.tile_overlap is None:
+            # the engine knows the architecture even when started from a cached IR without the Keras model
+            self.tile_overlap = model_overlap(self.generator if self.generator is not None else self.runner)
         self.scale = self.runner.scale
         self._auto_tile = self.tile is None
         if self._auto_tile:
@@ -238,7 +241,8 @@ def _cached_upscaler(
         entry = (key, made)
         _CACHE["last"] = entry
     upscaler = entry[1]
-    upscaler.tile_overlap = model_overlap(upscaler.generator) if tile_overlap is None else int(tile_overlap)
+    source = upscaler.generator if upscaler.generator is not None else upscaler.runner
+    upscaler.tile_overlap = model_overlap(source) if tile_overlap is None else int(tile_overlap)
     upscaler.tile = (
         int(tile)
         if tile is not None
