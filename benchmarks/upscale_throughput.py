@@ -462,8 +462,10 @@ def main(argv: list[str] | None = None) -> int:
                 first[name] = time.perf_counter() - t
             times: dict[str, list[float]] = {name: [] for name in calls}
             others: dict[str, list[float]] = {name: [] for name in calls}
-            for _ in range(args.rounds):  # A B C ... A B C ...: drift and co-running load hit every row alike
-                for name, fn in calls.items():
+            names = list(calls)
+            for k in range(args.rounds):  # A B C, B C A, C A B ...: drift, load and order hit every row alike
+                for name in names[k % len(names) :] + names[: k % len(names)]:
+                    fn = calls[name]
                     _, one, _ = timer.time(fn, 1)
                     times[name].append(one[0])
                     others[name].append(timer.others[-1] if timer.others else None)
@@ -538,7 +540,9 @@ def main(argv: list[str] | None = None) -> int:
             r["out_mp_s"] / baseline[r["lr_size"]] if r["lr_size"] in baseline else None
         )
         r["achieved_gflops"] = r["out_mp_s"] * 1e6 * flops_out_px / 1e9
-        bf16 = "bf16" in r["runtime"] or "bfloat16" in r["runtime"]
+        bf16 = any(
+            word in r["runtime"] for word in ("bf16", "bfloat16", "int8")
+        )  # int8: against the bf16 peak
         bf16 = bf16 or (r["runtime"] == DEFAULT and picked["precision"] == "bf16")
         r["peak_precision"] = "bf16" if bf16 else "fp32"
         r["fraction_of_matmul_peak"] = r["achieved_gflops"] / peak[r["peak_precision"]]
