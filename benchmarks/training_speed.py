@@ -112,6 +112,55 @@ def one(stage: str, precision: str, jit: bool, steps: int, pause: tuple[list[int
     return result
 
 
+def paired_updates(precision: str, content_loss: str, pairs: int, pause) -> dict:
+    """Alternating vs simultaneous GAN step in ONE process, timed step by step in turn (A B A B ...).
+
+    Why: on a shared machine the load drifts between whole runs; interleaving single steps makes both
+    updates see the same load, so the per-pair ratio holds even when the absolute times do not.
+    """
+    import statistics
+    from dataclasses import replace
+
+    import keras
+    import tensorflow as tf
+
+    from keras_srgan.data.pipeline import train_dataset
+    from keras_srgan.train.trainer import POLICIES, build_model
+
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    base = replace(_config("gan", precision, False), content_loss=content_loss)
+    steps = {}
+    for update in ("alternating", "simultaneous"):
+        keras.utils.set_random_seed(0)
+        model = build_model(replace(base, gan_update=update))
+        steps[update] = tf.function(model.train_step)
+    iterator = iter(train_dataset(base.data, base.patch_size, base.batch_size, seed=0))
+    batch = next(iterator)
+    for step in steps.values():  # trace and warm up
+        for _ in range(2):
+            float(step(batch)["g_loss"])
+    times = {update: [] for update in steps}
+    timer = Timer(*pause)
+    with timer.window():
+        for _ in range(pairs):
+            for update, step in steps.items():
+                start = time.perf_counter()
+                float(step(batch)["g_loss"])
+                times[update].append(time.perf_counter() - start)
+    ratios = [a / b for a, b in zip(times["alternating"], times["simultaneous"], strict=True)]
+    return {
+        "precision": precision,
+        "content_loss": content_loss,
+        "pairs": pairs,
+        "alternating_s_per_step": statistics.median(times["alternating"]),
+        "simultaneous_s_per_step": statistics.median(times["simultaneous"]),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "others_cpu_pct": timer.summary()["others_cpu_pct_max"],
+    }
+
+
 def pipeline_rate(batches: int, pause: tuple[list[int], list[str]]) -> dict:
     """HR batches/s of the training input pipeline alone (decode once + cache, random crop, flips, batch).
 
@@ -148,10 +197,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", nargs="*", help="configs like pretrain/bf16/noxla (default: all 12)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--paired-updates",
+        nargs=2,
+        metavar=("PRECISION", "CONTENT_LOSS"),
+        help="only: alternating vs simultaneous GAN steps interleaved in one process (e.g. bf16 mse)",
+    )
+    parser.add_argument("--pairs", type=int, default=10, help="step pairs for --paired-updates")
     parser.add_argument("--json", default=str(RESULTS / "training_speed.json"))
     parser.add_argument("--plot", default=str(REPO / "docs" / "images" / "perf_training_speed.png"))
     args = parser.parse_args(argv)
     pause = pause_arg(args.pause)
+    if args.paired_updates:
+        print(describe_machine(machine()))
+        print(json.dumps(paired_updates(*args.paired_updates, args.pairs, pause), indent=1))
+        return 0
     if args.one:
         stage, precision, jit = args.one.split("/")
         if stage == "pipeline":
