@@ -181,7 +181,8 @@ def weights_checksum(generator, _cache: dict = {}) -> int:  # noqa: B006 (a per-
 
         @tf.function(autograph=False)
         def snapshot():
-            return tf.concat([tf.reshape(tf.cast(w.value, tf.float32), [-1]) for w in weights], 0)
+            flat = [tf.reshape(tf.cast(w.value, tf.float32), [-1]) for w in weights]
+            return tf.concat(flat, 0) if flat else tf.zeros([0], tf.float32)  # a weightless model too
 
         entry = (generator, snapshot)
         _cache.clear()  # one generator at a time is the common case; never grow without bound
