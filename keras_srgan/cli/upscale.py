@@ -1,4 +1,5 @@
-"""``keras-srgan upscale INPUT [INPUT ...] -o OUT_DIR``: super-resolve image files x4."""
+"""``keras-srgan upscale INPUT [INPUT ...] -o OUT_DIR``: super-resolve image and video files (x4, or any
+output size with ``--outscale`` / ``--width`` / ``--height``)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     # tests check they match keras_srgan.inference.tiling / image_io.
     parser = subparsers.add_parser(
         "upscale",
-        help="upscale image files x4",
+        help="upscale image and video files x4 (or to any size)",
         description=(
-            "Upscale images x4. Inputs are files, folders (their image files) or glob patterns. Each result "
-            "is written to OUT_DIR with the input's name and format (formats that cannot hold it become PNG)."
+            "Upscale images and videos x4. Inputs are files, folders (their image and video files) or glob "
+            "patterns. Each result is written to OUT_DIR with the input's name and format (formats that cannot "
+            "hold it become PNG; videos become H.264 with the source's frame rate and audio, which needs the "
+            "video extra: pip install 'keras-srgan[video]'). 16-bit PNG/TIFF stay 16-bit."
         ),
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image or video file, folder or glob pattern"
+    )
     parser.add_argument(
         "-o", "--out", required=True, metavar="OUT_DIR", help="output folder (created if missing)"
     )
@@ -66,6 +71,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="LR context pixels around each tile (default: the model's receptive radius, seam-free; "
         "40 for the 16-block SRResNet)",
     )
+    size = parser.add_argument_group(
+        "output size",
+        "the model always runs x4; any other size is its result resized (antialiased Lanczos). "
+        "Videos round each side down to an even number.",
+    )
+    size.add_argument(
+        "--outscale",
+        default=None,
+        metavar="S",
+        help="output scale, any number > 0 (e.g. 2, 3.5, 8; default: 4, the model's own, never resized)",
+    )
+    size.add_argument(
+        "--width",
+        default=None,
+        metavar="W",
+        help="output width in pixels; the height follows the aspect ratio",
+    )
+    size.add_argument(
+        "--height",
+        default=None,
+        metavar="H",
+        help="output height in pixels; the width follows the aspect ratio. With --width too: the largest "
+        "size that fits inside W x H, aspect ratio kept",
+    )
     parser.add_argument(
         "--max-pixels",
         type=_non_negative,
@@ -77,7 +106,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keras_srgan.inference.resample import check_output_size
     from keras_srgan.inference.upscale import Upscaler, upscale_files
+
+    # checked before any input is read or model loaded: one "error: ..." line, exit code 2
+    outscale, width, height = check_output_size(args.outscale, args.width, args.height)
 
     def factory() -> Upscaler:
         return Upscaler.from_weights(
@@ -86,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
             tile_overlap=args.tile_overlap,
             precision=args.precision,
             engine=args.engine,
+            outscale=outscale,
+            width=width,
+            height=height,
         )
 
     written, errors, notes = upscale_files(args.inputs, args.out, factory, max_pixels=args.max_pixels or None)
@@ -94,5 +130,5 @@ def run(args: argparse.Namespace) -> int:
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     total = len(written) + len(errors)
-    print(f"wrote {len(written)} of {total} image(s) to {args.out}")
+    print(f"wrote {len(written)} of {total} file(s) to {args.out}")
     return 1 if errors else 0

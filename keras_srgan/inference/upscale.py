@@ -1,8 +1,10 @@
 """Upscale real images: numpy arrays, PIL images, or files (the ``keras-srgan upscale`` command).
 
 Colour goes through the generator tile by tile (``tiling.upscale_tiled``); grayscale is run as RGB
-and turned back into gray; alpha is upscaled with bicubic and re-attached; 16-bit grayscale keeps a
-16-bit container (the model itself was trained on 8-bit images, so it adds 8-bit-quality detail).
+and turned back into gray; alpha is upscaled with bicubic and re-attached; 16-bit images (gray, colour,
+with or without alpha) reach the model as floats and are written back at 16 bits (the model itself was
+trained on 8-bit images, so it adds 8-bit-quality detail). Any output size other than the model's x4
+(``outscale``, ``width``/``height``) is the x4 result resized with ``resample.resize``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from PIL import Image, ImageOps
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
-from keras_srgan.inference import image_io
+from keras_srgan.inference import image_io, resample, video
 from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE_BATCH,
@@ -70,6 +72,10 @@ class Upscaler:
     float rounding); ``$KERAS_SRGAN_PRECISION`` when "auto". ``tile=None`` picks the window core from
     the engine and precision (``default_tile``). ``tile_overlap=None`` takes the generator's receptive
     radius (``tiling.model_overlap``: 40 for the default 16 blocks), the least context that is exact.
+
+    Output size: the model's x4 unless ``outscale`` (any number > 0: the x4 result resized to
+    round(outscale x each side), ``resample.resize``) or ``width``/``height`` (the output's pixels, the
+    aspect ratio kept; both = fit inside that box) is given; x4 itself is never resized.
     """
 
     generator: object
@@ -79,10 +85,16 @@ class Upscaler:
     precision: str = "auto"
     engine: str = "auto"
     runner: object = field(default=None, repr=False, compare=False)
+    outscale: float | None = None
+    width: int | None = None
+    height: int | None = None
 
     def __post_init__(self):
         from keras_srgan.inference.engines import ENGINES, PRECISIONS, load_engine
 
+        self.outscale, self.width, self.height = resample.check_output_size(
+            self.outscale, self.width, self.height
+        )
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.engine not in ENGINES:
@@ -131,10 +143,13 @@ class Upscaler:
             rgb, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
         )
 
-    def _alpha(self, alpha: np.ndarray) -> np.ndarray:
-        """Bicubic x scale of one [H, W] alpha plane in its own dtype (the model only knows colour)."""
-        h, w = alpha.shape
-        size = (w * self.scale, h * self.scale)
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of the result for an input of that size (``resample.target_size``)."""
+        return resample.target_size(width, height, self.scale, self.outscale, self.width, self.height)
+
+    def _alpha(self, alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Bicubic resize of one [H, W] alpha plane straight to ``size``, in its own dtype (the model only
+        knows colour; one resample from the original, antialiased when shrinking like Pillow's filters are)."""
         if alpha.dtype == np.uint8:
             return np.asarray(Image.fromarray(alpha, "L").resize(size, Image.Resampling.BICUBIC))
         up = np.asarray(Image.fromarray(alpha.astype(np.float32), "F").resize(size, Image.Resampling.BICUBIC))
@@ -142,8 +157,11 @@ class Upscaler:
             return np.clip(np.rint(up), 0, 65535).astype(np.uint16)
         return np.clip(up, 0.0, 1.0).astype(alpha.dtype)
 
-    def upscale_array(self, image: np.ndarray, progress=None) -> np.ndarray:
-        """[H, W], [H, W, 1|2|3|4] uint8/uint16/float-in-[0, 1] -> the same layout and dtype, ``scale`` x larger.
+    def upscale_array(
+        self, image: np.ndarray, progress=None, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """[H, W], [H, W, 1|2|3|4] uint8/uint16/float-in-[0, 1] -> the same layout and dtype, ``scale`` x larger
+        (or ``output_size``, or the explicit (width, height) ``size``, e.g. a video's even frame size).
 
         1 channel = gray, 2 = gray + alpha, 3 = RGB, 4 = RGBA.
         """
@@ -159,6 +177,7 @@ class Upscaler:
         if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
             raise UserError(f"image: unsupported dtype {image.dtype} (use uint8, uint16 or float in [0, 1])")
         channels = image.shape[-1]
+        size = self.output_size(image.shape[1], image.shape[0]) if size is None else tuple(size)
         colour = image[:, :, :3] if channels >= 3 else image[:, :, :1]
         alpha = image[:, :, -1] if channels in (2, 4) else None
         if channels >= 3:
@@ -166,14 +185,18 @@ class Upscaler:
         else:
             sr = self._rgb(np.repeat(colour, 3, axis=2), progress)
             out_colour = _to_gray(sr)
+        out_colour = resample.resize(out_colour, size)  # the same array when size is x4
         if alpha is None:
             out = out_colour
         else:
-            out = np.concatenate([out_colour, self._alpha(np.ascontiguousarray(alpha))[:, :, None]], axis=2)
+            out = np.concatenate(
+                [out_colour, self._alpha(np.ascontiguousarray(alpha), size)[:, :, None]], axis=2
+            )
         return out[:, :, 0] if squeeze else out
 
-    def upscale_pixels(self, pixels: image_io.Pixels, progress=None) -> Image.Image:
-        return image_io.to_pil(self.upscale_array(pixels.array, progress), pixels.kind)
+    def upscale_pixels(self, pixels: image_io.Pixels, progress=None) -> Image.Image | image_io.DeepImage:
+        """Decoded pixels -> a PIL image of the matching mode (``DeepImage`` for 16-bit colour)."""
+        return image_io.to_image(self.upscale_array(pixels.array, progress), pixels.kind)
 
     def upscale_pil(self, img: Image.Image) -> Image.Image:
         """A PIL image (EXIF orientation applied first) -> upscaled PIL image of the matching mode."""
@@ -228,6 +251,9 @@ def _cached_upscaler(
     tile_overlap: int | None,
     precision: str = "auto",
     engine: str = "auto",
+    outscale: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
 ) -> Upscaler:
     """Keep the last model (and its compiled engine) so repeated ``upscale`` calls do not reload or recompile."""
     key = ("weights", str(weights)) if generator is None else ("generator", id(generator))
@@ -248,6 +274,7 @@ def _cached_upscaler(
         if tile is not None
         else default_tile(upscaler.runner.name, upscaler.runner.precision, upscaler.tile_overlap)
     )
+    upscaler.outscale, upscaler.width, upscaler.height = resample.check_output_size(outscale, width, height)
     return upscaler
 
 
@@ -260,6 +287,9 @@ def upscale(
     tile_overlap: int | None = None,
     precision: str = "auto",
     engine: str = "auto",
+    outscale: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
 ) -> ImageLike:
     """Super-resolve one image x4; a numpy array in gives a numpy array out, a PIL image gives a PIL image.
 
@@ -267,14 +297,26 @@ def upscale(
     ``srresnet``); or pass a built ``generator``. ``tile`` is the LR core size per model call
     (0 = whole image at once, None = chosen from the precision, see ``Upscaler``) and ``tile_overlap`` the LR context around each tile (None = the model's receptive radius). ``precision``:
     "auto" (the fast default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the
-    ``KERAS_SRGAN_PRECISION`` environment variable). ``engine``: "auto", "openvino" or "tensorflow"
-    (also ``KERAS_SRGAN_ENGINE``).
+    ``KERAS_SRGAN_PRECISION`` environment variable). ``engine``: one of ``engines.ENGINES`` ("auto",
+    "openvino", "tensorflow"; also ``KERAS_SRGAN_ENGINE``). ``outscale`` (any number > 0) or ``width``/
+    ``height`` (output pixels, aspect kept; both = fit inside) resize the x4 result (``Upscaler``).
     """
     if generator is not None and weights is not None:
         raise UserError("pass either weights or generator, not both")
     if (tile is not None and tile < 0) or (tile_overlap is not None and tile_overlap < 0):
         raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
-    upscaler = _cached_upscaler(weights, generator, tile, tile_overlap, precision, engine)
+    resample.check_output_size(outscale, width, height)  # before any model is loaded
+    upscaler = _cached_upscaler(
+        weights,
+        generator,
+        tile,
+        tile_overlap,
+        precision,
+        engine,
+        outscale=outscale,
+        width=width,
+        height=height,
+    )
     if isinstance(image, Image.Image):
         return upscaler.upscale_pil(image)
     if isinstance(image, np.ndarray):
@@ -283,15 +325,15 @@ def upscale(
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Files, folders (their image files, not recursive) and globs -> (files in order, error lines).
+    """Files, folders (their image and video files, not recursive) and globs -> (files in order, error lines).
 
     Explicitly named files are always attempted (so a non-image gets a clear error); in folders and
-    glob matches only files with an image extension are taken, and a folder named like an image is
-    reported rather than skipped silently.
+    glob matches only files with an image or video extension are taken, and a folder named like an
+    image is reported rather than skipped silently.
     """
     import glob
 
-    exts = image_io.image_extensions()
+    exts = image_io.image_extensions() | video.VIDEO_EXTENSIONS
     files: list[Path] = []
     errors: list[str] = []
 
@@ -339,8 +381,10 @@ def plan_outputs(files: list[Path]) -> list[str]:
     names: list[str] = []
     used: set[str] = set()
     for f in files:
-        fmt = image_io.output_format(_guess_format(f), "rgb")
-        name = image_io.output_name(f, fmt)
+        if video.is_video(f):
+            name = video.output_name(f)
+        else:
+            name = image_io.output_name(f, image_io.output_format(_guess_format(f), "rgb"))
         stem, ext = os.path.splitext(name)
         k = 2
         while name.lower() in used:
@@ -363,11 +407,13 @@ def upscale_files(
     max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
     show_progress: bool | None = None,
 ) -> tuple[list[Path], list[str], list[str]]:
-    """Upscale every input into ``out_dir``; returns (written paths, error lines, warning lines).
+    """Upscale every input (images, and videos via ``video.upscale_video``) into ``out_dir``; returns
+    (written paths, error lines, warning lines).
 
     ``upscaler_factory()`` is called once, only if there is at least one file to process, so a
     missing weights file is reported after input errors are known and never for an empty batch.
-    A failing file does not stop the batch.
+    A failing file does not stop the batch. Progress: one bar over the files (for two or more) and,
+    for a video, one over its frames (on a terminal, or always when ``show_progress`` is true).
     """
     from tqdm import tqdm
 
@@ -386,12 +432,21 @@ def upscale_files(
     upscaler = upscaler_factory()
     names = plan_outputs(files)
     disable = (len(files) < 2) if show_progress is None else not show_progress
-    bar = tqdm(list(zip(files, names, strict=True)), unit="image", disable=disable or None, leave=False)
+    bar = tqdm(list(zip(files, names, strict=True)), unit="file", disable=disable or None, leave=False)
     for path, name in bar:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", image_io.ImageReadWarning)
-                dest = upscaler.upscale_file(path, out_dir, name=name, max_pixels=max_pixels)
+                if video.is_video(path):
+                    dest = video.upscale_video(
+                        path,
+                        image_io.contained_path(out_dir, name),
+                        upscaler,
+                        max_pixels=max_pixels,
+                        show_progress=show_progress,
+                    )
+                else:
+                    dest = upscaler.upscale_file(path, out_dir, name=name, max_pixels=max_pixels)
             notes.extend(str(w.message) for w in caught if issubclass(w.category, image_io.ImageReadWarning))
             written.append(dest)
         except UserError as exc:
