@@ -24,6 +24,8 @@ _LAZY = {
     "load_generator": "keras_srgan.weights",
     "evaluate": "keras_srgan.evaluation",
     "upscale": "keras_srgan.inference.upscale",
+    "Upscaler": "keras_srgan.inference.upscale",
+    "upscale_video": "keras_srgan.inference.video",
     "export": "keras_srgan.exporters",
 }
 

@@ -1,0 +1,227 @@
+"""Upscale a video frame by frame, keeping its frame rate and audio (``keras-srgan upscale clip.mp4 -o out/``).
+
+Frames are decoded and encoded by the ffmpeg binary that ``imageio-ffmpeg`` ships (the ``video`` extra), so
+nothing has to be installed system-wide. Every frame goes through one ``Upscaler`` (the same engine, tiling
+and output-size settings as images; built once, reused for all frames). The frames are encoded to H.264
+(yuv420p, CRF 18) in a hidden temporary file beside the destination; a second, stream-copying ffmpeg pass
+then muxes in the source's audio streams (copied, or re-encoded to AAC when the container refuses the
+codec) and the result is moved into place with ``os.replace``. An interrupted or failed run removes its
+temporary files, so no half video ever appears under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
+from keras_srgan.inference import image_io, resample
+
+VIDEO_EXTRA = "pip install 'keras-srgan[video]'"
+VIDEO_EXTENSIONS = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".3gp",
+    ".ogv",
+}
+# Containers that hold H.264 and keep their name; any other input container is written as .mp4.
+H264_CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv"}
+CRF = 18  # x264 constant quality: visually near-lossless, so the encode does not hide the model's detail
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    """A video file, judged by its extension (how folders and globs pick files too)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def output_name(source: str | os.PathLike) -> str:
+    """A bare file name for the result: the input's stem, its extension if it holds H.264, else ``.mp4``."""
+    stem = os.path.splitext(image_io.output_name(source, "PNG"))[0]  # the same name sanitising as images
+    suffix = Path(os.fspath(source)).suffix.lower()
+    return stem + (suffix if suffix in H264_CONTAINERS else ".mp4")
+
+
+def _ffmpeg(name: str):
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise UserError(f"{name}: upscaling video needs the video extra ({VIDEO_EXTRA})") from None
+    return imageio_ffmpeg
+
+
+def frame_rate(fps: float) -> Fraction:
+    """The exact rate behind ffmpeg's printed one: 29.97 -> 30000/1001 (NTSC family), 12.0 -> 12."""
+    for base in (24, 30, 48, 60, 120, 240):
+        if abs(fps - base * 1000 / 1001) < 0.006:
+            return Fraction(base * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    """The most telling line of an imageio-ffmpeg error (ffmpeg's own complaint when it printed one)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in reversed(lines):
+        low = line.lower()
+        if any(word in low for word in ("invalid", "moov", "error", "corrupt", "no such", "not found")):
+            return line
+    return error_reason(exc)
+
+
+def _mux(exe: str, video: Path, source: Path, dest: Path, container: str) -> None:
+    """``video``'s picture + ``source``'s audio -> ``dest``; copies the audio, AAC if the container refuses it."""
+    extra = ["-movflags", "+faststart"] if container in (".mp4", ".m4v", ".mov") else []
+    base = [exe, "-y", "-v", "error", "-i", str(video), "-i", str(source), "-map", "0:v:0", "-map", "1:a?"]
+    last = ""
+    for audio in (["-c:a", "copy"], ["-c:a", "aac", "-b:a", "192k"]):
+        cmd = [*base, "-c:v", "copy", *audio, "-map_metadata", "1", *extra, str(dest)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        if proc.returncode == 0:
+            return
+        last = (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+    raise UserError(f"{source}: cannot write the upscaled video ({last})")
+
+
+def upscale_video(
+    source: str | os.PathLike,
+    dest: str | os.PathLike,
+    upscaler=None,
+    *,
+    weights: str | os.PathLike | None = None,
+    max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
+    show_progress: bool | None = None,
+    **settings,
+) -> Path:
+    """Upscale every frame of ``source`` into ``dest`` (a video file name, or a folder: an existing one, or a
+    path ending in a separator or without an extension, for ``output_name``); returns the written path.
+
+    ``upscaler``: an ``Upscaler`` to reuse; else one is built from ``weights`` and ``settings`` (``tile``,
+    ``engine``, ``precision``, ``outscale``, ``width``, ``height``, ...). The result has the source's frame
+    count, frame rate and audio; each side of the frame size (``Upscaler.output_size``) is rounded down to
+    an even number, which 4:2:0 video needs. ``max_pixels`` limits the source frame size.
+    """
+    from tqdm import tqdm
+
+    source = Path(source)
+    name = str(source)
+    if source.is_dir():
+        raise UserError(f"{name}: is a folder, not a video file")
+    try:
+        if source.stat().st_size == 0:
+            raise UserError(f"{name}: empty file (0 bytes)")
+    except FileNotFoundError:
+        raise UserError(f"{name}: no such file") from None
+    ffmpeg = _ffmpeg(name)
+    dest = Path(dest)
+    if dest.is_dir() or os.fspath(dest).endswith(("/", os.sep)) or not dest.suffix:  # a folder
+        dest.mkdir(parents=True, exist_ok=True)
+        dest = image_io.contained_path(dest, output_name(source))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and os.path.samefile(dest, source):
+        raise UserError(f"{name}: output would overwrite the input; choose another output folder")
+    container = dest.suffix.lower()
+    if container not in H264_CONTAINERS:
+        raise UserError(f"{dest}: write the video as one of {', '.join(sorted(H264_CONTAINERS))}")
+
+    reader = ffmpeg.read_frames(str(source))
+    token = secrets.token_hex(4)
+    frames_tmp = dest.with_name(f".{dest.stem}.{token}.frames{container}")
+    final_tmp = dest.with_name(f".{dest.stem}.{token}.partial{container}")
+    writer = None
+    try:
+        try:
+            meta = next(reader)
+        except (OSError, RuntimeError, StopIteration) as exc:
+            raise UserError(
+                f"{name}: cannot read the video: truncated, corrupt or not a video ({_ffmpeg_reason(exc)})"
+            ) from None
+        width, height = meta["size"]
+        image_io.check_pixels(name, width, height, max_pixels)
+        if upscaler is None:
+            from keras_srgan.inference.upscale import Upscaler
+
+            upscaler = Upscaler.from_weights(weights, **settings)
+        size = resample.even_size(upscaler.output_size(width, height))
+        rate = frame_rate(float(meta["fps"]))
+        expected = round(float(meta.get("duration") or 0) * rate) or None
+        writer = ffmpeg.write_frames(
+            str(frames_tmp),
+            size,
+            fps=rate,
+            codec="libx264",
+            quality=None,
+            macro_block_size=1,  # the size is even already; no padding to multiples of 16
+            ffmpeg_log_level="error",
+            output_params=["-crf", str(CRF), "-preset", "medium"],
+        )
+        writer.send(None)
+        count = 0
+        disable = None if show_progress is None else not show_progress  # None: shown on a terminal only
+        bar = tqdm(total=expected, unit="frame", desc=source.name, disable=disable, leave=False)
+        try:
+            for frame in _frames(reader, name, width, height):
+                writer.send(np.ascontiguousarray(upscaler.upscale_array(frame, size=size)))
+                count += 1
+                bar.update(1)
+        finally:
+            bar.close()
+        if count == 0:
+            raise UserError(f"{name}: truncated or corrupt video (no frame could be decoded)")
+        if expected and count < 0.9 * expected - 1:  # e.g. a cut file whose index sits at the front
+            warnings.warn(
+                f"{name}: decoded {count} frames where its duration promises about {expected}; the file may be "
+                f"truncated (the result has the {count})",
+                image_io.ImageReadWarning,
+                stacklevel=2,
+            )
+        writer.close()
+        writer = None
+        _mux(ffmpeg.get_ffmpeg_exe(), frames_tmp, source, final_tmp, container)
+        os.replace(final_tmp, dest)
+    except BaseException:
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # ffmpeg may already be gone; the temp file is removed below either way
+                pass
+        try:
+            final_tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        reader.close()
+        try:
+            frames_tmp.unlink()
+        except FileNotFoundError:
+            pass
+    return dest
+
+
+def _frames(reader, name: str, width: int, height: int):
+    """[H, W, 3] uint8 frames from an imageio-ffmpeg reader; a decoding failure is one ``UserError`` line."""
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except (OSError, RuntimeError) as exc:
+            raise UserError(f"{name}: truncated or corrupt video ({_ffmpeg_reason(exc)})") from None
+        yield np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
