@@ -133,7 +133,7 @@ def build_runtimes(
     from keras_srgan.inference import engines
 
     def keras_predict(model):
-        return lambda lr: np.clip((model.predict(lr, verbose=0).astype(np.float32) + 1) * 0.5, 0, 1)
+        return lambda lr: np.clip(model.predict(lr, verbose=0).astype(np.float32), 0, 1)
 
     runtimes: dict = {BASELINE: keras_predict(generator), DEFAULT: None, OPT_OUT: "fp32"}
     if previous is not None:
@@ -221,7 +221,7 @@ def transforms_ab(generator, timer: Timer, work: Path, rounds: int, size: int = 
 
     variants = {
         "plain ONNX export": core.compile_model(plain, "CPU", config).create_infer_request(),
-        "fold_batchnorm only": compiled(transforms.with_unit_output(transforms.fold_batchnorm(generator))),
+        "fold_batchnorm only": compiled(transforms.with_clip(transforms.fold_batchnorm(generator))),
         "fold_batchnorm + subpixel_output (shipped)": compiled(transforms.inference_model(generator)),
     }
     x = test_image(size)[None]

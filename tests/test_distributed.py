@@ -82,16 +82,33 @@ def test_mirrored_two_cpus_matches_one_device(tmp_path, image_folder):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     for stage, result in report.items():
         assert result["replicas"] == [1, 2]
-        # logged metrics are global-batch values, not one replica's
-        for key in ("g_loss", "psnr", *(["d_loss", "d_real"] if stage == "gan" else [])):
+        # logged metrics are global-batch values, not one replica's (those differ by 10% and more)
+        for key in ("g_loss", "psnr"):
             np.testing.assert_allclose(
                 result["two"][key], result["one"][key], rtol=1e-4, atol=1e-5, err_msg=key
+            )
+        # The GAN stage is chaotic at the float-noise level: G's [0, 1] output rounds to steps of 6e-8, so
+        # the 1e-10 summation-order noise of 1 vs 2 replicas flips a few output values by one step, and Adam
+        # turns gradients that are ~0 into steps of up to the learning rate (1e-4). Measured over seeds 5-7:
+        # D's metrics at step 4 agree to 1.3e-3 (relative), G's weights to 8.5e-5 on a few values (0.7% of
+        # one conv's, fewer overall) (before the [0, 1] contract: 3e-7, 6e-6, 2e-7). Per-replica (unsynchronised)
+        # statistics or one replica's metrics differ on most values, by far more.
+        for key in ["d_loss", "d_real"] if stage == "gan" else []:
+            np.testing.assert_allclose(
+                result["two"][key], result["one"][key], rtol=5e-3, atol=1e-5, err_msg=key
             )
         one = _h5_weights(tmp_path / f"{stage}-one" / "generator.weights.h5")
         two = _h5_weights(tmp_path / f"{stage}-two" / "generator.weights.h5")
         assert one.keys() == two.keys() and len(one) > 10
+        off, total = 0, 0
         for name in one:  # BN moving statistics included: they come from the global batch on both
-            np.testing.assert_allclose(two[name], one[name], rtol=1e-4, atol=1e-5, err_msg=f"{stage} {name}")
+            if stage == "pretrain":
+                np.testing.assert_allclose(two[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
+                continue
+            off += int(np.sum(np.abs(two[name] - one[name]) > 1e-5 + 1e-4 * np.abs(one[name])))
+            total += one[name].size
+            assert np.max(np.abs(two[name] - one[name])) <= 2e-4, f"gan {name}"  # two Adam steps
+        assert off <= 0.01 * total, f"gan: {off} of {total} weights differ"
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import smooth_image
+from old_contract import discriminator_m11, generator_tanh
 
 from keras_srgan.losses import ContentLoss, adversarial_losses
 from keras_srgan.models import build_discriminator, build_generator
@@ -48,23 +49,32 @@ def _gan(adv_weight: float, gan_update: str, lr: float = 0.05, seed: int = 1) ->
 
 
 def _hand_g_update(model: SRGAN, batch, adv_weight: float, d_first: bool, lr: float = 0.05) -> list:
-    """G's weights after one step, computed with copies of the nets and plain tapes (no train_step)."""
+    """G's weights after one step, computed with copies of the nets and plain tapes (no train_step).
+
+    Written in the old contract (tanh output, D and the pixel MSE on [-1, 1]; ``old_contract``), so it
+    also pins that the [0, 1] contract left every update unchanged.
+    """
     g = _copy(model.generator, build_generator, G_CONFIG)
     d = _copy(model.discriminator, build_discriminator, D_CONFIG)
     low, hr = model.make_pair(batch, add_noise=False)
     hr = hr * 2.0 - 1.0
-    sr = g(low, training=True)
+    sr = generator_tanh(g, low, training=True)
     if d_first:  # the paper's order: D's SGD step on (HR, SR) first
         with tf.GradientTape() as tape:
-            real, fake = d(hr, training=True), d(tf.stop_gradient(sr), training=True)
+            real = discriminator_m11(d, hr, training=True)
+            fake = discriminator_m11(d, tf.stop_gradient(sr), training=True)
             d_loss = -tf.reduce_mean(tf.math.log_sigmoid(real)) - tf.reduce_mean(tf.math.log_sigmoid(-fake))
-        for var, grad in zip(d.trainable_variables, tape.gradient(d_loss, d.trainable_variables), strict=True):
+        for var, grad in zip(
+            d.trainable_variables, tape.gradient(d_loss, d.trainable_variables), strict=True
+        ):
             var.assign_sub(lr * grad)
     with tf.GradientTape() as tape:
-        sr = g(low, training=True)
+        sr = generator_tanh(g, low, training=True)
         g_loss = tf.reduce_mean(tf.square(hr - sr))
         if adv_weight:
-            g_loss += adv_weight * -tf.reduce_mean(tf.math.log_sigmoid(d(sr, training=True)))
+            g_loss += adv_weight * -tf.reduce_mean(
+                tf.math.log_sigmoid(discriminator_m11(d, sr, training=True))
+            )
     grads = tape.gradient(g_loss, g.trainable_variables)
     return [(v - lr * gr).numpy() for v, gr in zip(g.trainable_variables, grads, strict=True)]
 
@@ -129,6 +139,10 @@ def _adam_update(weights, grads, m, v, iterations, lr, beta_1=0.9, beta_2=0.999,
     return out
 
 
+def _bias_before_bn(variable) -> bool:
+    return variable.path.endswith(("conv1/bias", "conv2/bias", "body_conv/bias"))
+
+
 def test_adam_uses_the_scheduled_rate_of_the_training_step():
     cfg = TrainConfig(data=["x"], lr=1e-2, lr_drop_steps=[2], lr_drop_factor=0.1, **G_CONFIG, patch_size=SIZE)
     assert [learning_rate_at(cfg, s) for s in (1, 2, 3, 4)] == pytest.approx([1e-2, 1e-2, 1e-3, 1e-3])
@@ -148,16 +162,22 @@ def test_adam_uses_the_scheduled_rate_of_the_training_step():
     g = _copy(model.generator, build_generator, G_CONFIG)
     low, hr = model.make_pair(batch, add_noise=False)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(hr * 2.0 - 1.0 - g(low, training=True)))
+        loss = tf.reduce_mean(tf.square(hr * 2.0 - 1.0 - generator_tanh(g, low, training=True)))
     grads = [gr.numpy() for gr in tape.gradient(loss, g.trainable_variables)]
     iterations = int(opt.iterations)
     model.train_step(batch)
     actual = [x.numpy() for x in g_vars]
     dropped = _adam_update(weights, grads, m, v_, iterations, 1e-3)
     undropped = _adam_update(weights, grads, m, v_, iterations, 1e-2)
-    # measured 3e-9; a step at the un-dropped rate lands 10x as far
-    assert _max_diff(actual, dropped) < 1e-7
-    assert _max_diff(actual, undropped) > 1e-5
+    # The biases of convs followed by BatchNorm have a zero true gradient: what they get is float noise
+    # (~1e-9) that Adam normalises into steps of up to the learning rate, so the hand computation (the old
+    # [-1, 1] contract, rounded differently) can only bound them by the step size.
+    noise = [_bias_before_bn(v) for v in g_vars]
+    real = [i for i, n in enumerate(noise) if not n]
+    # measured 5.6e-8 on the others (9.7e-6 on the noise biases); the un-dropped rate lands 10x as far
+    assert _max_diff([actual[i] for i in real], [dropped[i] for i in real]) < 1e-7
+    assert _max_diff([actual[i] for i in real], [undropped[i] for i in real]) > 1e-5
+    assert _max_diff(actual, dropped) <= 2e-3
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -169,7 +189,7 @@ def test_vgg_content_loss_computes_in_float32_under_mixed_precision(precision):
             loss_fn = ContentLoss("vgg22", vgg_weights="random")
         dtypes = {layer.dtype_policy.compute_dtype for layer in loss_fn.features.layers}
         assert dtypes == {"float32"}
-        x = tf.random.stateless_uniform((1, 16, 16, 3), seed=(1, 2), minval=-1, maxval=1)
+        x = tf.random.stateless_uniform((1, 16, 16, 3), seed=(1, 2))
         assert loss_fn.features(x).dtype == tf.float32
         assert loss_fn(x, tf.cast(x, keras.mixed_precision.global_policy().compute_dtype)).dtype == tf.float32
     finally:
@@ -186,10 +206,10 @@ def test_vgg54_is_block5_conv4_features_over_12_75():
             layer.set_weights(loss_fn.features.get_layer(layer.name).get_weights())
     features = keras.Model(vgg.input, vgg.get_layer("block5_conv4").output)
     rng = np.random.default_rng(0)
-    hr, sr = (rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32) for _ in range(2))
+    hr, sr = (rng.uniform(0, 1, (2, 32, 32, 3)).astype(np.float32) for _ in range(2))
 
     def by_hand(x):
-        bgr = ((x + 1.0) * 127.5)[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
+        bgr = (x * 255.0)[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
         return features(bgr).numpy() / 12.75
 
     expected = np.mean((by_hand(hr) - by_hand(sr)) ** 2)

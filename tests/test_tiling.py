@@ -95,7 +95,7 @@ def _far_reaching_generator(num_blocks: int, image: np.ndarray):
         elif "bn2" in w.path and w.path.endswith("gamma"):
             w.assign(np.full(shape, 2.0, np.float32))
     tail, lr = gen.tail.kernel, image[None, :48, :48]
-    while (peak := float(np.abs(gen(lr, training=False).numpy()).max())) > 1e-3:  # tanh(x) = x here
+    while (peak := float(np.abs(gen(lr, training=False).numpy() * 2.0 - 1.0).max())) > 1e-3:  # tanh(x) = x
         tail.assign(tail * 1e-3)
     tail.assign(tail * (1.0 / peak))
     return gen

@@ -1,8 +1,7 @@
 """The exported computation, shared by every format so all artifacts honour one contract.
 
-Float artifacts take LR RGB float32 ``[N, H, W, 3]`` in [0, 1] and return SR float32 in [0, 1]: the
-generator's tanh output is mapped and clipped *inside* the graph, so clients never need to know the
-network ends in [-1, 1]. The SavedModel additionally serves encoded images (PNG/JPEG in, PNG out) for
+Float artifacts take LR RGB float32 ``[N, H, W, 3]`` in [0, 1] and return SR float32 in [0, 1], the
+generator's own contract (``models.generator.SRResNet``), clipped inside the graph. The SavedModel additionally serves encoded images (PNG/JPEG in, PNG out) for
 TF Serving, where the client has bytes rather than tensors.
 """
 
@@ -29,16 +28,16 @@ def bytes_spec() -> tf.TensorSpec:
     return tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
 
 
-def to_unit_range(sr: tf.Tensor) -> tf.Tensor:
-    """tanh output [-1, 1] -> [0, 1], the same mapping ``inference.predict.Predictor`` applies."""
-    return tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) * 0.5, 0.0, 1.0)
+def clipped(sr: tf.Tensor) -> tf.Tensor:
+    """The generator's [0, 1] output as float32, clipped as ``inference.predict.Predictor`` clips it."""
+    return tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 1.0)
 
 
 def float_fn(model):
     """LR [0, 1] -> {"sr": SR [0, 1]}; a dict so the output has a stable name in every runtime."""
 
     def predict_float(lr):
-        return {FLOAT_OUTPUT: to_unit_range(model(lr, training=False))}
+        return {FLOAT_OUTPUT: clipped(model(lr, training=False))}
 
     return predict_float
 
@@ -49,7 +48,7 @@ def bytes_fn(model):
     def one(data):
         image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
         lr = tf.cast(image, tf.float32)[tf.newaxis] / 255.0
-        sr = to_unit_range(model(lr, training=False))[0]
+        sr = clipped(model(lr, training=False))[0]
         return tf.io.encode_png(tf.cast(tf.round(sr * 255.0), tf.uint8))
 
     def serve(image_bytes):

@@ -25,16 +25,16 @@ def bin_path(xml: str | os.PathLike) -> Path:
 
 
 def convert(model, path: str | os.PathLike, input_size: tuple[int, int] | None = None) -> None:
-    """Write ``path`` (.xml) and its .bin for the Keras ``model`` (tanh output in [-1, 1])."""
+    """Write ``path`` (.xml) and its .bin for the Keras ``model`` (output in [0, 1], clipped in the IR)."""
     import tensorflow as tf
 
     from keras_srgan.exporters.graph import FLOAT_INPUT, FLOAT_OUTPUT
     from keras_srgan.exporters.parity import require
-    from keras_srgan.inference.transforms import with_unit_output
+    from keras_srgan.inference.transforms import with_clip
 
     ov = require("openvino", "OpenVINO export")
     shape = [None, None, None, 3] if input_size is None else [1, int(input_size[0]), int(input_size[1]), 3]
-    unit = with_unit_output(model)
+    unit = with_clip(model)
     with tempfile.TemporaryDirectory(prefix="keras-srgan-openvino-") as tmp:
         raw = os.path.join(tmp, "model.xml")
         try:

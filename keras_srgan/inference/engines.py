@@ -154,12 +154,12 @@ def weights_key(generator) -> str:
 
 
 def _optimised(generator):
-    """The transformed model, or the model itself (plus the [0, 1] mapping) when it is not an SRResNet."""
+    """The transformed model, or the model itself (plus the clip to [0, 1]) when it is not an SRResNet."""
     from keras_srgan.inference import transforms
 
     if transforms.is_srresnet(generator):
         return transforms.inference_model(generator)
-    return transforms.with_unit_output(generator)
+    return transforms.with_clip(generator)
 
 
 def _scale(generator) -> int:
@@ -240,7 +240,7 @@ class TensorFlowEngine(_Refreshing):
 
         from keras_srgan.inference import transforms
 
-        model = _optimised(self.generator) if self.transform else transforms.with_unit_output(self.generator)
+        model = _optimised(self.generator) if self.transform else transforms.with_clip(self.generator)
         if self.precision == "bf16":
             model = transforms.mixed_bfloat16(model)
         self.model = model

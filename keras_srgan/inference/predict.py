@@ -80,8 +80,7 @@ class Predictor:
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], jit_compile=self._jit_compile
         )
         def _run(lr):
-            sr = tf.cast(generator(lr, training=False), tf.float32)
-            return tf.clip_by_value((sr + 1.0) * 0.5, 0.0, 1.0)
+            return tf.clip_by_value(tf.cast(generator(lr, training=False), tf.float32), 0.0, 1.0)
 
         return _run
 

@@ -13,7 +13,8 @@ every export then runs the same graph, and the only definition of the network st
   (``subpixel_conv``), exact as well. SRResNet's 9x9 output conv has 3 outputs at 4x resolution, a
   shape convolution libraries run at a small fraction of their speed; before the shuffle it is a 5x5
   conv with 12 outputs at 2x resolution and the 4x-resolution 64-channel activation is never built.
-* ``with_unit_output``: appends the [-1, 1] -> [0, 1] mapping and clip the exported artifacts use.
+* ``with_clip``: appends the clip to [0, 1] every engine and export applies (the [0, 1] mapping itself
+  is part of the generator, ``SRResNet.call``, and of its functional copy here).
 
 ``inference_model`` chains them; the result is what every engine compiles.
 """
@@ -25,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 # Bumped when a transform changes its output graph: it is part of the OpenVINO cache key.
-TRANSFORMS_VERSION = 1
+TRANSFORMS_VERSION = 2
 
 
 def _keras():
@@ -80,6 +81,8 @@ def as_functional(generator):
         x = copy(conv, f"up{i}_conv")(x)
         x = copy(act, f"up{i}_prelu")(copy(shuffle, f"up{i}_shuffle")(x))
     out = layers.Activation("tanh", dtype="float32", name="tanh")(copy(generator.tail, "tail_conv")(x))
+    # SRResNet.call's unit_from_tanh, (t + 1) * 0.5: t * 0.5 + 0.5 rounds identically (scaling by 2 is exact)
+    out = layers.Rescaling(0.5, offset=0.5, dtype="float32", name="to_unit")(out)
     return keras.Model(inputs, out, name=f"{generator.name}_functional")
 
 
@@ -318,12 +321,11 @@ def mixed_bfloat16(model, keep_fp32: tuple[str, ...] = ("head_", "body_")):
     return _rewrite(as_functional(model), rule)
 
 
-def with_unit_output(model):
-    """``model`` followed by ``clip((y + 1) / 2, 0, 1)``: the [0, 1] output every engine and export returns."""
+def with_clip(model):
+    """``model`` (output in [0, 1], the generator's contract) followed by ``clip(y, 0, 1)`` in float32."""
     keras = _keras()
     model = as_functional(model)
-    x = keras.layers.Rescaling(0.5, offset=0.5, dtype="float32", name="to_unit")(model.output)
-    x = keras.layers.ReLU(max_value=1.0, dtype="float32", name="clip_unit")(x)
+    x = keras.layers.ReLU(max_value=1.0, dtype="float32", name="clip_unit")(model.output)
     return keras.Model(model.input, x, name=f"{model.name}_unit")
 
 
@@ -334,7 +336,7 @@ def inference_model(generator, fold: bool = True, subpixel: bool = True):
         model = fold_batchnorm(model)
     if subpixel:
         model = subpixel_output(model)
-    return with_unit_output(model)
+    return with_clip(model)
 
 
 def count_layers(model, kind: str) -> int:

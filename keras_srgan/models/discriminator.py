@@ -13,7 +13,8 @@ DOWNSAMPLES = ("stride", "blur")
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Discriminator(keras.Model):
-    """Input: RGB in [-1, 1] of ``input_size`` x ``input_size`` (the Dense head fixes the size).
+    """Input: RGB in [0, 1] (the generator's output range) of ``input_size`` x ``input_size`` (the Dense
+    head fixes the size); mapped to [-1, 1] in float32 as the first operation, before any layer casts it.
 
     Eight 3x3 convs, 64 -> 512 channels doubling every other layer, stride 2 on every second layer,
     BN on all but the first, LeakyReLU 0.2; Dense 1024 + LeakyReLU; Dense 1 in float32 (a logit).
@@ -32,6 +33,9 @@ class Discriminator(keras.Model):
         downsample: str = "stride",
         **kwargs,
     ):
+        # Inputs arrive in float32 so the [0, 1] -> [-1, 1] map is float32 under mixed precision too;
+        # each layer still casts its own input to its compute dtype.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if norm not in NORMS:
             raise ValueError(f"discriminator norm must be one of {NORMS}, got {norm!r}")
@@ -58,9 +62,11 @@ class Discriminator(keras.Model):
         dense = layers.Dense(dense_units, name="dense")
         logit = layers.Dense(1, dtype="float32", name="logit")
         self.dense = wrap(dense, name="sn_dense") if norm == "spectral" else dense
-        self.logit = layers.SpectralNormalization(logit, dtype="float32", name="sn_logit") if (
-            norm == "spectral"
-        ) else logit
+        self.logit = (
+            layers.SpectralNormalization(logit, dtype="float32", name="sn_logit")
+            if (norm == "spectral")
+            else logit
+        )
 
     @property
     def convs(self) -> list[tuple[layers.Layer, layers.Layer | None]]:
@@ -83,7 +89,7 @@ class Discriminator(keras.Model):
 
     def call(self, inputs, training=False, return_features=False):
         """The logit [N, 1]; with ``return_features``, also the eight conv activations (feature matching)."""
-        x = inputs
+        x = keras.ops.cast(inputs, "float32") * 2.0 - 1.0
         features = []
         for i, (conv, bn) in enumerate(self.convs):
             x = conv(x, training=training) if self.norm == "spectral" else conv(x)

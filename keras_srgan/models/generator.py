@@ -12,10 +12,13 @@ from keras_srgan.models.layers import ICNR, PACKAGE, PixelShuffle, ResidualBlock
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SRResNet(keras.Model):
-    """Input: RGB in [0, 1], any size. Output: RGB in [-1, 1] (tanh), ``scale`` times larger.
+    """Input: RGB in [0, 1], any size. Output: RGB in [0, 1], ``scale`` times larger.
 
-    ``scale`` must be a power of two; each x2 stage is conv(4*filters) -> pixel shuffle -> PReLU.
-    The last conv runs in float32 under mixed precision so the tanh output keeps full precision.
+    The contract every caller relies on (training, inference, every export): pixels in [0, 1] both ways.
+    The network ends in a tanh (the paper's), mapped to [0, 1] here, in float32, as ``(tanh + 1) / 2``;
+    nobody outside the model converts ranges. ``scale`` must be a power of two; each x2 stage is
+    conv(4*filters) -> pixel shuffle -> PReLU. The last conv runs in float32 under mixed precision so the
+    output keeps full precision.
     """
 
     def __init__(
@@ -92,7 +95,7 @@ class SRResNet(keras.Model):
         x = self.body_bn(self.body_conv(x), training=training) + skip
         for conv, shuffle, act in self.upsample:
             x = act(shuffle(conv(x)))
-        return keras.ops.tanh(self.tail(x))
+        return unit_from_tanh(keras.ops.tanh(self.tail(x)))
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape
@@ -108,6 +111,11 @@ class SRResNet(keras.Model):
             "icnr": self.icnr,
             "bn_momentum": self.bn_momentum,
         }
+
+
+def unit_from_tanh(x):
+    """tanh's [-1, 1] -> [0, 1] in float32: ``(x + 1) / 2`` (the generator's last operation)."""
+    return (keras.ops.cast(x, "float32") + 1.0) * 0.5
 
 
 def build_generator(**config) -> SRResNet:

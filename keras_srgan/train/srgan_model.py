@@ -112,8 +112,8 @@ def _finite_gradients(scaled_loss: tf.Tensor, variables, tape) -> tuple[list, tf
 class SRGAN(keras.Model):
     """Trains an SRResNet generator alone (``discriminator=None``) or adversarially.
 
-    Data: HR batches, uint8 or float in [0, 1]. Generator input is LR in [0, 1]; its output and the
-    discriminator input are in [-1, 1].
+    Data: HR batches, uint8 or float in [0, 1]. Everything in the step is in [0, 1]: the generator's
+    input and output, the discriminator's input and the content loss's (each model maps its own input).
 
     GAN switches (paper defaults first): ``gan_update`` alternating | simultaneous; ``adversarial``
     standard | relativistic; ``fm_weight`` > 0 adds an L1 match of D's conv features of SR and HR (an
@@ -214,21 +214,20 @@ class SRGAN(keras.Model):
         ``update_generator=False`` (a Python bool, fixed when traced): a D-only warm-up step.
         """
         lr, hr = self.make_pair(data)
-        hr_m11 = hr * 2.0 - 1.0
         if not self.is_gan:
             with tf.GradientTape() as tape:
                 sr = tf.cast(self.generator(lr, training=True), tf.float32)
-                loss = self.content_loss(hr_m11, sr)
+                loss = self.content_loss(hr, sr)
                 scaled = _for_tape(self.g_optimizer, loss)
             g_vars = self.generator.trainable_variables
             grads, g_ok = _finite_gradients(scaled, g_vars, tape)
             ok = _apply_if_finite([(self.g_optimizer, grads, g_vars)], [g_ok])
             values = {"g_loss": loss}
         elif self.gan_update == "simultaneous":
-            sr, ok, values = self._simultaneous_step(lr, hr_m11, update_generator)
+            sr, ok, values = self._simultaneous_step(lr, hr, update_generator)
         else:
-            sr, ok, values = self._alternating_step(lr, hr_m11, update_generator)
-        values["psnr"] = psnr_y_tf((sr + 1.0) * 0.5, hr)
+            sr, ok, values = self._alternating_step(lr, hr, update_generator)
+        values["psnr"] = psnr_y_tf(sr, hr)
         return self._record(ok, values)
 
     def _record(self, ok: tf.Tensor, values: dict) -> dict:
@@ -249,16 +248,16 @@ class SRGAN(keras.Model):
             "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
         }
 
-    def _simultaneous_step(self, lr, hr_m11, update_generator: bool):
+    def _simultaneous_step(self, lr, hr, update_generator: bool):
         """Both gradients from one forward pass (G's adversarial gradient from the pre-update D)."""
         fm = bool(self.fm_weight)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             sr = tf.cast(self.generator(lr, training=True), tf.float32)
-            real_logits, real_features = self._discriminate(hr_m11, fm)
+            real_logits, real_features = self._discriminate(hr, fm)
             fake_logits, fake_features = self._discriminate(sr, fm)
             d_loss, _ = adversarial_losses(real_logits, fake_logits, self.adversarial)
             g_loss, parts = self._generator_loss(
-                self.content_loss(hr_m11, sr), real_logits, fake_logits, real_features, fake_features
+                self.content_loss(hr, sr), real_logits, fake_logits, real_features, fake_features
             )
             d_scaled, g_scaled = _for_tape(self.d_optimizer, d_loss), _for_tape(self.g_optimizer, g_loss)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
@@ -274,14 +273,14 @@ class SRGAN(keras.Model):
         values = {"g_loss": g_loss, **parts, **self._d_values(d_loss, real_logits, fake_logits)}
         return sr, ok, values
 
-    def _alternating_step(self, lr, hr_m11, update_generator: bool):
+    def _alternating_step(self, lr, hr, update_generator: bool):
         """The paper's order: D step on (HR, G(x)); then G's loss against the updated D."""
         fm = bool(self.fm_weight)
         with tf.GradientTape() as g_tape:
             sr = tf.cast(self.generator(lr, training=True), tf.float32)
-            content = self.content_loss(hr_m11, sr)
+            content = self.content_loss(hr, sr)
             with g_tape.stop_recording(), tf.GradientTape() as d_tape:
-                real_logits, _ = self._discriminate(hr_m11, False)
+                real_logits, _ = self._discriminate(hr, False)
                 fake_logits, _ = self._discriminate(tf.stop_gradient(sr), False)
                 d_loss, _ = adversarial_losses(real_logits, fake_logits, self.adversarial)
                 d_scaled = _for_tape(self.d_optimizer, d_loss)
@@ -296,7 +295,7 @@ class SRGAN(keras.Model):
             # relativistic loss always does (it compares fake logits with the mean real logit).
             fake_logits_g, fake_features = self._discriminate(sr, fm)
             if fm or self.adversarial == "relativistic":
-                real_logits_g, real_features = self._discriminate(hr_m11, fm)
+                real_logits_g, real_features = self._discriminate(hr, fm)
                 real_logits_g = tf.stop_gradient(real_logits_g)
             else:
                 real_logits_g, real_features = real_logits, None

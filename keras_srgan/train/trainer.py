@@ -272,7 +272,8 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
 
     def make_train_one(update_generator: bool):
         step_fn = tf.function(
-            lambda batch: model.train_step(batch, update_generator=update_generator), jit_compile=cfg.jit_compile
+            lambda batch: model.train_step(batch, update_generator=update_generator),
+            jit_compile=cfg.jit_compile,
         )
 
         @tf.function
@@ -291,7 +292,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     def val_psnr(hr):
         lr, hr01 = model.make_pair(hr, add_noise=False)
         sr = tf.cast(shown_generator(lr, training=False), tf.float32)
-        return psnr_y_tf((sr + 1.0) * 0.5, hr01, crop_border=model.degradation.scale) * tf.cast(
+        return psnr_y_tf(sr, hr01, crop_border=model.degradation.scale) * tf.cast(
             tf.shape(hr)[0], tf.float32
         ), tf.shape(hr)[0]
 
@@ -315,7 +316,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     def log_images(step: int) -> None:
         hr = next(iter(val_ds)) if val_ds is not None else sample_batch
         lr, hr01 = model.make_pair(hr, add_noise=False)
-        sr = (tf.cast(shown_generator(lr, training=False), tf.float32) + 1.0) * 0.5
+        sr = tf.cast(shown_generator(lr, training=False), tf.float32)
         tb_log.triplets(step, lr, sr, hr01)
 
     step = start_step
