@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_srgan.pixels import from_unit, round_to
+
 SCALE = 4
 BORDER = 4  # pixels removed from each side before PSNR/SSIM (= scale, the usual protocol)
 
@@ -59,7 +61,7 @@ def make_lr(hr: np.ndarray) -> np.ndarray:
     from keras_srgan.data.degradation import bicubic_downsample
 
     lr = bicubic_downsample(tf.convert_to_tensor(hr[None], tf.float32) / 255.0, SCALE)[0]
-    return np.clip(np.rint(lr.numpy() * 255.0), 0, 255).astype(np.uint8)
+    return from_unit(lr.numpy(), np.uint8)
 
 
 def bicubic_up(lr: np.ndarray) -> np.ndarray:
@@ -70,7 +72,7 @@ def bicubic_up(lr: np.ndarray) -> np.ndarray:
     up = tf.image.resize(
         tf.convert_to_tensor(lr[None], tf.float32), (h * SCALE, w * SCALE), method="bicubic"
     )[0]
-    return np.clip(np.rint(up.numpy()), 0, 255).astype(np.uint8)
+    return round_to(up.numpy(), np.uint8)
 
 
 def _font(size: int):

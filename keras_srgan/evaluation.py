@@ -31,6 +31,7 @@ from PIL import Image
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
+from keras_srgan.pixels import to_uint8
 
 PERCEPTUAL_STATEMENT = (
     "no-reference, on the SR output only (same channel and border): NIQE (Mittal et al. 2013, the authors' "
@@ -115,14 +116,10 @@ class ProtocolUpscaler:
         self._down = _bicubic_down
 
     def degrade(self, hr_rgb: np.ndarray) -> np.ndarray:
-        from keras_srgan.inference.predict import to_uint8
-
         lr = self._down(np.asarray(hr_rgb, dtype=np.float32)[None] / 255.0).numpy()[0]
         return to_uint8(lr)
 
     def upscale(self, lr_rgb: np.ndarray) -> np.ndarray:
-        from keras_srgan.inference.predict import to_uint8
-
         lr01 = np.asarray(lr_rgb, dtype=np.float32) / 255.0
         if self._predictor is not None:
             return to_uint8(self._predictor(lr01))

@@ -174,7 +174,7 @@ def test_rest_payload_through_serving_signature(exported, tiny_generator):
     import tensorflow as tf
     from PIL import Image
 
-    from keras_srgan.inference.predict import to_uint8
+    from keras_srgan.pixels import to_uint8
     from keras_srgan.serving import decode_rest_response, rest_payload
 
     png_img, jpg_img = smooth_image(9, 13, seed=3), smooth_image(12, 10, seed=4)

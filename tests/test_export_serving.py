@@ -135,7 +135,7 @@ def encoded(image: np.ndarray, fmt: str) -> bytes:
 def keras_uint8(model, image_uint8: np.ndarray) -> np.ndarray:
     """The Keras generator's SR output for one uint8 image, rounded to uint8 like the PNG path."""
     from keras_srgan.exporters.parity import keras_reference
-    from keras_srgan.inference.predict import to_uint8
+    from keras_srgan.pixels import to_uint8
 
     return to_uint8(keras_reference(model, image_uint8[None].astype(np.float32) / 255.0)[0])
 

@@ -70,7 +70,7 @@ def png_bytes(image_uint8: np.ndarray) -> bytes:
 def check_bytes_signature(path, image_uint8: np.ndarray, reference01: np.ndarray) -> dict:
     """PNG in -> PNG out through ``serving_default``; must match Keras to within one 8-bit level."""
     from keras_srgan.exporters.parity import run_savedmodel_bytes
-    from keras_srgan.inference.predict import to_uint8
+    from keras_srgan.pixels import to_uint8
 
     try:
         out = run_savedmodel_bytes(path, [png_bytes(image_uint8)])[0]

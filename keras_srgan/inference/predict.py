@@ -95,8 +95,3 @@ class Predictor:
         if lr.ndim == 3:
             return self._run(tf.convert_to_tensor(lr[None])).numpy()[0]
         return self._run(tf.convert_to_tensor(lr)).numpy()
-
-
-def to_uint8(image01: np.ndarray) -> np.ndarray:
-    """[0, 1] float -> uint8 with rounding (the protocol's quantisation of SR output)."""
-    return np.clip(np.round(np.asarray(image01, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_srgan.pixels import from_unit, to_unit
+
 
 def receptive_radius(num_blocks: int = 16, scale: int = 4) -> int:
     """LR pixels of context an SRResNet needs on each side of an LR pixel for all its SR pixels to be exact.
@@ -141,24 +143,6 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
     return [Tile(r, c) for r in axis_spans(height, tile, overlap) for c in axis_spans(width, tile, overlap)]
 
 
-def _to_unit(pixels: np.ndarray) -> np.ndarray:
-    """A window of uint8/uint16/float pixels -> float32 in [0, 1] (only ever a window, never the image)."""
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / 255.0
-    if pixels.dtype == np.uint16:
-        return pixels.astype(np.float32) / 65535.0
-    return np.clip(pixels.astype(np.float32), 0.0, 1.0)
-
-
-def _from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """SR float [0, 1] -> the image's dtype, rounding integers (the protocol's quantisation)."""
-    if dtype == np.uint8:
-        return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.clip(np.rint(values * 65535.0), 0, 65535).astype(np.uint16)
-    return np.clip(values, 0.0, 1.0).astype(dtype)
-
-
 def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
     for i in range(0, len(tiles), size):
         yield tiles[i : i + size]
@@ -190,7 +174,7 @@ def upscale_tiled(
     for batch in _batches(tiles, max(1, int(tile_batch))):
         lr = np.stack(
             [
-                _to_unit(image[t.rows.win_start : t.rows.win_end, t.cols.win_start : t.cols.win_end])
+                to_unit(image[t.rows.win_start : t.rows.win_end, t.cols.win_start : t.cols.win_end])
                 for t in batch
             ]
         )
@@ -201,7 +185,7 @@ def upscale_tiled(
             c0 = (t.cols.keep_start - t.cols.win_start) * s
             c1 = (t.cols.keep_end - t.cols.win_start) * s
             out[t.rows.keep_start * s : t.rows.keep_end * s, t.cols.keep_start * s : t.cols.keep_end * s] = (
-                _from_unit(sr_window[r0:r1, c0:c1], image.dtype)
+                from_unit(sr_window[r0:r1, c0:c1], image.dtype)
             )
         del lr, sr
         if progress is not None:

@@ -8,8 +8,9 @@ The numpy side (``psnr``, ``ssim``, ``rgb_to_y``, ``Protocol``, ``niqe``, ``grid
 from __future__ import annotations
 
 from keras_srgan.metrics.grid import grid_groups, grid_score
-from keras_srgan.metrics.image import Protocol, psnr, rgb_to_gray, rgb_to_y, ssim
+from keras_srgan.metrics.image import Protocol, psnr, ssim
 from keras_srgan.metrics.naturalness import niqe
+from keras_srgan.pixels import rgb_to_gray, rgb_to_y
 
 __all__ = [
     "Protocol",

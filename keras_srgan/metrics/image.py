@@ -11,42 +11,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# BT.601 studio-range luma on the 0-255 scale: Y = 16 + (65.481 R + 128.553 G + 24.966 B), RGB in [0, 1].
-Y_OFFSET = 16.0
-Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
-# The same weights normalised to sum to 1 (0.299, 0.587, 0.114 up to rounding): full-range luma, used to
-# turn an RGB SR image back into a gray image (an RGB pixel with R = G = B = g maps to exactly g).
-LUMA_WEIGHTS = Y_WEIGHTS / Y_WEIGHTS.sum()
+from keras_srgan.pixels import rgb_to_y
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
-
-
-def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
-    """Y of YCbCr (BT.601, MATLAB ``rgb2ycbcr``) on the 0-255 scale, float64, for uint8 RGB [..., 3].
-
-    Floats are taken to be on the 0-255 scale too; the result is not rounded (as BasicSR and MATLAB's
-    evaluation scripts do when they measure on Y).
-    """
-    rgb = np.asarray(rgb)
-    if rgb.shape[-1:] != (3,):
-        raise ValueError(f"rgb_to_y needs an RGB array [..., 3], got shape {rgb.shape}")
-    return Y_OFFSET + (rgb.astype(np.float64) / 255.0) @ Y_WEIGHTS
-
-
-def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
-    """uint8 gray image from uint8 RGB with full-range BT.601 luma, rounded (like Pillow ``convert('L')``).
-
-    Used to measure a model's RGB output against a grayscale HR image: the gray HR went into the model as
-    R = G = B, and this is the inverse of that step (identity on pixels whose three channels are equal).
-    """
-    rgb = np.asarray(rgb)
-    if rgb.shape[-1:] != (3,):
-        raise ValueError(f"rgb_to_gray needs an RGB array [..., 3], got shape {rgb.shape}")
-    luma = rgb.astype(np.float64) @ LUMA_WEIGHTS
-    return np.clip(np.floor(luma + 0.5), 0, 255).astype(np.uint8)
 
 
 def _prepare(

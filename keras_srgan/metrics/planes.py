@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_srgan.metrics.image import rgb_to_y
+from keras_srgan.pixels import rgb_to_y
 
 
 def luma_plane(image: np.ndarray, rounded: bool) -> np.ndarray:

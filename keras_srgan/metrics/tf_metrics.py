@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_srgan.metrics.image import Y_OFFSET, Y_WEIGHTS
+from keras_srgan.pixels import Y_OFFSET, Y_WEIGHTS
 
 # Keeps identical images finite (about 148 dB) so a running mean is never poisoned by inf.
 MIN_MSE = 1e-10
