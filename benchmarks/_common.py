@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from keras_srgan.files import write_atomic_text
+
 REPO = Path(__file__).resolve().parents[1]
 # JSON results go outside the checkout by default (the figures that matter are in docs/performance.md)
 RESULTS = Path(
@@ -224,10 +226,7 @@ def pause_arg(values: list[str] | None) -> tuple[list[int], list[str]]:
 def write_json(path: str | Path, payload: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic_text(path, json.dumps(payload, indent=2, default=float) + "\n")
 
 
 def save_figure(fig, path: str | Path) -> Path:

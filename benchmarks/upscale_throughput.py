@@ -273,13 +273,13 @@ def int8_engine(generator, work: Path, samples: int = 32):
 
 def protocol_psnr(generator, folder: Path, predictor) -> float:
     """Mean protocol PSNR (Y, ``scale`` border, uint8) of ``folder`` with ``predictor`` running the model."""
-    from keras_srgan.evaluation import ProtocolUpscaler, _super_resolve, list_images
+    from keras_srgan.evaluation import ProtocolUpscaler, list_images, super_resolve
     from keras_srgan.metrics import Protocol
 
     protocol = Protocol(scale=generator.scale)
-    upscaler = ProtocolUpscaler(generator.scale, generator)
-    upscaler._predictor = predictor  # the evaluation's own degradation, rounding and measurement
-    values = [protocol.measure(*_super_resolve(p, upscaler, protocol))["psnr"] for p in list_images(folder)]
+    # the evaluation's own degradation, rounding and measurement, with ``predictor`` running the model
+    upscaler = ProtocolUpscaler(generator.scale, runner=predictor)
+    values = [protocol.measure(*super_resolve(p, upscaler, protocol))["psnr"] for p in list_images(folder)]
     return float(np.mean(values))
 
 

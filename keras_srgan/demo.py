@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_srgan.files import atomic_path
 from keras_srgan.pixels import from_unit, round_to
 
 SCALE = 4
@@ -115,7 +116,6 @@ def run_demo(
     echo=print,
 ) -> list[DemoResult]:
     """Run the demo and write LR / bicubic / SR images and ``comparison.png`` into ``out_dir``."""
-    from keras_srgan.inference.image_io import write_atomic
     from keras_srgan.inference.upscale import Upscaler, load_weights
     from keras_srgan.metrics import psnr, ssim
 
@@ -138,7 +138,8 @@ def run_demo(
         bic = bicubic_up(lr)
         sr = upscaler.upscale_array(lr)
         for kind, img in (("lr", lr), ("bicubic", bic), ("sr", sr)):
-            write_atomic(Image.fromarray(img), out / f"{name}_{kind}.png", "PNG")
+            with atomic_path(out / f"{name}_{kind}.png") as tmp:
+                Image.fromarray(img).save(tmp, format="PNG")
         r = DemoResult(
             name,
             (hr.shape[1], hr.shape[0]),
@@ -163,7 +164,8 @@ def run_demo(
     ]
     echo(f"{'mean':<12} {'':>9} | {mean[0]:12.2f} {mean[1]:6.4f} | {mean[2]:8.2f} {mean[3]:6.4f}")
     picture = comparison_picture(rows, ["bicubic", label, "original (HR)"])
-    write_atomic(picture, out / "comparison.png", "PNG")
+    with atomic_path(out / "comparison.png") as tmp:
+        picture.save(tmp, format="PNG")
     echo(
         f"PSNR/SSIM on Y, {BORDER}-pixel border, x{SCALE}. Wrote LR/bicubic/SR images and comparison.png to {out} "
         f"in {time.perf_counter() - start:.1f} s"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from PIL import Image
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
+from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, is_image_file, write_atomic_text
 from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
 from keras_srgan.pixels import to_uint8
 
@@ -41,7 +41,6 @@ PERCEPTUAL_STATEMENT = (
 )
 # Per-image values; a set's value is the mean over its images that have one.
 METRIC_KEYS = ("psnr", "ssim", "niqe", "grid", "grid_period2", "grid_period4")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 GRAY_MODES = ("L", "1", "LA")
 RGB_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
 
@@ -57,7 +56,7 @@ def list_images(folder: Path) -> list[Path]:
         for p in folder.iterdir()
         # not only regular files: a dangling link, a link loop or a folder named like an image is reported
         # as a failed image by load_hr instead of silently vanishing from the set
-        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        if is_image_file(p)
     )
 
 
@@ -94,14 +93,17 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 class ProtocolUpscaler:
     """uint8 LR [h, w, 3] -> uint8 SR [s*h, s*w, 3], by a generator or by bicubic interpolation."""
 
-    def __init__(self, scale: int, generator=None):
+    def __init__(self, scale: int, generator=None, runner=None):
+        """``runner`` (LR float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``."""
         import tensorflow as tf
 
         from keras_srgan.data.degradation import bicubic_downsample
         from keras_srgan.inference.predict import Predictor
 
         self.scale = scale
-        self._predictor = Predictor(generator) if generator is not None else None
+        if runner is None and generator is not None:
+            runner = Predictor(generator)
+        self._predictor = runner
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
         def _bicubic_up(lr01):
@@ -225,7 +227,7 @@ def evaluate(
         )
         for name, path in bar:
             try:
-                sr, truth = _super_resolve(path, upscaler, protocol)
+                sr, truth = super_resolve(path, upscaler, protocol)
                 if upscaler is None:
                     results[name] = {"psnr": None, "ssim": None}
                 else:
@@ -267,7 +269,7 @@ def perceptual(sr: np.ndarray, crop_border: int) -> dict[str, float | None]:
     return scores
 
 
-def _super_resolve(
+def super_resolve(
     path: Path, upscaler: ProtocolUpscaler | None, protocol: Protocol
 ) -> tuple[np.ndarray, np.ndarray]:
     """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray; no upscaler: (HR, HR)."""
@@ -289,9 +291,8 @@ def _super_resolve(
 
 def _save_png(image: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
 
 
 def _json_safe(value):
@@ -310,18 +311,9 @@ def write_json(report: dict, path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     except OSError as exc:
         raise UserError(f"{path}: cannot write results ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic_text(path, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
 
 
 def format_table(report: dict, per_image: bool = False) -> str:

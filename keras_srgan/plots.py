@@ -9,6 +9,8 @@ import csv
 import os
 from pathlib import Path
 
+from keras_srgan.files import atomic_path
+
 LOSS_KEYS = ("g_loss", "d_loss", "content", "adversarial")
 QUALITY_KEYS = ("psnr", "val_psnr")
 
@@ -39,10 +41,11 @@ def _save(fig, out_png: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     out_png = Path(out_png)
-    tmp = out_png.with_name(".tmp-" + out_png.name)
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    os.replace(tmp, out_png)
+    try:
+        with atomic_path(out_png) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
     return out_png
 
 

@@ -19,15 +19,19 @@ from typing import Any
 import numpy as np
 
 from keras_srgan.errors import UserError
+from keras_srgan.exporters.signatures import (
+    BYTES_INPUT,
+    BYTES_OUTPUT,
+    BYTES_SIGNATURE,
+    FLOAT_INPUT,
+    FLOAT_OUTPUT,
+    FLOAT_SIGNATURE,
+)
 
 DEFAULT_MODEL_NAME = "srgan"
-SIGNATURE = "serving_default"
-INPUT_NAME = "image_bytes"
-OUTPUT_NAME = "sr_png_bytes"
-# Mirrors keras_srgan.exporters.graph (which imports TensorFlow; this module must not for REST).
-FLOAT_SIGNATURE = "predict_float"
-FLOAT_INPUT = "lr"
-FLOAT_OUTPUT = "sr"
+SIGNATURE = BYTES_SIGNATURE
+INPUT_NAME = BYTES_INPUT
+OUTPUT_NAME = BYTES_OUTPUT
 
 ImageLike = bytes | str | os.PathLike
 

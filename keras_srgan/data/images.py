@@ -19,8 +19,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from keras_srgan.errors import UserError
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+from keras_srgan.files import TF_IMAGE_SUFFIXES, is_image_file
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
         entries = sorted(folder.iterdir())
     except OSError as exc:
         raise UserError(f"{folder}: cannot list folder ({exc.strerror or exc})") from None
-    return [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS]
+    return [p for p in entries if is_image_file(p, TF_IMAGE_SUFFIXES)]
 
 
 # What the training pipeline's ``tf.io.decode_image`` reads. Pillow opens more (TIFF, 1-bit BMP, ...),
@@ -111,7 +110,7 @@ def scan_images(folders: list[str | os.PathLike], min_size: int = 0) -> list[Ima
         where = ", ".join(str(f) for f in folders)
         raise UserError(
             f"{where}: no usable training images ({len(candidates)} candidate file(s) with extensions "
-            f"{'/'.join(IMAGE_EXTENSIONS)}; at least {min_size}x{min_size} pixels needed)"
+            f"{'/'.join(TF_IMAGE_SUFFIXES)}; at least {min_size}x{min_size} pixels needed)"
         )
     return records
 

@@ -85,11 +85,6 @@ def _versions() -> dict:
     return {"keras_srgan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def export(
     weights=None,
     format: str | Sequence[str] = "all",

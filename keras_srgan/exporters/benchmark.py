@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_srgan.exporters import manifest as manifest_mod
 from keras_srgan.exporters import parity
+from keras_srgan.files import TF_IMAGE_SUFFIXES, is_image_file
 
 
 def load_lr_images(folder: str | Path, scale: int = 4) -> list[tuple[str, np.ndarray]]:
@@ -22,7 +23,7 @@ def load_lr_images(folder: str | Path, scale: int = 4) -> list[tuple[str, np.nda
 
     out = []
     for path in sorted(Path(folder).iterdir()):
-        if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        if not is_image_file(path, TF_IMAGE_SUFFIXES):
             continue
         with Image.open(path) as im:
             im = im.convert("RGB")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-FLOAT_SIGNATURE = "predict_float"
-BYTES_SIGNATURE = "serving_default"
-FLOAT_INPUT = "lr"
-FLOAT_OUTPUT = "sr"
-BYTES_INPUT = "image_bytes"
-# TF Serving's REST API base64-encodes string outputs whose alias ends in "_bytes".
-BYTES_OUTPUT = "sr_png_bytes"
+from keras_srgan.exporters.signatures import (  # noqa: F401 (re-exported for the exporters)
+    BYTES_INPUT,
+    BYTES_OUTPUT,
+    BYTES_SIGNATURE,
+    FLOAT_INPUT,
+    FLOAT_OUTPUT,
+    FLOAT_SIGNATURE,
+)
 
 
 def float_spec(input_size: tuple[int, int] | None = None) -> tf.TensorSpec:

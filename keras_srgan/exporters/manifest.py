@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from keras_srgan.errors import UserError
+from keras_srgan.files import write_atomic_text
 from keras_srgan.weights import sha256_of as sha256_file
 
 MANIFEST_NAME = "manifest.json"
@@ -47,12 +48,6 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
     return manifest
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def add_entries(out_dir: str | os.PathLike, entries: list[dict]) -> Path:
     """Merge entries (keyed by their ``path``) into the manifest and rewrite it atomically."""
     out = Path(out_dir)
@@ -66,5 +61,5 @@ def add_entries(out_dir: str | os.PathLike, entries: list[dict]) -> Path:
     manifest["manifest_version"] = MANIFEST_VERSION
     manifest["artifacts"] = sorted(kept + list(entries), key=lambda e: e["path"])
     path = out / MANIFEST_NAME
-    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    write_atomic_text(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return path

@@ -16,6 +16,7 @@ import numpy as np
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
+from keras_srgan.exporters.signatures import FLOAT_SIGNATURE
 
 # Minimum PSNR (dB) against Keras per quantization mode. float32 is the brief's bar; the lower ones
 # come from measuring the full-size generator on Set5 (docs/export.md) with a safety margin.
@@ -95,7 +96,7 @@ def compare(output: np.ndarray, reference: np.ndarray) -> dict:
 # ---------------------------------------------------------------------------------------------- runners
 
 
-def savedmodel_runner(path, signature: str = "predict_float") -> Callable[[np.ndarray], np.ndarray]:
+def savedmodel_runner(path, signature: str = FLOAT_SIGNATURE) -> Callable[[np.ndarray], np.ndarray]:
     """LR -> SR [0, 1] through the SavedModel's float signature, loaded with plain TensorFlow.
 
     ``path`` may also be an already loaded SavedModel (loading is the slow part).

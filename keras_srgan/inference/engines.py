@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from keras_srgan.errors import UserError
+from keras_srgan.files import atomic_path, write_atomic_text
 
 ENGINES = ("auto", "openvino", "tensorflow")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -340,14 +341,10 @@ class OpenVINOEngine(_Refreshing):
         if xml.is_file() and xml.with_suffix(".bin").is_file():
             _touch(xml)
             return xml
-        tmp = folder / f".tmp-{os.getpid()}-{xml.name}"
         try:
-            self._ov.save_model(self._convert(), str(tmp), compress_to_fp16=False)
-            os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
-            os.replace(tmp, xml)
+            with atomic_path(xml, companions=(".bin",)) as tmp:
+                self._ov.save_model(self._convert(), str(tmp), compress_to_fp16=False)
         except OSError:
-            for p in (tmp, tmp.with_suffix(".bin")):
-                p.unlink(missing_ok=True)
             return None
         prune_cache(folder)
         return xml
@@ -448,7 +445,7 @@ def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
             path = path / f"{w.GENERATOR_STEM}.weights.h5"
         if not str(path).endswith(".weights.h5"):
             return None
-        meta = w._sibling_meta(path)
+        meta = w.sibling_meta(path)
     if not path.is_file():
         return None
     try:
@@ -526,9 +523,7 @@ def remember_weights_file(weights, engine) -> None:
     }
     try:
         alias.parent.mkdir(parents=True, exist_ok=True)
-        tmp = alias.with_name(f".tmp-{os.getpid()}-{alias.name}")
-        tmp.write_text(json.dumps(record) + "\n")
-        os.replace(tmp, alias)
+        write_atomic_text(alias, json.dumps(record) + "\n")
     except OSError:
         pass  # no cache this time; nothing is wrong
 

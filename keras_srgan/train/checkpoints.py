@@ -18,14 +18,10 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 
 CHECKPOINT_DIR = "checkpoints"
 _NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _on_disk(directory: Path) -> dict[int, str]:
@@ -45,7 +41,8 @@ def _listed(directory: Path) -> list[str]:
         state = tf.train.get_checkpoint_state(str(directory))
     except Exception as exc:  # a corrupt text proto
         warnings.warn(
-            f"{directory / 'checkpoint'} is unreadable ({_reason(exc)}); scanning the folder", stacklevel=3
+            f"{directory / 'checkpoint'} is unreadable ({error_reason(exc)}); scanning the folder",
+            stacklevel=3,
         )
         return []
     if state is None:
@@ -103,7 +100,7 @@ class RunCheckpoints:
             good = [p for p in _listed(self.write_directory) if Path(p + ".index").exists()]
             kept = f"the latest good checkpoint is {good[-1]}" if good else "no earlier checkpoint exists"
             raise UserError(
-                f"{self.write_directory}: cannot write the checkpoint for step {step} ({_reason(exc)}); "
+                f"{self.write_directory}: cannot write the checkpoint for step {step} ({error_reason(exc)}); "
                 f"its partial files were removed and {kept}"
             ) from None
         self.last_saved_step = step
@@ -142,7 +139,7 @@ class RunCheckpoints:
                 status = self.checkpoint.restore(prefix)
                 status.assert_existing_objects_matched()
             except Exception as exc:  # truncated/corrupt data or index file
-                detail = _reason(exc)
+                detail = error_reason(exc)
                 named = self._name_bad_file(prefix, detail)
                 warnings.warn(f"checkpoint {named} is unusable ({detail}); trying an older one", stacklevel=2)
                 continue
@@ -191,6 +188,7 @@ class RunCheckpoints:
             )
         except (tf.errors.OpError, OSError) as exc:
             warnings.warn(
-                f"{self.directory / 'checkpoint'}: could not record {prefix} ({_reason(exc)})", stacklevel=3
+                f"{self.directory / 'checkpoint'}: could not record {prefix} ({error_reason(exc)})",
+                stacklevel=3,
             )
         self.manager = self._manager()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from keras_srgan.distribute import STRATEGIES
 from keras_srgan.errors import UserError
+from keras_srgan.files import write_atomic_text
 from keras_srgan.losses.content import ADVERSARIAL_KINDS
 from keras_srgan.models.discriminator import DOWNSAMPLES, NORMS
 
@@ -162,9 +163,7 @@ class TrainConfig:
         return asdict(self)
 
     def save(self, path: str | os.PathLike) -> None:
-        tmp = Path(path).with_name(".tmp-" + Path(path).name)
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomic_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **overrides) -> TrainConfig:

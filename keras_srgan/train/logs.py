@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 import warnings
 from pathlib import Path
 
 import tensorflow as tf
 from tensorflow.core.util.event_pb2 import Event
+
+from keras_srgan.files import atomic_path
 
 CSV_NAME = "metrics.csv"
 
@@ -35,13 +36,11 @@ class MetricsCSV:
                 rows = list(csv.DictReader(f))
             rows = _rows_up_to(rows, resume_step)
             self.columns = list(rows[0].keys()) if rows else None
-            tmp = self.path.with_name(".tmp-" + self.path.name)
-            with open(tmp, "w", newline="") as f:
+            with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
                 if self.columns:
                     writer = csv.DictWriter(f, self.columns)
                     writer.writeheader()
                     writer.writerows(rows)
-            os.replace(tmp, self.path)
         elif self.path.exists():
             self.path.unlink()
 
@@ -62,12 +61,10 @@ class MetricsCSV:
         with open(self.path, newline="") as f:
             rows = list(csv.DictReader(f))
         self.columns.append(key)
-        tmp = self.path.with_name(".tmp-" + self.path.name)
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, self.columns, restval="")
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path)
 
 
 def _events_up_to(path: Path, last_step: int) -> tuple[list[bytes], bool]:
@@ -102,14 +99,11 @@ def truncate_event_files(log_dir: Path, last_step: int) -> None:
         kept, dropped = _events_up_to(path, last_step)
         if not dropped:
             continue
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
+            with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
                 for raw in kept:
                     writer.write(raw)
-            os.replace(tmp, path)
         except (OSError, tf.errors.OpError) as exc:
-            tmp.unlink(missing_ok=True)
             warnings.warn(
                 f"{path}: could not drop TensorBoard events after step {last_step} ({exc}); "
                 "TensorBoard may show two values for the re-trained steps",

@@ -21,6 +21,7 @@ from keras_srgan.data.images import scan_images, scan_pairs
 from keras_srgan.data.pipeline import train_dataset, validation_dataset
 from keras_srgan.distribute import WorkerOutput, make_strategy
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 from keras_srgan.losses.content import ContentLoss
 from keras_srgan.metrics import psnr_y_tf
 from keras_srgan.models.discriminator import build_discriminator
@@ -421,11 +422,6 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
     """``write_generator`` with a clear error and no temporary files left behind when it fails.
 
@@ -444,11 +440,9 @@ def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
             f"again with --resume"
         )
     try:
-        return write_generator(generator, stem, extra=extra)
+        return write_generator(generator, stem, extra=extra)  # leaves no temporary files when it fails
     except Exception as exc:
-        for leftover in stem.parent.glob(".tmp-" + stem.name + ".*"):
-            leftover.unlink(missing_ok=True)
-        reason = getattr(exc, "strerror", None) or _first_line(exc)
+        reason = getattr(exc, "strerror", None) or error_reason(exc)
         raise UserError(
             f"{stem.parent}: cannot write the final generator weights ({reason}); the run's checkpoints are "
             f"intact: free some space and run again with --resume"

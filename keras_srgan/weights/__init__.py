@@ -14,6 +14,7 @@ from pathlib import Path
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
+from keras_srgan.files import atomic_path, write_atomic_text
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = "srresnet"
@@ -48,18 +49,15 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
     stem = Path(path_stem)
     weights_path = stem.with_name(stem.name + ".weights.h5")
     meta_path = stem.with_name(stem.name + ".json")
-    tmp_weights = weights_path.with_name(".tmp-" + weights_path.name)
-    model.save_weights(tmp_weights)
-    meta = {
-        "class": type(model).__name__,
-        "config": generator_config(model),
-        "sha256": sha256_of(tmp_weights),
-    }
-    meta.update(extra or {})
-    tmp_meta = meta_path.with_name(".tmp-" + meta_path.name)
-    tmp_meta.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp_weights, weights_path)
-    os.replace(tmp_meta, meta_path)
+    with atomic_path(weights_path) as tmp_weights:
+        model.save_weights(tmp_weights)
+        meta = {
+            "class": type(model).__name__,
+            "config": generator_config(model),
+            "sha256": sha256_of(tmp_weights),
+        }
+        meta.update(extra or {})
+        write_atomic_text(meta_path, json.dumps(meta, indent=2) + "\n")
     return weights_path, meta_path
 
 
@@ -100,7 +98,7 @@ def _load_h5(weights_path: Path, meta_path: Path | None, expected_sha: str | Non
     return model
 
 
-def _sibling_meta(weights_path: Path) -> Path:
+def sibling_meta(weights_path: Path) -> Path:
     name = weights_path.name
     stem = name[: -len(".weights.h5")] if name.endswith(".weights.h5") else weights_path.stem
     return weights_path.with_name(stem + ".json")
@@ -119,9 +117,9 @@ def load_generator(weights: str | os.PathLike | None = None):
         candidate = path / f"{GENERATOR_STEM}.weights.h5"
         if not candidate.is_file():
             raise WeightsError(f"{path}: folder has no {candidate.name} (is it a finished training run?)")
-        return _load_h5(candidate, _sibling_meta(candidate))
+        return _load_h5(candidate, sibling_meta(candidate))
     if str(path).endswith(".weights.h5"):
-        return _load_h5(path, _sibling_meta(path))
+        return _load_h5(path, sibling_meta(path))
     if path.suffix == ".keras":
         if not path.is_file():
             raise WeightsError(f"{path}: no such file")
