@@ -27,6 +27,7 @@ from keras_srgan.train.config import GAN_UPDATES
 GAN_METRICS = ("g_loss", "d_loss", "content", "adversarial", "d_real", "d_fake", "psnr")
 PRETRAIN_METRICS = ("g_loss", "psnr")
 SKIPPED = "skipped_steps"  # a Sum tracker: steps skipped for a non-finite loss or gradient
+STEP_SKIPPED = "step_skipped"  # in train_step's result: 1.0 if this very step was skipped, else 0.0
 
 
 def _for_tape(optimizer, loss: tf.Tensor) -> tf.Tensor:
@@ -209,7 +210,8 @@ class SRGAN(keras.Model):
         return g_loss, parts
 
     def train_step(self, data, update_generator: bool = True):
-        """One training step; returns the running metric results (``skipped_steps`` among them).
+        """One training step; returns the running metric results (``skipped_steps`` among them) and
+        ``step_skipped``: whether this step was skipped (the same on every replica).
 
         ``update_generator=False`` (a Python bool, fixed when traced): a D-only warm-up step.
         """
@@ -239,7 +241,9 @@ class SRGAN(keras.Model):
         # Metric variables sum over replicas, so each replica adds its share of the one skipped step.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         self.trackers[SKIPPED].update_state((1.0 - tf.cast(ok, tf.float32)) / replicas)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        results[STEP_SKIPPED] = 1.0 - tf.cast(ok, tf.float32)
+        return results
 
     def _d_values(self, d_loss, real_logits, fake_logits) -> dict:
         return {

@@ -23,13 +23,13 @@ from keras_srgan.distribute import WorkerOutput, make_strategy
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.losses.content import ContentLoss
-from keras_srgan.metrics import psnr_y_tf
 from keras_srgan.models.discriminator import build_discriminator
 from keras_srgan.models.generator import build_generator
 from keras_srgan.train.checkpoints import RunCheckpoints
 from keras_srgan.train.config import TrainConfig
 from keras_srgan.train.ema import GeneratorEMA
 from keras_srgan.train.logs import MetricsCSV, TensorBoardLog
+from keras_srgan.train.loop import DivergenceGuard, Validation, due, interval_values, local, make_step_fn
 from keras_srgan.train.srgan_model import SKIPPED, SRGAN
 from keras_srgan.weights import generator_config, load_generator, write_generator
 
@@ -223,13 +223,6 @@ def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
         output.cleanup()
 
 
-def _local(value) -> float:
-    """A host float from a (possibly per-replica) tensor."""
-    if isinstance(value, tf.distribute.DistributedValues):
-        value = tf.distribute.get_strategy().experimental_local_results(value)[0]
-    return float(value)
-
-
 def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOutput) -> FitResult:
     # The seed fixes the weight initialisation too, so runs (and replica layouts) are comparable.
     keras.utils.set_random_seed(cfg.seed)
@@ -239,157 +232,39 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         if cfg.ema_decay:
             ema = GeneratorEMA(model.generator, lambda: build_generator(**generator_config(model.generator)),
                                cfg.ema_decay)  # fmt: skip
-    trackables = {"generator": model.generator, "g_optimizer": model.g_optimizer}
-    if model.is_gan:
-        trackables.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
-    if ema is not None:
-        trackables["generator_ema"] = ema.model
     # what validation, image logs and the final weights show: the average when there is one
     shown_generator = ema.model if ema is not None else model.generator
-    trackables["rng_state"] = model.seed_generator.state
-    checkpoints = RunCheckpoints(run_dir, keep=cfg.keep_checkpoints, write_dir=output.directory, **trackables)
+    checkpoints = _checkpoints(cfg, run_dir, output, model, ema)
     start_step = checkpoints.restore_latest() if cfg.resume else 0
     if start_step >= cfg.steps:
         raise UserError(
             f"{run_dir}: run is already at step {start_step} of {cfg.steps}; raise --steps to continue"
         )
-    out_dir = output.directory
     if output.chief:
         cfg.save(run_dir / "config.json")
-
-    dataset = train_dataset(
-        cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed + start_step, cache=cfg.cache, records=records
-    )
-    sample_batch = next(iter(dataset.take(1)))  # for image logs; never distributed
-    if cfg.strategy != "default":
-        options = tf.data.Options()
-        # every worker builds the same seeded stream and keeps its share of each global batch
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
-    iterator = iter(dataset)
+    iterator, sample_batch = _batches(cfg, records, strategy, start_step)
     val_ds = validation_dataset(cfg.val_data, cfg.val_crop) if cfg.val_data and output.chief else None
-
-    trackers = model.trackers
-
-    def make_train_one(update_generator: bool):
-        step_fn = tf.function(
-            lambda batch: model.train_step(batch, update_generator=update_generator),
-            jit_compile=cfg.jit_compile,
-        )
-
-        @tf.function
-        def train_one(batch):
-            strategy.run(step_fn, args=(batch,))
-            # read in cross-replica context: metric variables are summed over replicas (global values)
-            return {name: tracker.result() for name, tracker in trackers.items()}
-
-        return train_one
-
-    train_one = make_train_one(True)
-    warmup_one = make_train_one(False) if model.is_gan and cfg.d_warmup_steps else None
-    learning_rates = LearningRates(cfg, model)
-
-    @tf.function
-    def val_psnr(hr):
-        lr, hr01 = model.make_pair(hr, add_noise=False)
-        sr = tf.cast(shown_generator(lr, training=False), tf.float32)
-        return psnr_y_tf(sr, hr01, crop_border=model.degradation.scale) * tf.cast(
-            tf.shape(hr)[0], tf.float32
-        ), tf.shape(hr)[0]
-
-    csv_log = MetricsCSV(out_dir, resume_step=start_step if cfg.resume else None)
-    tb_log = TensorBoardLog(out_dir, resume_step=start_step if cfg.resume else None)
-    history: dict[str, list[float]] = {}
-    names = [n for n in trackers if n != SKIPPED]
-    shown = [*names, "val_psnr", "lr"]
-    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=shown, verbose=1 if output.chief else 0)
-    progbar.update(start_step)
-
-    def validate() -> dict:
-        if val_ds is None:
-            return {}
-        total, count = 0.0, 0
-        for hr in val_ds:
-            batch_sum, batch_count = val_psnr(hr)
-            total, count = total + float(batch_sum), count + int(batch_count)
-        return {"val_psnr": total / count} if count else {}
-
-    def log_images(step: int) -> None:
-        hr = next(iter(val_ds)) if val_ds is not None else sample_batch
-        lr, hr01 = model.make_pair(hr, add_noise=False)
-        sr = tf.cast(shown_generator(lr, training=False), tf.float32)
-        tb_log.triplets(step, lr, sr, hr01)
-
-    step = start_step
-    interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
-    last_checkpoint = checkpoints.latest_path() or ""
-    skipped_total, bad_streak, first_bad, skipped_before = 0, 0, 0, 0.0
+    validation = Validation(model, shown_generator, val_ds, sample_batch)
+    csv_log = MetricsCSV(output.directory, resume_step=start_step if cfg.resume else None)
+    tb_log = TensorBoardLog(output.directory, resume_step=start_step if cfg.resume else None)
+    guard = DivergenceGuard(cfg.max_bad_steps, start_step)
     try:
-        while step < cfg.steps:
-            step_lr = learning_rates.set_for(step + 1)
-            warming_up = warmup_one is not None and step < cfg.d_warmup_steps
-            logs = (warmup_one if warming_up else train_one)(next(iterator))
-            if ema is not None:
-                ema.update()
-            step += 1
-            interval_steps += 1
-            skipped_now = _local(logs[SKIPPED])
-            if skipped_now > skipped_before + 0.5:  # this step had a NaN/Inf loss or gradient
-                skipped_total += 1
-                bad_streak += 1
-                first_bad = first_bad or step
-                if bad_streak >= cfg.max_bad_steps:
-                    raise UserError(
-                        f"training diverged: {bad_streak} consecutive steps ({first_bad}-{step}) had a "
-                        f"non-finite loss or gradient and were skipped; stopped. The last good checkpoint "
-                        f"is {last_checkpoint or 'none (no checkpoint was written yet)'}; try a lower --lr, "
-                        f"check the data, or raise --max-bad-steps"
-                    )
-            else:
-                bad_streak, first_bad = 0, 0
-            skipped_before = skipped_now
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                values = {k: _local(v) for k, v in logs.items()}
-                if values[SKIPPED] >= interval_steps - 0.5:  # every step skipped: the means are empty
-                    values = {SKIPPED: values[SKIPPED]}
-                elapsed = time.perf_counter() - interval_start
-                # the first interval includes tracing; keep it out of the speed figure
-                if step - interval_steps > start_step:
-                    timed_steps, timed_seconds = timed_steps + interval_steps, timed_seconds + elapsed
-                values["sec_per_step"] = elapsed / interval_steps
-                values["lr"] = step_lr  # the rate this (last) step of the interval used
-                if step % cfg.val_every == 0 or step == cfg.steps:
-                    values.update(validate())
-                if output.chief:
-                    csv_log.write(step, values)
-                    tb_log.scalars(step, values)
-                for key, value in {"step": step, **values}.items():
-                    history.setdefault(key, []).append(value)
-                progbar.update(step, [(k, v) for k, v in values.items() if k in shown])
-                for tracker in trackers.values():
-                    tracker.reset_state()
-                skipped_before = 0.0
-                interval_start, interval_steps = time.perf_counter(), 0
-            else:
-                progbar.update(step, [(k, _local(v)) for k, v in logs.items() if k in names])
-            if output.chief and (step % cfg.image_every == 0 or step == cfg.steps):
-                log_images(step)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                # During a run of bad steps the weights are those of the last good step, but a save now
-                # would rotate out good checkpoints while the run may be diverging: wait for a good step.
-                if not bad_streak:
-                    last_checkpoint = checkpoints.save(step)
+        step, history, seconds_per_step, last_checkpoint = _run_loop(
+            cfg, model, ema, strategy, iterator, start_step, checkpoints, guard, validation, csv_log, tb_log,
+            output.chief,
+        )  # fmt: skip
     except KeyboardInterrupt:
+        step = guard.last_step
         if checkpoints.last_saved_step != step and step != start_step:
-            last_checkpoint = checkpoints.save(step)
+            checkpoints.save(step)
         tb_log.close()
         raise UserError(
-            f"interrupted at step {step}; checkpoint written to {last_checkpoint}; "
+            f"interrupted at step {step}; checkpoint written to {checkpoints.latest_path() or ''}; "
             f"continue with: keras-srgan train --out {run_dir} --resume"
         ) from None
     finally:
         tb_log.close()
-    if checkpoints.last_saved_step != step and not bad_streak:
+    if checkpoints.last_saved_step != step and guard.healthy:
         last_checkpoint = checkpoints.save(step)
 
     extra = {
@@ -414,12 +289,93 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         last_checkpoint=last_checkpoint,
         final_step=step,
         start_step=start_step,
-        seconds_per_step=timed_seconds / timed_steps if timed_steps else float("nan"),
+        seconds_per_step=seconds_per_step,
         history=history,
-        skipped_steps=skipped_total,
+        skipped_steps=guard.total,
         fingerprint=weights_fingerprint(shown_generator),
         replicas=strategy.num_replicas_in_sync,
     )
+
+
+def _checkpoints(cfg: TrainConfig, run_dir: Path, output: WorkerOutput, model: SRGAN, ema) -> RunCheckpoints:
+    """What a checkpoint holds: step, G, its optimizer, D and its optimizer (GAN), the average, RNG state."""
+    trackables = {"generator": model.generator, "g_optimizer": model.g_optimizer}
+    if model.is_gan:
+        trackables.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
+    if ema is not None:
+        trackables["generator_ema"] = ema.model
+    trackables["rng_state"] = model.seed_generator.state
+    return RunCheckpoints(run_dir, keep=cfg.keep_checkpoints, write_dir=output.directory, **trackables)
+
+
+def _batches(cfg: TrainConfig, records, strategy, start_step: int):
+    """(iterator over training batches, distributed when the strategy is; one undistributed batch for images)."""
+    dataset = train_dataset(
+        cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed + start_step, cache=cfg.cache, records=records
+    )
+    sample_batch = next(iter(dataset.take(1)))  # for image logs; never distributed
+    if cfg.strategy != "default":
+        options = tf.data.Options()
+        # every worker builds the same seeded stream and keeps its share of each global batch
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
+    return iter(dataset), sample_batch
+
+
+def _run_loop(cfg, model, ema, strategy, iterator, start_step, checkpoints, guard, validation, csv_log, tb_log,
+              chief):  # fmt: skip
+    """Steps ``start_step + 1 .. cfg.steps``; returns (last step, history, seconds per step, last checkpoint)."""
+    train_one = make_step_fn(model, strategy, True, cfg.jit_compile)
+    warmup_one = (
+        make_step_fn(model, strategy, False, cfg.jit_compile) if model.is_gan and cfg.d_warmup_steps else None
+    )
+    learning_rates = LearningRates(cfg, model)
+    trackers = model.trackers
+    history: dict[str, list[float]] = {}
+    names = [n for n in trackers if n != SKIPPED]
+    shown = [*names, "val_psnr", "lr"]
+    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=shown, verbose=1 if chief else 0)
+    progbar.update(start_step)
+    step = start_step
+    interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
+    last_checkpoint = checkpoints.latest_path() or ""
+    while step < cfg.steps:
+        step_lr = learning_rates.set_for(step + 1)
+        warming_up = warmup_one is not None and step < cfg.d_warmup_steps
+        logs, skipped = (warmup_one if warming_up else train_one)(next(iterator))
+        if ema is not None:
+            ema.update()
+        step += 1
+        interval_steps += 1
+        guard.observe(step, float(skipped) > 0.5, last_checkpoint)
+        if due(step, cfg.log_every, cfg.steps):
+            values = interval_values(logs, interval_steps)
+            elapsed = time.perf_counter() - interval_start
+            # the first interval includes tracing; keep it out of the speed figure
+            if step - interval_steps > start_step:
+                timed_steps, timed_seconds = timed_steps + interval_steps, timed_seconds + elapsed
+            values["sec_per_step"] = elapsed / interval_steps
+            values["lr"] = step_lr  # the rate this (last) step of the interval used
+            if due(step, cfg.val_every, cfg.steps):
+                values.update(validation())
+            if chief:
+                csv_log.write(step, values)
+                tb_log.scalars(step, values)
+            for key, value in {"step": step, **values}.items():
+                history.setdefault(key, []).append(value)
+            progbar.update(step, [(k, v) for k, v in values.items() if k in shown])
+            for tracker in trackers.values():
+                tracker.reset_state()
+            interval_start, interval_steps = time.perf_counter(), 0
+        else:
+            progbar.update(step, [(k, local(v)) for k, v in logs.items() if k in names])
+        if chief and due(step, cfg.image_every, cfg.steps):
+            validation.log_images(tb_log, step)
+        # During a run of bad steps the weights are those of the last good step, but a save now would
+        # rotate out good checkpoints while the run may be diverging: wait for a good step.
+        if due(step, cfg.checkpoint_every, cfg.steps) and guard.healthy:
+            last_checkpoint = checkpoints.save(step)
+    return step, history, timed_seconds / timed_steps if timed_steps else float("nan"), last_checkpoint
 
 
 def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
