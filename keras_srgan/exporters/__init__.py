@@ -13,12 +13,16 @@ import datetime as _dt
 import os
 import re
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
+from keras_srgan.exporters.formats import FORMATS, require
+from keras_srgan.exporters.signatures import FLOAT_SIGNATURE
+from keras_srgan.files import atomic_path
+from keras_srgan.settings import require_tensorflow_backend
 
-FORMATS = ("savedmodel", "tflite", "onnx", "openvino")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "export", "parse_input_size"]
@@ -100,6 +104,7 @@ def export(
     applies to TFLite only (several modes give several files). ``input_size`` (``"HxW"``) fixes the
     TFLite, ONNX and OpenVINO input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving.
     """
+    require_tensorflow_backend("export")
     from keras_srgan.exporters import manifest, parity
 
     formats = _as_list(format, FORMATS, "format", everything="all")
@@ -108,13 +113,9 @@ def export(
     if "tflite" not in formats and quants != ["none"]:
         raise UserError(f"--quantize {'/'.join(quants)} applies to TFLite only; add --format tflite (or all)")
     # Fail before any slow work when an optional runtime is missing.
-    if "tflite" in formats:
-        parity.require("ai_edge_litert.interpreter", "checking the TFLite export")
-    if "onnx" in formats:
-        for module in ("tf2onnx", "onnx", "onnxruntime"):
-            parity.require(module, "ONNX export")
-    if "openvino" in formats:
-        parity.require("openvino", "OpenVINO export")
+    for fmt in formats:
+        for module, purpose in FORMATS[fmt].requires:
+            require(module, purpose)
 
     say = progress or (lambda message: None)
     out = Path(out_dir)
@@ -129,20 +130,30 @@ def export(
     common = {"source": source, "versions": _versions(), "transforms": _transform_names(model)}
 
     entries = []
-    for fmt in formats:
-        for quant in quants if fmt == "tflite" else ["none"]:
-            say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
-            try:
-                entry = _export_one(deployed, fmt, quant, out, size, lr, reference, calibration_samples)
-                entry.update(common)
-                manifest.add_entries(out, [entry])
-            except _write_errors() as exc:  # disk full, read-only folder: the artifact was already removed
-                raise UserError(f"{out}: cannot write the {fmt} export ({error_reason(exc)})") from None
-            say(
-                f"  {entry['path']}: {entry['parity']['psnr_db']:.2f} dB vs Keras "
-                f"(max abs diff {entry['parity']['max_abs_diff']:.2e}), {entry['size_bytes'] / 1e6:.2f} MB"
-            )
-            entries.append(entry)
+    with ExitStack() as stack:
+        context = {"calibration_samples": calibration_samples}
+        for fmt in formats:
+            for quant in quants if fmt == "tflite" else ["none"]:
+                say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
+                if fmt == "tflite" and "tflite_saved_model" not in context:  # one SavedModel for every mode
+                    from keras_srgan.exporters import tflite
+
+                    context["tflite_saved_model"] = stack.enter_context(
+                        tflite.float_saved_model(deployed, size)
+                    )
+                try:
+                    entry = _export_one(deployed, fmt, quant, out, size, lr, reference, context)
+                    entry.update(common)
+                    manifest.add_entries(out, [entry])
+                except (
+                    _write_errors()
+                ) as exc:  # disk full, read-only folder: the artifact was already removed
+                    raise UserError(f"{out}: cannot write the {fmt} export ({error_reason(exc)})") from None
+                say(
+                    f"  {entry['path']}: {entry['parity']['psnr_db']:.2f} dB vs Keras "
+                    f"(max abs diff {entry['parity']['max_abs_diff']:.2e}), {entry['size_bytes'] / 1e6:.2f} MB"
+                )
+                entries.append(entry)
     return entries
 
 
@@ -161,127 +172,33 @@ def _transform_names(model) -> list[str]:
     return ["fold_batchnorm", "subpixel_output"] if transforms.is_srresnet(model) else []
 
 
-def _export_openvino(model, out: Path, size, lr, reference, created: str) -> dict:
-    """IR .xml + .bin, both under temporary names until the fp32 parity check passed (the .bin goes first)."""
-    from keras_srgan.exporters import manifest, parity
-    from keras_srgan.exporters import openvino as module
-
-    sub = out / "openvino"
-    sub.mkdir(parents=True, exist_ok=True)
-    name = module.artifact_name(size)
-    final = sub / name
-    tmp = sub / f".tmp-{os.getpid()}-{name}"
-    try:
-        module.convert(model, tmp, size)
-        result = parity.check("openvino", "none", tmp, lr, reference)
-        result["bf16"] = parity.measure_artifact("openvino-bf16", tmp, lr, reference)
-        info = module.describe(tmp)
-        info["weights_file"] = module.bin_path(final).name
-        digest, nbytes = manifest.sha256_file(tmp), tmp.stat().st_size
-        bin_digest = manifest.sha256_file(module.bin_path(tmp))
-        nbytes += module.bin_path(tmp).stat().st_size
-        os.replace(module.bin_path(tmp), module.bin_path(final))
-        os.replace(tmp, final)
-    except BaseException as exc:
-        for p in (tmp, module.bin_path(tmp)):
-            p.unlink(missing_ok=True)
-        if isinstance(exc, parity.ParityError):
-            raise parity.ParityError(f"{exc}; {name} was removed (nothing written)") from None
-        raise
-    return {
-        "path": final.relative_to(out).as_posix(),
-        "format": "openvino",
-        "quantization": "none",
-        "input_size": list(size) if size else None,
-        **info,
-        "sha256": digest,
-        "weights_sha256": bin_digest,
-        "size_bytes": nbytes,
-        "parity": result,
-        "created": created,
-    }
-
-
-def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_samples) -> dict:
-    from keras_srgan.exporters import manifest, parity
-
+def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict) -> dict:
+    """Convert, check parity in the format's runtime, and rename into place; returns the manifest entry."""
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    if fmt == "openvino":
-        return _export_openvino(model, out, size, lr, reference, created)
     if fmt == "savedmodel":
-        from keras_srgan.exporters import savedmodel
+        return _export_savedmodel(model, out, lr, reference, size, created)
+    from keras_srgan.exporters import manifest, parity
 
-        base = out / savedmodel.SUBDIR
-        tmp = savedmodel.temp_dir(base)
-        try:
-            savedmodel.write(model, tmp)
-            import tensorflow as tf
-
-            loaded = tf.saved_model.load(str(tmp))  # once: loading dominates the check's cost
-            result = parity.check(fmt, quant, tmp, lr, reference, loaded=loaded)
-            uint8_lr = parity.parity_image_uint8(size)
-            bytes_check = savedmodel.check_bytes_signature(
-                loaded, uint8_lr, parity.keras_reference(model, uint8_lr[None] / 255.0)
-            )
-            if not bytes_check["ok"]:
-                raise parity.ParityError(
-                    f"{base.name}: serving_default (PNG) output differs from Keras: {bytes_check}"
-                )
-            result["serving_default_png"] = bytes_check
-            signatures = savedmodel.describe(loaded)
-            del loaded
-            digest, nbytes = manifest.sha256_tree(tmp), manifest.size_of(tmp)
-            final = savedmodel.publish(tmp, base)
-        except BaseException as exc:
-            savedmodel.discard(tmp)
-            if isinstance(exc, parity.ParityError):
-                raise parity.ParityError(f"{exc}; the SavedModel was removed (no version written)") from None
-            raise
-        from keras_srgan.exporters.graph import FLOAT_SIGNATURE
-
-        return {
-            "path": final.relative_to(out).as_posix(),
-            "format": "savedmodel",
-            "version": int(final.name),
-            "quantization": "none",
-            "input_size": None,
-            "inputs": signatures[FLOAT_SIGNATURE]["inputs"],
-            "outputs": signatures[FLOAT_SIGNATURE]["outputs"],
-            "signatures": signatures,
-            "sha256": digest,
-            "sha256_kind": "tree: sha256 of sorted '<file sha256>  <relative path>' lines",
-            "size_bytes": nbytes,
-            "parity": result,
-            "created": created,
-        }
-
+    spec = FORMATS[fmt]
     sub = out / fmt
     sub.mkdir(parents=True, exist_ok=True)
-    if fmt == "tflite":
-        from keras_srgan.exporters import tflite as module
-
-        name = module.artifact_name(quant, size)
-    else:
-        from keras_srgan.exporters import onnx as module
-
-        name = module.artifact_name(size)
+    name = spec.artifact_name(quant, size)
     final = sub / name
-    tmp = sub / f".tmp-{os.getpid()}-{name}"
     try:
-        if fmt == "tflite":
-            data = module.convert(model, quant, size, calibration_samples=calibration_samples)
-            tmp.write_bytes(data)
-        else:
-            module.convert(model, tmp, size)
-        result = parity.check(fmt, quant, tmp, lr, reference)
-        info = module.describe(tmp)
-        digest, nbytes = manifest.sha256_file(tmp), tmp.stat().st_size
-        os.replace(tmp, final)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, parity.ParityError):
-            raise parity.ParityError(f"{exc}; {name} was removed (nothing written)") from None
-        raise
+        with atomic_path(final, companions=spec.companions) as tmp:
+            spec.convert(model, tmp, quant, size, context)
+            result = parity.check(fmt, quant, tmp, lr, reference)
+            for extra in spec.extra_checks:  # e.g. the same IR compiled in bf16, as the upscaler runs it
+                result[extra.split("-")[-1]] = parity.measure_artifact(extra, tmp, lr, reference)
+            info = spec.describe(tmp)
+            digest, nbytes = manifest.sha256_file(tmp), tmp.stat().st_size
+            for suffix in spec.companions:
+                companion = tmp.with_suffix(suffix)
+                info["weights_file" if suffix == ".bin" else suffix] = final.with_suffix(suffix).name
+                info["weights_sha256"] = manifest.sha256_file(companion)
+                nbytes += companion.stat().st_size
+    except parity.ParityError as exc:
+        raise parity.ParityError(f"{exc}; {name} was removed (nothing written)") from None
     return {
         "path": final.relative_to(out).as_posix(),
         "format": fmt,
@@ -289,6 +206,53 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, calibration_s
         "input_size": list(size) if size else None,
         **info,
         "sha256": digest,
+        "size_bytes": nbytes,
+        "parity": result,
+        "created": created,
+    }
+
+
+def _export_savedmodel(model, out: Path, lr, reference, size, created: str) -> dict:
+    """A new numbered version folder for TF Serving, published only after both signatures passed."""
+    from keras_srgan.exporters import manifest, parity, savedmodel
+
+    base = out / savedmodel.SUBDIR
+    tmp = savedmodel.temp_dir(base)
+    try:
+        savedmodel.write(model, tmp)
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(tmp))  # once: loading dominates the check's cost
+        result = parity.check("savedmodel", "none", tmp, lr, reference, loaded=loaded)
+        uint8_lr = parity.parity_image_uint8(size)
+        bytes_check = savedmodel.check_bytes_signature(
+            loaded, uint8_lr, parity.keras_reference(model, uint8_lr[None] / 255.0)
+        )
+        if not bytes_check["ok"]:
+            raise parity.ParityError(
+                f"{base.name}: serving_default (PNG) output differs from Keras: {bytes_check}"
+            )
+        result["serving_default_png"] = bytes_check
+        signatures = savedmodel.describe(loaded)
+        del loaded
+        digest, nbytes = manifest.sha256_tree(tmp), manifest.size_of(tmp)
+        final = savedmodel.publish(tmp, base)
+    except BaseException as exc:
+        savedmodel.discard(tmp)
+        if isinstance(exc, parity.ParityError):
+            raise parity.ParityError(f"{exc}; the SavedModel was removed (no version written)") from None
+        raise
+    return {
+        "path": final.relative_to(out).as_posix(),
+        "format": "savedmodel",
+        "version": int(final.name),
+        "quantization": "none",
+        "input_size": None,
+        "inputs": signatures[FLOAT_SIGNATURE]["inputs"],
+        "outputs": signatures[FLOAT_SIGNATURE]["outputs"],
+        "signatures": signatures,
+        "sha256": digest,
+        "sha256_kind": "tree: sha256 of sorted '<file sha256>  <relative path>' lines",
         "size_bytes": nbytes,
         "parity": result,
         "created": created,

@@ -20,8 +20,8 @@ def convert(model, path: str | Path, input_size: tuple[int, int] | None = None, 
     """Write the ONNX model of the float interface to ``path``; dims get readable names."""
     import tensorflow as tf
 
+    from keras_srgan.exporters.formats import require
     from keras_srgan.exporters.graph import float_fn, float_spec
-    from keras_srgan.exporters.parity import require
 
     tf2onnx = require("tf2onnx", "ONNX export")
     onnx = require("onnx", "ONNX export")
@@ -46,7 +46,7 @@ def convert(model, path: str | Path, input_size: tuple[int, int] | None = None, 
 
 def describe(path: str | Path) -> dict:
     """Input/output names, shapes (-1 = dynamic, with the symbolic names) and dtypes per onnxruntime."""
-    from keras_srgan.exporters.parity import require
+    from keras_srgan.exporters.formats import require
 
     onnx = require("onnx", "inspecting an ONNX model")
     proto = onnx.load(str(path), load_external_data=False)

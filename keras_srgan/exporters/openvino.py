@@ -28,8 +28,8 @@ def convert(model, path: str | os.PathLike, input_size: tuple[int, int] | None =
     """Write ``path`` (.xml) and its .bin for the Keras ``model`` (output in [0, 1], clipped in the IR)."""
     import tensorflow as tf
 
+    from keras_srgan.exporters.formats import require
     from keras_srgan.exporters.graph import FLOAT_INPUT, FLOAT_OUTPUT
-    from keras_srgan.exporters.parity import require
     from keras_srgan.inference.transforms import with_clip
 
     ov = require("openvino", "OpenVINO export")
@@ -54,7 +54,7 @@ def convert(model, path: str | os.PathLike, input_size: tuple[int, int] | None =
 
 def describe(path: str | os.PathLike) -> dict:
     """Input/output names, shapes (-1 = dynamic) and dtypes as OpenVINO reads them back, plus the .bin file."""
-    from keras_srgan.exporters.parity import require
+    from keras_srgan.exporters.formats import require
 
     ov = require("openvino", "inspecting an OpenVINO model")
     model = ov.Core().read_model(str(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -97,41 +98,61 @@ def convert(
     quantization: str = "none",
     input_size: tuple[int, int] | None = None,
     calibration_samples: int = 32,
+    saved_model: str | Path | None = None,
 ) -> bytes:
-    """The .tflite flatbuffer for one quantization mode (``input_size`` fixes the shape to [1, H, W, 3])."""
-    import tensorflow as tf
+    """The .tflite flatbuffer for one quantization mode (``input_size`` fixes the shape to [1, H, W, 3]).
 
-    from keras_srgan.exporters.graph import FLOAT_SIGNATURE, write_archive
-
+    ``saved_model``: a float-signature SavedModel of ``model`` already written by ``float_saved_model``
+    (several quantizations then convert the same one); without it a temporary one is written.
+    """
     if quantization not in QUANTIZATIONS:
         raise UserError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
+    if saved_model is not None:
+        return _convert(saved_model, quantization, input_size, calibration_samples)
+    with float_saved_model(model, input_size) as tmp:
+        return _convert(tmp, quantization, input_size, calibration_samples)
+
+
+@contextmanager
+def float_saved_model(model, input_size: tuple[int, int] | None = None) -> Iterator[str]:
+    """A temporary SavedModel with only the float signature: what the TFLite converter reads."""
+    from keras_srgan.exporters.graph import write_archive
+
     with tempfile.TemporaryDirectory(prefix="keras-srgan-tflite-") as tmp:
         write_archive(model, tmp, input_size=input_size, with_bytes=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=[FLOAT_SIGNATURE])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization != "none":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantization == "int8":
-            crops = calibration_crops(calibration_samples, input_size or DEFAULT_CALIBRATION_CROP)
+        yield tmp
 
-            def representative_dataset() -> Iterator[list[np.ndarray]]:
-                for crop in crops:
-                    yield [crop]
 
-            converter.representative_dataset = representative_dataset
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        try:
-            return converter.convert()
-        except Exception as exc:
-            reason = error_reason(exc)
-            raise UserError(f"TFLite converter failed for quantization {quantization!r}: {reason}") from None
+def _convert(saved_model: str | Path, quantization: str, input_size, calibration_samples: int) -> bytes:
+    import tensorflow as tf
+
+    from keras_srgan.exporters.graph import FLOAT_SIGNATURE
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[FLOAT_SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        crops = calibration_crops(calibration_samples, input_size or DEFAULT_CALIBRATION_CROP)
+
+        def representative_dataset() -> Iterator[list[np.ndarray]]:
+            for crop in crops:
+                yield [crop]
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    try:
+        return converter.convert()
+    except Exception as exc:
+        reason = error_reason(exc)
+        raise UserError(f"TFLite converter failed for quantization {quantization!r}: {reason}") from None
 
 
 def describe(path: str | Path) -> dict:
     """Input/output names, shapes (-1 = dynamic) and dtypes as the LiteRT interpreter reports them."""
-    from keras_srgan.exporters.parity import require
+    from keras_srgan.exporters.formats import require
 
     interpreter = require("ai_edge_litert.interpreter", "inspecting a TFLite model").Interpreter(
         model_path=str(path)
