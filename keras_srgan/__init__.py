@@ -7,11 +7,9 @@ dependencies (tf2onnx, onnxruntime, ai-edge-litert) are only imported when used.
 from __future__ import annotations
 
 import importlib
-import os
 
-# Keras 3 picks its backend at import time; this package is TensorFlow-only.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# No environment is changed here: Keras picks its backend (KERAS_BACKEND, default TensorFlow) itself, and
+# the parts that need TensorFlow say so in one line under another backend (keras_srgan.settings).
 
 __version__ = "0.1.0"
 

@@ -32,6 +32,7 @@ from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, is_image_file, write_atomic_text
 from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
 from keras_srgan.pixels import to_uint8
+from keras_srgan.settings import require_tensorflow_backend
 
 PERCEPTUAL_STATEMENT = (
     "no-reference, on the SR output only (same channel and border): NIQE (Mittal et al. 2013, the authors' "
@@ -185,6 +186,7 @@ def evaluate(
     (written to JSON as the string ``"inf"``). NIQE or grid is ``None`` for an image where it is not
     defined (NIQE: smaller than one 96x96 block after the border, or flat) and left out of that mean.
     """
+    require_tensorflow_backend("evaluation")
     if isinstance(data_dirs, str | os.PathLike):
         data_dirs = [data_dirs]
     folders = [Path(d) for d in data_dirs]

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np
 from PIL import Image, ImageDraw

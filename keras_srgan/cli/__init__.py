@@ -11,7 +11,9 @@ import importlib
 import os
 import sys
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from keras_srgan.settings import help_epilog, require_tensorflow_backend
+
+# The command (not the library) mutes TensorFlow's C++ info lines unless the user chose a level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SUBCOMMANDS = ("train", "evaluate", "upscale", "export", "demo", "list_weights")
@@ -19,7 +21,10 @@ SUBCOMMANDS = ("train", "evaluate", "upscale", "export", "demo", "list_weights")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="keras-srgan", description="SRGAN 4x super-resolution: train, evaluate, upscale, export."
+        prog="keras-srgan",
+        description="SRGAN 4x super-resolution: train, evaluate, upscale, export.",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
@@ -70,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
 
     args = build_parser().parse_args(argv)
-    quiet_tensorflow_import(init_devices=not getattr(args._module, "CONFIGURES_DEVICES", False))
     try:
+        require_tensorflow_backend(f"keras-srgan {args.command}")
+        quiet_tensorflow_import(init_devices=not getattr(args._module, "CONFIGURES_DEVICES", False))
         return int(args._module.run(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

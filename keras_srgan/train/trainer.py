@@ -25,6 +25,7 @@ from keras_srgan.errors import reason as error_reason
 from keras_srgan.losses.content import ContentLoss
 from keras_srgan.models.discriminator import build_discriminator
 from keras_srgan.models.generator import build_generator
+from keras_srgan.settings import require_tensorflow_backend
 from keras_srgan.train.checkpoints import RunCheckpoints
 from keras_srgan.train.config import TrainConfig
 from keras_srgan.train.ema import GeneratorEMA
@@ -186,6 +187,7 @@ def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
 
     Keyword arguments are ``TrainConfig`` fields and override ``config``.
     """
+    require_tensorflow_backend("training")
     cfg = replace(config, **overrides) if config is not None else TrainConfig(**overrides)
     # first: logical CPU devices and multi-worker collectives must be set up before TF initialises
     strategy = make_strategy(cfg.strategy, cfg.cpu_replicas)
