@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_srgan.defaults import DEFAULT_WEIGHTS
 from keras_srgan.files import atomic_path
 from keras_srgan.pixels import from_unit, round_to
 
@@ -116,15 +117,17 @@ def run_demo(
     echo=print,
 ) -> list[DemoResult]:
     """Run the demo and write LR / bicubic / SR images and ``comparison.png`` into ``out_dir``."""
-    from keras_srgan.inference.upscale import Upscaler, load_weights
+    from keras_srgan.inference.upscale import Upscaler
     from keras_srgan.metrics import psnr, ssim
+    from keras_srgan.weights import resolve
 
-    model = generator if generator is not None else load_weights(weights)  # fails fast, before any work
+    # one convention for "weights or a model" (``generator=`` kept for callers of the older interface)
+    model = resolve(generator if generator is not None else weights)  # fails fast, before any work
     upscaler = Upscaler(model)
     if generator is not None:
         label = "SR"
     else:
-        path = Path(os.fspath(weights)) if weights is not None else Path("srresnet")
+        path = Path(os.fspath(weights)) if weights is not None else Path(DEFAULT_WEIGHTS)
         label = f"SR ({path.parent.name if path.name == 'generator.weights.h5' and path.parent.name else path.name})"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -141,12 +141,9 @@ def _mean(values: Iterable[float]) -> float | None:
 
 
 def _load_generator(weights, scale: int):
-    if weights is None or isinstance(weights, str | os.PathLike):
-        from keras_srgan.weights import load_generator
+    from keras_srgan.weights import resolve
 
-        generator = load_generator(weights)
-    else:  # an already built generator (keras.Model)
-        generator = weights
+    generator = resolve(weights)
     model_scale = int(getattr(generator, "scale", scale))
     if model_scale != scale:
         raise UserError(

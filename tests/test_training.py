@@ -202,20 +202,19 @@ def test_mixed_precision_steps_update_both_networks(precision):
 
 def test_mixed_precision_auto_resolves_by_hardware(monkeypatch):
     """Pinned hardware on both sides, so it holds on CPU-only and on GPU machines alike."""
-    from keras_srgan.inference import predict
-    from keras_srgan.train import trainer
+    from keras_srgan import precision
 
     assert TrainConfig(data=["x"]).mixed_precision == "auto"
-    assert trainer.resolve_mixed_precision("fp16") == "fp16" and trainer.resolve_mixed_precision("off") == "off"
+    assert precision.resolve_training("fp16") == "fp16" and precision.resolve_training("off") == "off"
     gpus: list = []
-    monkeypatch.setattr(trainer.tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
-    monkeypatch.setattr(predict, "cpu_has_bf16", lambda: True)
-    assert trainer.resolve_mixed_precision("auto") == "bf16"
-    monkeypatch.setattr(predict, "cpu_has_bf16", lambda: False)
-    assert trainer.resolve_mixed_precision("auto") == "off"
+    monkeypatch.setattr(precision, "has_gpu", lambda: bool(gpus))
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert precision.resolve_training("auto") == "bf16"
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert precision.resolve_training("auto") == "off"
     gpus.append("a GPU")
-    monkeypatch.setattr(predict, "cpu_has_bf16", lambda: True)
-    assert trainer.resolve_mixed_precision("auto") == "off"  # on a GPU the choice is the user's
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert precision.resolve_training("auto") == "off"  # on a GPU the choice is the user's
 
 
 def test_resume_refuses_a_config_it_would_ignore(tmp_path, image_folder, capsys):

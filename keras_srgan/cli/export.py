@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-FORMAT_CHOICES = ("savedmodel", "tflite", "onnx", "openvino", "all")
-QUANTIZE_CHOICES = ("none", "float16", "dynamic", "int8", "all")
+from keras_srgan.defaults import CALIBRATION_SAMPLES, DEFAULT_WEIGHTS, EXPORT_FORMATS, TFLITE_QUANTIZATIONS
+
+FORMAT_CHOICES = (*EXPORT_FORMATS, "all")
+QUANTIZE_CHOICES = (*TFLITE_QUANTIZATIONS, "all")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -19,7 +21,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--weights", default=None, help="shipped name, .weights.h5, .keras or run folder (default: srresnet)"
+        "--weights",
+        default=None,
+        help=f"shipped name, .weights.h5, .keras or run folder (default: {DEFAULT_WEIGHTS})",
     )
     parser.add_argument(
         "--format", default="all", choices=FORMAT_CHOICES, help="what to export (default: all)"
@@ -41,7 +45,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="fix the TFLite/ONNX/OpenVINO input to [1, H, W, 3] (the SavedModel stays dynamic)",
     )
     parser.add_argument(
-        "--calibration-samples", type=int, default=32, help="LR crops used to calibrate --quantize int8"
+        "--calibration-samples",
+        type=int,
+        default=CALIBRATION_SAMPLES,
+        help="LR crops used to calibrate --quantize int8",
     )
     return parser
 

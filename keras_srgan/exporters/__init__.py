@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from keras_srgan.defaults import CALIBRATION_SAMPLES, TFLITE_QUANTIZATIONS
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.exporters.formats import FORMATS, require
@@ -23,7 +24,7 @@ from keras_srgan.exporters.signatures import FLOAT_SIGNATURE
 from keras_srgan.files import atomic_path
 from keras_srgan.settings import require_tensorflow_backend
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+QUANTIZATIONS = TFLITE_QUANTIZATIONS
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "export", "parse_input_size"]
 
@@ -67,13 +68,13 @@ def _as_list(
 
 def _load_model(weights):
     """A built generator plus a description of where it came from (recorded in the manifest)."""
-    from keras_srgan.weights import generator_config, load_generator, sha256_of
+    from keras_srgan.weights import DEFAULT_WEIGHTS, generator_config, is_model, resolve, sha256_of
 
-    if hasattr(weights, "get_config") and callable(weights):
-        model, source = weights, {"weights": f"<in-memory {type(weights).__name__}>"}
+    model = resolve(weights)
+    if is_model(weights):
+        source = {"weights": f"<in-memory {type(weights).__name__}>"}
     else:
-        model = load_generator(weights)
-        source = {"weights": str(weights) if weights is not None else "srresnet (default)"}
+        source = {"weights": str(weights) if weights is not None else f"{DEFAULT_WEIGHTS} (default)"}
         if weights is not None and Path(weights).is_file():
             source["weights_sha256"] = sha256_of(weights)
     source["config"] = generator_config(model)
@@ -95,7 +96,7 @@ def export(
     out_dir: str | os.PathLike = "exported",
     quantize: str | Sequence[str] = "none",
     input_size: str | Sequence[int] | None = None,
-    calibration_samples: int = 32,
+    calibration_samples: int = CALIBRATION_SAMPLES,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Export, verify against Keras, and list in the manifest; returns the new manifest entries.

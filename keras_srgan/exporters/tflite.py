@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_srgan.defaults import TFLITE_QUANTIZATIONS
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+QUANTIZATIONS = TFLITE_QUANTIZATIONS
 DEFAULT_CALIBRATION_CROP = (48, 48)
 # Colour photos bundled inside scikit-image (read from its package folder: never a download). The
 # parity image (astronaut) is left out so int8 is not calibrated on the image it is judged on.

@@ -16,7 +16,6 @@ stderr saying why when OpenVINO is not installed or refuses the CPU.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -31,6 +30,7 @@ import numpy as np
 
 from keras_srgan.errors import UserError
 from keras_srgan.files import atomic_path, write_atomic_text
+from keras_srgan.precision import cpu_has_amx, cpu_has_bf16, has_gpu  # noqa: F401 (re-exported)
 
 ENGINES = ("auto", "openvino", "tensorflow")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -58,31 +58,6 @@ class Engine(Protocol):
     def refresh(self) -> bool: ...
 
 
-@functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
-    if sys.platform != "linux":
-        return frozenset()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bf16 dot products (AVX512_BF16 or AMX); bf16 is slower without them."""
-    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
-
-
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX bf16 tiles: where OpenVINO's bf16 is faster than its fp32 (measured)."""
-    return "amx_bf16" in _cpu_flags()
-
-
 def cache_dir() -> Path:
     """``$KERAS_SRGAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/keras-srgan``, else ``~/.cache/keras-srgan``."""
     explicit = os.environ.get(CACHE_ENV, "").strip()
@@ -101,12 +76,6 @@ def _env_choice(value: str, env: str, allowed: tuple[str, ...], what: str) -> st
     if value not in allowed:
         raise UserError(f"{what} must be one of {', '.join(allowed)}, got {value!r}{source}")
     return value
-
-
-def has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def resolve_precision(precision: str = "auto", engine: str = "openvino") -> str:

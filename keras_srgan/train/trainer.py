@@ -25,6 +25,7 @@ from keras_srgan.errors import reason as error_reason
 from keras_srgan.losses.content import ContentLoss
 from keras_srgan.models.discriminator import build_discriminator
 from keras_srgan.models.generator import build_generator
+from keras_srgan.precision import TRAINING_POLICIES, resolve_training
 from keras_srgan.settings import require_tensorflow_backend
 from keras_srgan.train.checkpoints import RunCheckpoints
 from keras_srgan.train.config import TrainConfig
@@ -34,7 +35,7 @@ from keras_srgan.train.loop import DivergenceGuard, Validation, due, interval_va
 from keras_srgan.train.srgan_model import SKIPPED, SRGAN
 from keras_srgan.weights import generator_config, load_generator, write_generator
 
-POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+POLICIES = TRAINING_POLICIES  # the name tests and scripts import
 
 
 @dataclass
@@ -168,20 +169,6 @@ def build_model(cfg: TrainConfig) -> SRGAN:
     return model
 
 
-def resolve_mixed_precision(value: str) -> str:
-    """``auto`` -> ``bf16`` on a CPU-only machine whose CPU has native bf16, else ``off``.
-
-    Measured on CPU only; on a GPU the choice is left to the user (``--mixed-precision bf16|fp16``).
-    """
-    if value != "auto":
-        return value
-    from keras_srgan.inference.predict import cpu_has_bf16
-
-    if tf.config.list_physical_devices("GPU"):
-        return "off"
-    return "bf16" if cpu_has_bf16() else "off"
-
-
 def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
     """Train (pretrain or GAN stage) as ``config`` says; resumable; returns what it wrote.
 
@@ -209,7 +196,7 @@ def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
     except OSError as exc:
         raise UserError(f"{output.directory}: cannot create the run folder ({exc.strerror or exc})") from None
 
-    cfg = replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision))
+    cfg = replace(cfg, mixed_precision=resolve_training(cfg.mixed_precision))
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(POLICIES[cfg.mixed_precision])
     try:

@@ -12,12 +12,13 @@ import json
 import os
 from pathlib import Path
 
+from keras_srgan import defaults
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import atomic_path, write_atomic_text
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
-DEFAULT_WEIGHTS = "srresnet"
+DEFAULT_WEIGHTS = defaults.DEFAULT_WEIGHTS
 GENERATOR_STEM = "generator"  # a run folder holds generator.weights.h5 + generator.json
 
 
@@ -104,10 +105,26 @@ def sibling_meta(weights_path: Path) -> Path:
     return weights_path.with_name(stem + ".json")
 
 
+def is_model(value) -> bool:
+    """An already built generator (anything Keras-callable with a config), not a name or a path."""
+    return value is not None and not isinstance(value, str | os.PathLike) and callable(value)
+
+
+def resolve(weights_or_model=None):
+    """The one "weights or a model" convention of every entry point: a model is used as it is; a
+    shipped name, file, run folder or ``None`` (the default weights, resolved here only) is loaded."""
+    return weights_or_model if is_model(weights_or_model) else load_generator(weights_or_model)
+
+
 def load_generator(weights: str | os.PathLike | None = None):
     """A built SRResNet from a shipped name, a ``.weights.h5`` file, a ``.keras`` file or a run folder."""
     spec = DEFAULT_WEIGHTS if weights is None else weights
     shipped = shipped_weights()
+    if weights is None and DEFAULT_WEIGHTS not in shipped:
+        raise WeightsError(
+            f"{DEFAULT_WEIGHTS}: the default weights are not shipped in this install yet; pass a trained "
+            "generator with --weights PATH (a .weights.h5 file, a .keras file or a training run folder)"
+        )
     if isinstance(spec, str) and spec in shipped:
         return _load_h5(
             WEIGHTS_DIR / f"{spec}.weights.h5", WEIGHTS_DIR / f"{spec}.json", shipped[spec].get("sha256")
