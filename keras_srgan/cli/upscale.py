@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_srgan.defaults import DEFAULT_WEIGHTS, ENGINES, MAX_PIXELS, PRECISIONS
+
 
 def _non_negative(text: str) -> int:
     try:
@@ -18,8 +20,8 @@ def _non_negative(text: str) -> int:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    # Defaults are repeated here (not imported) so building the parser stays free of TF/numpy imports;
-    # tests check they match keras_srgan.inference.tiling / image_io.
+    # Choices and defaults come from the import-free keras_srgan.defaults (the library reads the same
+    # names), so building the parser stays free of TF/numpy imports.
     parser = subparsers.add_parser(
         "upscale",
         help="upscale image and video files x4 (or to any size)",
@@ -39,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--weights",
         default=None,
-        help="shipped name, .weights.h5, .keras or training run folder (default: srresnet)",
+        help=f"shipped name, .weights.h5, .keras or training run folder (default: {DEFAULT_WEIGHTS})",
     )
     parser.add_argument(
         "--tile",
@@ -50,14 +52,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--engine",
-        choices=["auto", "openvino", "tensorflow"],
+        choices=ENGINES,
         default="auto",
         help="auto (default; or $KERAS_SRGAN_ENGINE): OpenVINO on a CPU, TensorFlow on a GPU or when "
         "OpenVINO is missing (one line says why)",
     )
     parser.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16"],
+        choices=PRECISIONS,
         default="auto",
         help="auto (default; or $KERAS_SRGAN_PRECISION): bf16 where the engine runs it fastest (OpenVINO: "
         "AMX; TensorFlow: AVX512_BF16 or AMX), else fp32; "
@@ -98,9 +100,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-pixels",
         type=_non_negative,
-        default=4096 * 4096,
+        default=MAX_PIXELS,
         metavar="N",
-        help="refuse inputs with more pixels than this (decompression-bomb guard; 0 = no limit; default 16777216)",
+        help=f"refuse inputs with more pixels than this (decompression-bomb guard; 0 = no limit; default {MAX_PIXELS})",
     )
     return parser
 

@@ -28,12 +28,13 @@ from typing import Protocol
 
 import numpy as np
 
+from keras_srgan import defaults
 from keras_srgan.errors import UserError
 from keras_srgan.files import atomic_path, write_atomic_text
 from keras_srgan.precision import cpu_has_amx, cpu_has_bf16, has_gpu  # noqa: F401 (re-exported)
 
-ENGINES = ("auto", "openvino", "tensorflow")
-PRECISIONS = ("auto", "fp32", "bf16")
+ENGINES = defaults.ENGINES
+PRECISIONS = defaults.PRECISIONS
 ENGINE_ENV = "KERAS_SRGAN_ENGINE"
 PRECISION_ENV = "KERAS_SRGAN_PRECISION"
 CACHE_ENV = "KERAS_SRGAN_CACHE_DIR"
