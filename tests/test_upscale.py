@@ -11,9 +11,8 @@ import pytest
 from conftest import REPO, smooth_image
 from PIL import Image
 
-from keras_srgan.cli import build_parser, main
+from keras_srgan.cli import main
 from keras_srgan.errors import UserError
-from keras_srgan.inference import image_io
 from keras_srgan.inference.upscale import Upscaler, upscale
 
 
@@ -55,6 +54,50 @@ def test_api_rejects_bad_arguments(tiny_generator):
         upscale(np.zeros((4, 4, 3), np.uint8), "x.weights.h5", generator=tiny_generator)
 
 
+def test_repeated_calls_share_one_engine_and_never_change_it(tiny_generator, monkeypatch):
+    from keras_srgan.inference import engines
+
+    built = []
+    real = engines.load_engine
+
+    def counting(*args, **kwargs):
+        built.append(args[1:])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engines, "load_engine", counting)
+    image = smooth_image(9, 11)
+    calls = [{"tile": 4, "tile_overlap": 4}, {"tile": 0}, {"outscale": 2.5}, {"tile": 4, "tile_overlap": 4}]
+    outs = [upscale(image, tiny_generator, precision="fp32", engine="tensorflow", **c) for c in calls]
+    assert len(built) == 1  # one model, one engine: only the tile and size differ per call
+    # the older keyword is the same model, the same cached engine
+    again = upscale(image, generator=tiny_generator, precision="fp32", engine="tensorflow")
+    assert len(built) == 1
+    upscale(image, tiny_generator, precision="bf16", engine="tensorflow")
+    assert len(built) == 2
+    for call, out in zip(calls, outs, strict=True):
+        fresh = Upscaler(tiny_generator, precision="fp32", engine="tensorflow", **call).upscale_array(image)
+        np.testing.assert_array_equal(out, fresh)
+    assert outs[0].shape == (36, 44, 3) and outs[2].shape == (23, 28, 3)  # 22.5 rounds up
+    np.testing.assert_array_equal(again, outs[1])
+
+
+def test_from_weights_takes_weights_or_a_model(tiny_generator, tiny_weights):
+    image = smooth_image(7, 6)
+    by_model = Upscaler.from_weights(tiny_generator, tile=0, precision="fp32", engine="tensorflow")
+    assert by_model.generator is tiny_generator
+    by_file = Upscaler.from_weights(tiny_weights, tile=0, precision="fp32", engine="tensorflow")
+    np.testing.assert_array_equal(by_model.upscale_array(image), by_file.upscale_array(image))
+
+
+def test_hidden_files_in_folders_are_skipped(tmp_path):
+    from keras_srgan.inference.upscale import expand_inputs
+
+    for name in ("a.png", ".tmp-1-b.png", ".c.png"):
+        Image.fromarray(smooth_image(4, 4)).save(tmp_path / name, format="PNG")
+    files, errors = expand_inputs([str(tmp_path), str(tmp_path / ".c.png")])
+    assert [f.name for f in files] == ["a.png", ".c.png"] and errors == []  # named explicitly: attempted
+
+
 def test_missing_default_weights_says_how_to_pass_them(capsys, tmp_path, monkeypatch):
     import keras_srgan.weights as weights
 
@@ -67,14 +110,14 @@ def test_missing_default_weights_says_how_to_pass_them(capsys, tmp_path, monkeyp
     assert rc == 2 and err.count("\n") == 1 and "--weights" in err and err.startswith("error: srresnet:")
 
 
-def test_cli_defaults_match_library():
-    sub = build_parser()._subparsers._group_actions[0].choices["upscale"]
-    defaults = {a.dest: a.default for a in sub._actions}
-    assert defaults["tile"] is None and Upscaler.__dataclass_fields__["tile"].default is None
-    assert defaults["precision"] == Upscaler.__dataclass_fields__["precision"].default == "auto"
-    assert defaults["engine"] == Upscaler.__dataclass_fields__["engine"].default == "auto"
-    assert defaults["tile_overlap"] is None and Upscaler.__dataclass_fields__["tile_overlap"].default is None
-    assert defaults["max_pixels"] == image_io.DEFAULT_MAX_PIXELS
+def test_cli_parser_builds_without_numpy_or_tensorflow():
+    # the defaults and choices it shows come from the import-free keras_srgan.defaults, not library imports
+    code = (
+        "import sys, keras_srgan.cli as c; h = c.build_parser().format_help(); "
+        "print(sorted(m for m in ('numpy', 'tensorflow', 'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
 
 
 def test_mixed_batch_writes_good_files_and_fails(capsys, tmp_path, tiny_weights):

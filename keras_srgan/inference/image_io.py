@@ -2,8 +2,8 @@
 
 Every problem a user can fix (empty, not an image, truncated, too large, a folder) becomes a
 ``UserError`` naming the file, so the CLI prints one ``error: <file>: <reason>`` line. Writing goes
-through a temporary name in the output folder and ``os.replace``, so an interrupted run never leaves
-a half-written image under the final name.
+through ``files.atomic_path`` (a hidden temporary name in the output folder, then a rename), so an
+interrupted run never leaves a half-written image under the final name.
 
 Pixel layouts (``Pixels.kind``):
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import threading
 import warnings
 import zlib
@@ -31,11 +30,14 @@ import png
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_srgan import defaults, pixels
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
+from keras_srgan.files import atomic_path
 
 # Refuse inputs above this many pixels (override with --max-pixels / max_pixels=). 4096x4096 input is
 # a 16384x16384 output: 805 MB as 8-bit RGB in host memory, and tens of minutes on a CPU.
-DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_PIXELS = defaults.MAX_PIXELS
 
 # Formats whose writers can hold our results; anything else (GIF: 256 colours, read-only formats) -> PNG.
 WRITABLE = {"PNG", "JPEG", "WEBP", "TIFF", "BMP"}
@@ -67,7 +69,8 @@ class Pixels:
 
 
 def image_extensions() -> set[str]:
-    """Lower-case file extensions Pillow can open (used to pick files out of folders and globs)."""
+    """Lower-case file extensions Pillow can open: the upscaler's image kinds (``files.is_image_file`` with
+    these picks files out of folders and globs; the 16-bit readers take PNG and TIFF, which Pillow lists)."""
     Image.init()
     return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
@@ -179,11 +182,6 @@ def to_image(array: np.ndarray, kind: str, info: dict | None = None) -> Image.Im
     return to_pil(array, kind)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Pixels:
     """Decode an image file: EXIF orientation applied, first frame of animations, size limit enforced.
 
@@ -199,7 +197,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except FileNotFoundError:
         raise UserError(f"{name}: no such file") from None
     except OSError as exc:
-        raise UserError(f"{name}: cannot read ({_first_line(exc)})") from None
+        raise UserError(f"{name}: cannot read ({error_reason(exc)})") from None
     if size == 0:
         raise UserError(f"{name}: empty file (0 bytes)")
     deep = _read_deep(path, name, max_pixels)
@@ -225,13 +223,13 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except UserError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UserError(f"{name}: refused as a possible decompression bomb ({_first_line(exc)})") from None
+        raise UserError(f"{name}: refused as a possible decompression bomb ({error_reason(exc)})") from None
     except UnidentifiedImageError:
         raise UserError(f"{name}: not an image file Pillow can read") from None
     except MemoryError:
         raise UserError(f"{name}: not enough memory to decode this image") from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError) as exc:
-        reason = _first_line(exc)
+        reason = error_reason(exc)
         if "truncated" in reason.lower() or isinstance(exc, EOFError):
             raise UserError(f"{name}: truncated or corrupt image ({reason})") from None
         raise UserError(f"{name}: cannot decode image ({reason})") from None
@@ -265,7 +263,7 @@ def _read_deep(path: Path, name: str, max_pixels: int | None) -> Pixels | None:
         with open(path, "rb") as f:
             head = f.read(32)
     except OSError as exc:
-        raise UserError(f"{name}: cannot read ({_first_line(exc)})") from None
+        raise UserError(f"{name}: cannot read ({error_reason(exc)})") from None
     try:
         if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 26:
             if head[24] != 16 or head[25] not in (2, 4, 6):  # bit depth, colour type (RGB, gray + A, RGBA)
@@ -278,7 +276,7 @@ def _read_deep(path: Path, name: str, max_pixels: int | None) -> Pixels | None:
     except MemoryError:
         raise UserError(f"{name}: not enough memory to decode this image") from None
     except (png.Error, zlib.error, OSError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
-        raise UserError(f"{name}: truncated or corrupt image ({_first_line(exc)})") from None
+        raise UserError(f"{name}: truncated or corrupt image ({error_reason(exc)})") from None
     return None
 
 
@@ -300,7 +298,7 @@ def _read_png16(path: Path, name: str, max_pixels: int | None, head: bytes) -> P
     array = array.reshape(height, width, meta["planes"])
     if meta["bitdepth"] != 16:  # pypng reduced the samples to the sBIT depth: back to 0..65535
         top = (1 << meta["bitdepth"]) - 1
-        array = np.rint(array.astype(np.float64) * (65535.0 / top)).astype(np.uint16)
+        array = pixels.round_to(array.astype(np.float64) * (65535.0 / top), np.uint16)
     kind = {2: "graya16", 3: "rgb16", 4: "rgba16"}[meta["planes"]]
     return Pixels(orient(array, orientation), kind, format="PNG", info=info, notes=notes)
 
@@ -345,7 +343,7 @@ def _read_tiff16(path: Path, name: str, max_pixels: int | None) -> Pixels | None
     if has_alpha and extra[0] == 1:  # associated (premultiplied) alpha -> straight alpha
         alpha = array[:, :, -1:].astype(np.float64)
         straight = array[:, :, :-1] * (65535.0 / np.maximum(alpha, 1.0))
-        array[:, :, :-1] = np.clip(np.rint(np.where(alpha > 0, straight, 0.0)), 0, 65535)
+        array[:, :, :-1] = pixels.round_to(np.where(alpha > 0, straight, 0.0), np.uint16)
     if colour == 1 and not has_alpha:
         return None  # 16-bit gray with unused extra samples: Pillow's gray16 path
     kind = {(3, False): "rgb16", (3, True): "rgba16", (1, True): "graya16"}[(colour, has_alpha)]
@@ -426,21 +424,12 @@ def contained_path(out_dir: str | os.PathLike, name: str) -> Path:
 
 
 def write_atomic(img: Image.Image | DeepImage, dest: str | os.PathLike, fmt: str, **params) -> Path:
-    """Save via a hidden temporary file beside ``dest`` and ``os.replace`` it into place."""
+    """Save ``img`` as ``fmt`` through ``files.atomic_path``; synced to disk before the rename, so a crash
+    right after leaves the old file or the whole new one."""
     dest = Path(dest)
     options = {**SAVE_OPTIONS.get(fmt, {}), **params}
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # normal umask-respecting permissions
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        img.save(f, format=fmt, **options)
+        f.flush()
+        os.fsync(f.fileno())
     return dest

@@ -15,6 +15,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from keras_srgan import pixels
 from keras_srgan.errors import UserError
 
 RESAMPLE_FILTER = Image.Resampling.LANCZOS
@@ -100,19 +101,13 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     planes = image[:, :, None] if image.ndim == 2 else image
     out = np.empty((height, width, planes.shape[2]), dtype=image.dtype)
-    if image.dtype == np.uint8:
-        top = 255.0
-    elif image.dtype == np.uint16:
-        top = 65535.0
-    else:
-        top = None
+    integer = image.dtype in pixels.INTEGER_MAX
     for c in range(planes.shape[2]):
         plane = Image.fromarray(np.ascontiguousarray(planes[:, :, c], dtype=np.float32), "F")
         result = np.asarray(plane.resize((width, height), RESAMPLE_FILTER))
-        if top is None:
-            out[:, :, c] = np.clip(result, 0.0, 1.0)
-        else:
-            out[:, :, c] = np.clip(np.rint(result), 0.0, top)
+        out[:, :, c] = (
+            pixels.round_to(result, image.dtype) if integer else pixels.from_unit(result, image.dtype)
+        )
     return out[:, :, 0] if image.ndim == 2 else out
 
 

@@ -9,6 +9,8 @@ trained on 8-bit images, so it adds 8-bit-quality detail). Any output size other
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -18,8 +20,10 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
+from keras_srgan import pixels
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
+from keras_srgan.files import is_image_file
 from keras_srgan.inference import image_io, resample, video
 from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
@@ -30,22 +34,6 @@ from keras_srgan.inference.tiling import (
 )
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
-
-# ITU-R BT.601 luma weights (what Pillow's RGB -> L conversion uses).
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def load_weights(weights: str | os.PathLike | None):
-    """``load_generator`` with a message that says what to do when the default weights are not shipped."""
-    from keras_srgan.weights import DEFAULT_WEIGHTS, WeightsError, load_generator, shipped_weights
-
-    if weights is None and DEFAULT_WEIGHTS not in shipped_weights():
-        raise WeightsError(
-            f"{DEFAULT_WEIGHTS}: the default weights are not shipped in this install yet; "
-            "pass a trained generator with --weights PATH (a .weights.h5 file, a .keras file or a training run folder)"
-        )
-    return load_generator(weights)
-
 
 # LR window side (core + 2 * overlap) per (engine, precision) when ``tile`` is not given. OpenVINO's
 # windows are sized so the peak memory of a 1600x1200 upscale stays at or below that of the previous
@@ -64,6 +52,8 @@ def default_tile(engine: str, precision: str, overlap: int = DEFAULT_OVERLAP) ->
 class Upscaler:
     """A generator, the engine that runs it and tiling settings; reuse one instance for many images.
 
+    ``generator``: a built model. ``Upscaler.from_weights(weights_or_model)`` takes weights or a model, the
+    convention of every entry point (``weights.resolve``).
     ``engine``: "auto" (OpenVINO on a CPU, TensorFlow on a GPU or when OpenVINO is missing, see
     ``engines.load_engine``), "openvino" or "tensorflow"; ``$KERAS_SRGAN_ENGINE`` when "auto".
     ``precision``: "auto" (bf16 where the engine runs it fastest on this CPU, ``engines.resolve_precision``;
@@ -113,28 +103,27 @@ class Upscaler:
             # the engine knows the architecture even when started from a cached IR without the Keras model
             self.tile_overlap = model_overlap(self.generator if self.generator is not None else self.runner)
         self.scale = self.runner.scale
-        self._auto_tile = self.tile is None
-        if self._auto_tile:
+        if self.tile is None:  # the one place the tile follows the engine's resolved precision
             self.tile = default_tile(self.runner.name, self.runner.precision, self.tile_overlap)
 
-    @property
-    def predictor(self):
-        """The engine (the name this attribute had before engines existed)."""
-        return self.runner
-
     @classmethod
-    def from_weights(cls, weights: str | os.PathLike | None = None, **settings) -> Upscaler:
-        """An Upscaler for a weights spec; when OpenVINO already has these exact weights' IR cached, without
-        importing TensorFlow or building the Keras model (``engines.openvino_from_file``)."""
+    def from_weights(cls, weights=None, **settings) -> Upscaler:
+        """An Upscaler for weights or a model (``weights.resolve``: a built generator is used as it is; a
+        shipped name, file, run folder or None, the default weights, is loaded). A weights file whose
+        OpenVINO IR is cached already starts without importing TensorFlow or building the Keras model
+        (``engines.openvino_from_file``)."""
         from keras_srgan.inference import engines
+        from keras_srgan.weights import is_model, resolve
 
+        if is_model(weights):
+            return cls(weights, **settings)
         if settings.get("engine", "auto") in ("auto", "openvino"):
             runner = engines.openvino_from_file(
                 weights, settings.get("precision", "auto"), engine=settings.get("engine", "auto")
             )
             if runner is not None:
                 return cls(None, runner=runner, **settings)
-        upscaler = cls(load_weights(weights), **settings)
+        upscaler = cls(resolve(weights), **settings)
         engines.remember_weights_file(weights, upscaler.runner)
         return upscaler
 
@@ -153,9 +142,9 @@ class Upscaler:
         if alpha.dtype == np.uint8:
             return np.asarray(Image.fromarray(alpha, "L").resize(size, Image.Resampling.BICUBIC))
         up = np.asarray(Image.fromarray(alpha.astype(np.float32), "F").resize(size, Image.Resampling.BICUBIC))
-        if alpha.dtype == np.uint16:
-            return np.clip(np.rint(up), 0, 65535).astype(np.uint16)
-        return np.clip(up, 0.0, 1.0).astype(alpha.dtype)
+        return (
+            pixels.round_to(up, np.uint16) if alpha.dtype == np.uint16 else pixels.from_unit(up, alpha.dtype)
+        )
 
     def upscale_array(
         self, image: np.ndarray, progress=None, size: tuple[int, int] | None = None
@@ -228,59 +217,31 @@ class Upscaler:
 
 
 def _to_gray(rgb: np.ndarray) -> np.ndarray:
-    """[H, W, 3] -> [H, W, 1] luma in the same dtype (the model's RGB output for a gray input is near-gray)."""
+    """[H, W, 3] -> [H, W, 1] luma in the same dtype (the model's RGB output for a gray input is near-gray).
+
+    ``pixels.LUMA_WEIGHTS`` in float32, integers rounded half to even (``pixels.round_to``): what the
+    upscaler has always written. ``pixels.rgb_to_gray`` (uint8 only, float64, halves up like Pillow) is the
+    evaluation protocol's; the two differ by 1 on 8,027 of the 16.7M uint8 colours.
+    """
+    weights = pixels.LUMA_WEIGHTS.astype(np.float32)
     out = np.empty(rgb.shape[:2] + (1,), dtype=rgb.dtype)
     step = max(1, (1 << 22) // max(1, rgb.shape[1]))  # a few MB of float32 at a time, not the whole image
     for r in range(0, rgb.shape[0], step):
-        y = rgb[r : r + step].astype(np.float32) @ _LUMA
-        if rgb.dtype == np.uint8:
-            y = np.clip(np.rint(y), 0, 255)
-        elif rgb.dtype == np.uint16:
-            y = np.clip(np.rint(y), 0, 65535)
-        out[r : r + step, :, 0] = y.astype(rgb.dtype)
+        y = rgb[r : r + step].astype(np.float32) @ weights
+        out[r : r + step, :, 0] = pixels.round_to(y, rgb.dtype) if rgb.dtype in pixels.INTEGER_MAX else y
     return out
 
 
-_CACHE: dict = {}
-
-
-def _cached_upscaler(
-    weights,
-    generator,
-    tile: int | None,
-    tile_overlap: int | None,
-    precision: str = "auto",
-    engine: str = "auto",
-    outscale: float | None = None,
-    width: int | None = None,
-    height: int | None = None,
-) -> Upscaler:
-    """Keep the last model (and its compiled engine) so repeated ``upscale`` calls do not reload or recompile."""
-    key = ("weights", str(weights)) if generator is None else ("generator", id(generator))
-    key = (*key, precision, engine)
-    entry = _CACHE.get("last")
-    if entry is None or entry[0] != key or (generator is not None and entry[1].generator is not generator):
-        if generator is None:
-            made = Upscaler.from_weights(weights, precision=precision, engine=engine)
-        else:
-            made = Upscaler(generator, precision=precision, engine=engine)
-        entry = (key, made)
-        _CACHE["last"] = entry
-    upscaler = entry[1]
-    source = upscaler.generator if upscaler.generator is not None else upscaler.runner
-    upscaler.tile_overlap = model_overlap(source) if tile_overlap is None else int(tile_overlap)
-    upscaler.tile = (
-        int(tile)
-        if tile is not None
-        else default_tile(upscaler.runner.name, upscaler.runner.precision, upscaler.tile_overlap)
-    )
-    upscaler.outscale, upscaler.width, upscaler.height = resample.check_output_size(outscale, width, height)
-    return upscaler
+@functools.lru_cache(maxsize=1)
+def _shared_upscaler(weights_or_model, precision: str, engine: str) -> Upscaler:
+    """The last (weights or model, precision, engine)'s Upscaler, so repeated ``upscale`` calls neither reload
+    nor recompile. Never changed after it is made: each call takes a copy with its own tile and size."""
+    return Upscaler.from_weights(weights_or_model, precision=precision, engine=engine)
 
 
 def upscale(
     image: ImageLike,
-    weights: str | os.PathLike | None = None,
+    weights=None,
     *,
     generator=None,
     tile: int | None = None,
@@ -293,26 +254,29 @@ def upscale(
 ) -> ImageLike:
     """Super-resolve one image x4; a numpy array in gives a numpy array out, a PIL image gives a PIL image.
 
-    ``weights``: shipped name, ``.weights.h5``, ``.keras`` or run folder (default: the shipped
-    ``srresnet``); or pass a built ``generator``. ``tile`` is the LR core size per model call
-    (0 = whole image at once, None = chosen from the precision, see ``Upscaler``) and ``tile_overlap`` the LR context around each tile (None = the model's receptive radius). ``precision``:
-    "auto" (the fast default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the
-    ``KERAS_SRGAN_PRECISION`` environment variable). ``engine``: one of ``engines.ENGINES`` ("auto",
-    "openvino", "tensorflow"; also ``KERAS_SRGAN_ENGINE``). ``outscale`` (any number > 0) or ``width``/
-    ``height`` (output pixels, aspect kept; both = fit inside) resize the x4 result (``Upscaler``).
+    ``weights``: weights or a model, as everywhere (``weights.resolve``): a built generator, a shipped name,
+    ``.weights.h5``, ``.keras`` or run folder (default: the shipped ``srresnet``); ``generator=`` is the
+    older keyword for a built model. ``tile`` is the LR core size per model call (0 = whole image at
+    once, None = chosen from the engine and precision, see ``Upscaler``) and ``tile_overlap`` the LR
+    context around each tile (None = the model's receptive radius). ``precision``: "auto" (the fast
+    default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the ``KERAS_SRGAN_PRECISION``
+    environment variable). ``engine``: one of ``engines.ENGINES`` ("auto", "openvino", "tensorflow"; also
+    ``KERAS_SRGAN_ENGINE``). ``outscale`` (any number > 0) or ``width``/``height`` (output pixels, aspect
+    kept; both = fit inside) resize the x4 result (``Upscaler``). The last model and engine are kept for
+    the next call; for many images an ``Upscaler`` of your own says so explicitly.
     """
     if generator is not None and weights is not None:
         raise UserError("pass either weights or generator, not both")
     if (tile is not None and tile < 0) or (tile_overlap is not None and tile_overlap < 0):
         raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
     resample.check_output_size(outscale, width, height)  # before any model is loaded
-    upscaler = _cached_upscaler(
-        weights,
-        generator,
-        tile,
-        tile_overlap,
-        precision,
-        engine,
+    source = generator if generator is not None else weights
+    if isinstance(source, str | os.PathLike):
+        source = os.fspath(source)  # "x" and Path("x") are the same cache entry
+    upscaler = dataclasses.replace(
+        _shared_upscaler(source, precision, engine),
+        tile=tile,
+        tile_overlap=tile_overlap,
         outscale=outscale,
         width=width,
         height=height,
@@ -333,15 +297,16 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     """
     import glob
 
-    exts = image_io.image_extensions() | video.VIDEO_EXTENSIONS
+    kinds = tuple(sorted(image_io.image_extensions() | video.VIDEO_EXTENSIONS))
     files: list[Path] = []
     errors: list[str] = []
 
     def take_listed(path: Path) -> None:
+        if not is_image_file(path, kinds):  # hidden names (a temporary file, ``.DS_Store``) never count
+            return
         if path.is_dir():
-            if path.suffix.lower() in exts:
-                errors.append(f"{path}: is a folder, not an image file")
-        elif path.suffix.lower() in exts:
+            errors.append(f"{path}: is a folder, not an image file")
+        else:
             files.append(path)
 
     for item in inputs:
@@ -426,7 +391,7 @@ def upscale_files(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"{out_dir}: cannot create output folder ({image_io._first_line(exc)})") from None
+        raise UserError(f"{out_dir}: cannot create output folder ({error_reason(exc)})") from None
     if not out_dir.is_dir():
         raise UserError(f"{out_dir}: output path exists and is not a folder")
     upscaler = upscaler_factory()
@@ -452,5 +417,5 @@ def upscale_files(
         except UserError as exc:
             errors.append(str(exc))
         except OSError as exc:  # e.g. disk full while writing: this file fails, the batch goes on
-            errors.append(f"{path}: cannot write output ({image_io._first_line(exc)})")
+            errors.append(f"{path}: cannot write output ({error_reason(exc)})")
     return written, errors, notes

@@ -5,14 +5,13 @@ nothing has to be installed system-wide. Every frame goes through one ``Upscaler
 and output-size settings as images; built once, reused for all frames). The frames are encoded to H.264
 (yuv420p, CRF 18) in a hidden temporary file beside the destination; a second, stream-copying ffmpeg pass
 then muxes in the source's audio streams (copied, or re-encoded to AAC when the container refuses the
-codec) and the result is moved into place with ``os.replace``. An interrupted or failed run removes its
-temporary files, so no half video ever appears under the final name.
+codec) into ``files.atomic_path``'s temporary name, renamed into place when complete. An interrupted or
+failed run removes its temporary files, so no half video ever appears under the final name.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import warnings
 from fractions import Fraction
@@ -22,6 +21,7 @@ import numpy as np
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
+from keras_srgan.files import atomic_path, temporary_name
 from keras_srgan.inference import image_io, resample
 
 VIDEO_EXTRA = "pip install 'keras-srgan[video]'"
@@ -141,9 +141,8 @@ def upscale_video(
         raise UserError(f"{dest}: write the video as one of {', '.join(sorted(H264_CONTAINERS))}")
 
     reader = ffmpeg.read_frames(str(source))
-    token = secrets.token_hex(4)
-    frames_tmp = dest.with_name(f".{dest.stem}.{token}.frames{container}")
-    final_tmp = dest.with_name(f".{dest.stem}.{token}.partial{container}")
+    # the encoded picture, before the audio is muxed in
+    frames_tmp = temporary_name(dest.with_name(f"{dest.stem}.frames{container}"))
     writer = None
     try:
         try:
@@ -193,25 +192,18 @@ def upscale_video(
             )
         writer.close()
         writer = None
-        _mux(ffmpeg.get_ffmpeg_exe(), frames_tmp, source, final_tmp, container)
-        os.replace(final_tmp, dest)
+        with atomic_path(dest) as final_tmp:
+            _mux(ffmpeg.get_ffmpeg_exe(), frames_tmp, source, final_tmp, container)
     except BaseException:
         if writer is not None:
             try:
                 writer.close()
             except Exception:  # ffmpeg may already be gone; the temp file is removed below either way
                 pass
-        try:
-            final_tmp.unlink()
-        except FileNotFoundError:
-            pass
         raise
     finally:
         reader.close()
-        try:
-            frames_tmp.unlink()
-        except FileNotFoundError:
-            pass
+        frames_tmp.unlink(missing_ok=True)
     return dest
 
 
