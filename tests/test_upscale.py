@@ -90,7 +90,7 @@ def test_from_weights_takes_weights_or_a_model(tiny_generator, tiny_weights):
 
 
 def test_hidden_files_in_folders_are_skipped(tmp_path):
-    from keras_srgan.inference.upscale import expand_inputs
+    from keras_srgan.inference.batch import expand_inputs
 
     for name in ("a.png", ".tmp-1-b.png", ".c.png"):
         Image.fromarray(smooth_image(4, 4)).save(tmp_path / name, format="PNG")

@@ -108,8 +108,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keras_srgan.inference.batch import upscale_files
     from keras_srgan.inference.resample import check_output_size
-    from keras_srgan.inference.upscale import Upscaler, upscale_files
+    from keras_srgan.inference.upscale import Upscaler
 
     # checked before any input is read or model loaded: one "error: ..." line, exit code 2
     outscale, width, height = check_output_size(args.outscale, args.width, args.height)
