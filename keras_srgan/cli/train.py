@@ -54,6 +54,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     gan.add_argument("--d-lr", type=float, help="D's learning rate (default: --lr)")
     gan.add_argument("--d-warmup-steps", type=int, help="first steps of the stage train D alone (0)")
     gan.add_argument("--fm-weight", type=float, help="weight of D-feature matching (0: off)")
+    gan.add_argument(
+        "--phase-weight",
+        type=float,
+        help="extra weight of the per-phase mean error, the periodic grid (0: off)",
+    )
     gan.add_argument("--ema-decay", type=float, help="moving average of G's weights (0: off; e.g. 0.999)")
     p.add_argument("--num-blocks", type=int)
     p.add_argument("--filters", type=int)
@@ -110,7 +115,7 @@ def _overrides(args) -> dict:
         "patch_size", "scale", "lr", "lr_drop_steps", "num_blocks", "filters", "degradation", "blur_sigma",
         "noise_sigma", "val_data", "val_every", "log_every", "image_every", "checkpoint_every",
         "mixed_precision", "jit_compile", "seed", "resume", "max_bad_steps", "strategy", "cpu_replicas",
-        "gan_update", "adversarial", "d_norm", "d_downsample", "d_lr", "d_warmup_steps", "fm_weight", "ema_decay", "lr_data",
+        "gan_update", "adversarial", "d_norm", "d_downsample", "d_lr", "d_warmup_steps", "fm_weight", "phase_weight", "ema_decay", "lr_data",
     ]  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.degradation_option:

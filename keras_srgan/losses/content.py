@@ -136,3 +136,21 @@ def adversarial_losses(
         g_adv = (mean_bce(0.0, real_rel) + mean_bce(1.0, fake_rel)) / 2.0
         return d_loss, g_adv
     raise ValueError(f"adversarial loss must be one of {ADVERSARIAL_KINDS}, got {kind!r}")
+
+
+def phase_bias_loss(hr01: tf.Tensor, sr01: tf.Tensor, period: int = 4) -> tf.Tensor:
+    """Mean square of each image's per-phase mean error, its overall mean error removed ([-1, 1] scale,
+    like the pixel losses; inputs in [0, 1], [B, H, W, C], cropped to multiples of ``period``).
+
+    A x``period`` pixel-shuffle generator can add a pattern that repeats every ``period`` output pixels:
+    the part of the error that depends only on the pixel's position modulo ``period``, which is what the
+    grid score sees. Pixel MSE contains this term once; ``SRGAN(phase_weight=w)`` adds it ``w`` more times,
+    so the pattern costs ``1 + w`` times as much while texture that does not repeat costs the same.
+    """
+    err = (tf.cast(sr01, tf.float32) - tf.cast(hr01, tf.float32)) * 2.0
+    shape = tf.shape(err)
+    h, w = shape[1] // period * period, shape[2] // period * period
+    cells = tf.reshape(err[:, :h, :w, :], [shape[0], h // period, period, w // period, period, shape[3]])
+    phase_mean = tf.reduce_mean(cells, axis=[1, 3])  # [B, period, period, C]
+    phase_mean -= tf.reduce_mean(phase_mean, axis=[1, 2], keepdims=True)
+    return tf.reduce_mean(tf.square(phase_mean))

@@ -50,6 +50,7 @@ class TrainConfig:
     d_lr: float | None = None  # None: the same as lr (the schedule's drops apply to both)
     d_warmup_steps: int = 0  # first steps of the stage train D alone
     fm_weight: float = 0.0  # weight of an L1 match of D's conv features of SR and HR (0: off)
+    phase_weight: float = 0.0  # extra weight of the per-phase mean error, the periodic grid (0: off)
     ema_decay: float = 0.0  # exponential moving average of G's weights (0: off; Real-ESRGAN: 0.999)
     num_blocks: int = 16
     filters: int = 64
@@ -109,6 +110,9 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("fm_weight", "phase_weight"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.max_bad_steps < 1:

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_srgan.data.degradation import Degradation
-from keras_srgan.losses.content import ADVERSARIAL_KINDS, ContentLoss, adversarial_losses
+from keras_srgan.losses.content import ADVERSARIAL_KINDS, ContentLoss, adversarial_losses, phase_bias_loss
 from keras_srgan.metrics import psnr_y_tf
 from keras_srgan.train.config import GAN_UPDATES
 
@@ -132,6 +132,7 @@ class SRGAN(keras.Model):
         gan_update: str = "alternating",
         adversarial: str = "standard",
         fm_weight: float = 0.0,
+        phase_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -147,10 +148,13 @@ class SRGAN(keras.Model):
         self.gan_update = gan_update
         self.adversarial = adversarial
         self.fm_weight = float(fm_weight)
+        self.phase_weight = float(phase_weight)
         self.seed_generator = keras.random.SeedGenerator(seed)
         names = GAN_METRICS if discriminator is not None else PRETRAIN_METRICS
         if discriminator is not None and self.fm_weight:
             names = (*names, "feature_match")
+        if discriminator is not None and self.phase_weight:
+            names = (*names, "phase_bias")  # pre-training folds it into g_loss
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.trackers[SKIPPED] = keras.metrics.Sum(name=SKIPPED)
 
@@ -194,11 +198,18 @@ class SRGAN(keras.Model):
             return self.discriminator(images, training=True, return_features=True)
         return self.discriminator(images, training=True), None
 
-    def _generator_loss(self, content, real_logits, fake_logits, real_features, fake_features):
+    def _phase_term(self, hr: tf.Tensor, sr: tf.Tensor) -> tf.Tensor:
+        return phase_bias_loss(hr, sr, int(self.generator.scale))
+
+    def _generator_loss(self, content, real_logits, fake_logits, real_features, fake_features, hr, sr):
         """G's total loss (from its content loss) and its parts, all float32."""
         _, adversarial = adversarial_losses(real_logits, fake_logits, self.adversarial)
         g_loss = content + self.adv_weight * adversarial
         parts = {"content": content, "adversarial": adversarial}
+        if self.phase_weight:
+            phase_bias = self._phase_term(hr, sr)
+            g_loss += self.phase_weight * phase_bias
+            parts["phase_bias"] = phase_bias
         if self.fm_weight:
             matched = [
                 tf.reduce_mean(tf.abs(tf.cast(f, tf.float32) - tf.stop_gradient(tf.cast(r, tf.float32))))
@@ -220,6 +231,8 @@ class SRGAN(keras.Model):
             with tf.GradientTape() as tape:
                 sr = tf.cast(self.generator(lr, training=True), tf.float32)
                 loss = self.content_loss(hr, sr)
+                if self.phase_weight:
+                    loss += self.phase_weight * self._phase_term(hr, sr)
                 scaled = _for_tape(self.g_optimizer, loss)
             g_vars = self.generator.trainable_variables
             grads, g_ok = _finite_gradients(scaled, g_vars, tape)
@@ -261,7 +274,7 @@ class SRGAN(keras.Model):
             fake_logits, fake_features = self._discriminate(sr, fm)
             d_loss, _ = adversarial_losses(real_logits, fake_logits, self.adversarial)
             g_loss, parts = self._generator_loss(
-                self.content_loss(hr, sr), real_logits, fake_logits, real_features, fake_features
+                self.content_loss(hr, sr), real_logits, fake_logits, real_features, fake_features, hr, sr
             )
             d_scaled, g_scaled = _for_tape(self.d_optimizer, d_loss), _for_tape(self.g_optimizer, g_loss)
         d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
@@ -304,7 +317,7 @@ class SRGAN(keras.Model):
             else:
                 real_logits_g, real_features = real_logits, None
             g_loss, parts = self._generator_loss(
-                content, real_logits_g, fake_logits_g, real_features, fake_features
+                content, real_logits_g, fake_logits_g, real_features, fake_features, hr, sr
             )
             g_scaled = _for_tape(self.g_optimizer, g_loss)
         if not update_generator:

@@ -159,6 +159,7 @@ def build_model(cfg: TrainConfig) -> SRGAN:
         gan_update=cfg.gan_update,
         adversarial=cfg.adversarial,
         fm_weight=cfg.fm_weight,
+        phase_weight=cfg.phase_weight,
     )
     g_opt = _optimizer(cfg, generator.trainable_variables, learning_rate_at(cfg, 1))
     d_opt = None
