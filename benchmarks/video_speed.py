@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from _common import RESULTS, Timer, describe_machine, machine, write_json  # noqa: E402

@@ -37,6 +37,8 @@ VARIANTS = {
     "spectral": (["--d-norm", "spectral"], "spectral normalisation instead of BN in D"),
     "l1": (["--content-loss", "l1"], "L1 pixel loss instead of MSE"),
     "feature-match": (["--fm-weight", "0.05"], "L1 match of D's conv features (ImageNet-free perceptual)"),
+    "phase": (["--phase-weight", "30"], "31x the MSE's cost on the per-phase mean error (the static grid)"),
+    "phase300": (["--phase-weight", "300"], "301x the MSE's cost on the per-phase mean error"),
 }
 
 

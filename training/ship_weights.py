@@ -12,11 +12,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import tensorflow as tf
 
