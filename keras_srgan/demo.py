@@ -31,16 +31,40 @@ SAMPLES: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("rocket", (150, 270, 128)),
 )
 CROP_ZOOM = 2  # nearest-neighbour zoom of crops in the comparison picture, so pixels are visible
+PERCEPTUAL_MODELS = ("srgan", "srgan-mse")  # the demo's GAN column: the first of these that is shipped
+
+
+@dataclass
+class Scores:
+    psnr: float
+    ssim: float
+    niqe: float
 
 
 @dataclass
 class DemoResult:
     name: str
     hr_size: tuple[int, int]
-    psnr_bicubic: float
-    ssim_bicubic: float
-    psnr_sr: float
-    ssim_sr: float
+    scores: dict[str, Scores]  # method label ("bicubic", a model's label, "HR") -> its scores
+
+
+def default_models() -> list[str | None]:
+    """The default weights (None: resolved, with its message when missing) and, when shipped, the
+    perceptual model: ``srgan``, else ``srgan-mse``, so the demo shows what each stage of training buys."""
+    from keras_srgan.weights import shipped_weights
+
+    shipped = shipped_weights()
+    return [None] + [name for name in PERCEPTUAL_MODELS if name in shipped][:1]
+
+
+def model_label(weights) -> str:
+    """A short column title: the shipped name, the run folder's name, or the file name."""
+    if weights is None:
+        return DEFAULT_WEIGHTS
+    if not isinstance(weights, (str, os.PathLike)):
+        return "SR"
+    path = Path(os.fspath(weights))
+    return path.parent.name if path.name == "generator.weights.h5" and path.parent.name else path.name
 
 
 def sample_images(names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -84,93 +108,119 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def comparison_picture(rows: list[tuple[str, str, list[np.ndarray]]], columns: list[str]) -> Image.Image:
-    """A labelled grid: one row per image (title + its crops), one column per method."""
+def comparison_picture(
+    rows: list[tuple[str, list[np.ndarray], list[str]]], columns: list[str]
+) -> Image.Image:
+    """A labelled grid: one row per image (its name, then a crop per method with a caption under it)."""
     zoom = CROP_ZOOM
-    panel = max(c.shape[0] for _, _, crops in rows for c in crops) * zoom
-    gap, header, row_title = 8, 28, 24
+    panel = max(c.shape[0] for _, crops, _ in rows for c in crops) * zoom
+    gap, header, row_title, caption = 8, 28, 24, 20
     width = gap + len(columns) * (panel + gap)
-    height = header + len(rows) * (row_title + panel + gap)
+    height = header + len(rows) * (row_title + panel + caption + gap)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     big, small = _font(18), _font(14)
     for j, title in enumerate(columns):
         draw.text((gap + j * (panel + gap) + 4, 5), title, fill=(0, 0, 0), font=big)
     y = header
-    for name, subtitle, crops in rows:
-        draw.text((gap + 4, y + 4), f"{name}  {subtitle}", fill=(60, 60, 60), font=small)
+    for name, crops, captions in rows:
+        draw.text((gap + 4, y + 4), name, fill=(60, 60, 60), font=small)
         y += row_title
-        for j, crop in enumerate(crops):
+        for j, (crop, text) in enumerate(zip(crops, captions, strict=True)):
             tile = Image.fromarray(crop).resize(
                 (crop.shape[1] * zoom, crop.shape[0] * zoom), Image.Resampling.NEAREST
             )
-            canvas.paste(tile, (gap + j * (panel + gap), y))
-        y += panel + gap
+            x = gap + j * (panel + gap)
+            canvas.paste(tile, (x, y))
+            draw.text((x + 4, y + panel + 3), text, fill=(0, 0, 0), font=small)
+        y += panel + caption + gap
     return canvas
 
 
 def run_demo(
     out_dir: str | os.PathLike = "demo",
-    weights: str | os.PathLike | None = None,
+    weights=None,
     names: list[str] | None = None,
     generator=None,
     echo=print,
 ) -> list[DemoResult]:
-    """Run the demo and write LR / bicubic / SR images and ``comparison.png`` into ``out_dir``."""
+    """Run the demo and write LR / bicubic / SR images and ``comparison.png`` into ``out_dir``.
+
+    ``weights``: one model (a shipped name, a path or a built model) or a list of them; None: the default
+    weights and the shipped perceptual model (``default_models``). Under each crop: PSNR (Y, 4-px border)
+    and NIQE of the whole image.
+    """
     from keras_srgan.inference.upscale import Upscaler
-    from keras_srgan.metrics import psnr, ssim
+    from keras_srgan.metrics import niqe, psnr, ssim
     from keras_srgan.weights import resolve
 
     # one convention for "weights or a model" (``generator=`` kept for callers of the older interface)
-    model = resolve(generator if generator is not None else weights)  # fails fast, before any work
-    upscaler = Upscaler(model)
     if generator is not None:
-        label = "SR"
+        chosen = [generator]
+    elif weights is None:
+        chosen = default_models()
+    elif isinstance(weights, (list, tuple)):
+        chosen = list(weights)
     else:
-        path = Path(os.fspath(weights)) if weights is not None else Path(DEFAULT_WEIGHTS)
-        label = f"SR ({path.parent.name if path.name == 'generator.weights.h5' and path.parent.name else path.name})"
+        chosen = [weights]
+    models = {model_label(w): Upscaler(resolve(w)) for w in chosen}  # fails fast, before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     crop_boxes = dict(SAMPLES)
     results: list[DemoResult] = []
     rows = []
-    echo(f"{'image':<12} {'HR size':>9} | {'bicubic PSNR':>12} {'SSIM':>6} | {'SR PSNR':>8} {'SSIM':>6}")
+    methods = ["bicubic", *models, "HR"]
+    echo(f"{'image':<12} {'HR size':>9} | " + " | ".join(f"{m[:22]:>22}" for m in methods))
+    echo(f"{'':<12} {'':>9} | " + " | ".join(f"{'PSNR  SSIM    NIQE':>22}" for _ in methods))
     start = time.perf_counter()
     for name, hr in sample_images(names).items():
         lr = make_lr(hr)
-        bic = bicubic_up(lr)
-        sr = upscaler.upscale_array(lr)
-        for kind, img in (("lr", lr), ("bicubic", bic), ("sr", sr)):
+        outputs = {"bicubic": bicubic_up(lr)}
+        outputs.update({label: upscaler.upscale_array(lr) for label, upscaler in models.items()})
+        files = {"lr": lr, "bicubic": outputs["bicubic"]}
+        files.update({f"sr-{label}": outputs[label] for label in models})
+        for kind, img in files.items():
             with atomic_path(out / f"{name}_{kind}.png") as tmp:
                 Image.fromarray(img).save(tmp, format="PNG")
-        r = DemoResult(
-            name,
-            (hr.shape[1], hr.shape[0]),
-            psnr(bic, hr, BORDER),
-            ssim(bic, hr, BORDER),
-            psnr(sr, hr, BORDER),
-            ssim(sr, hr, BORDER),
-        )
-        results.append(r)
+        outputs["HR"] = hr
+        scores = {
+            label: Scores(psnr(img, hr, BORDER), ssim(img, hr, BORDER), niqe(img, BORDER))
+            for label, img in outputs.items()
+        }
+        result = DemoResult(name, (hr.shape[1], hr.shape[0]), scores)
+        results.append(result)
         echo(
-            f"{name:<12} {f'{r.hr_size[0]}x{r.hr_size[1]}':>9} | {r.psnr_bicubic:12.2f} {r.ssim_bicubic:6.4f} | "
-            f"{r.psnr_sr:8.2f} {r.ssim_sr:6.4f}"
+            f"{name:<12} {f'{hr.shape[1]}x{hr.shape[0]}':>9} | "
+            + " | ".join(_cells(scores[m]) for m in methods)
         )
         top, left, size = crop_boxes.get(name, (0, 0, 128))
-        top, left = min(top, hr.shape[0] - size), min(left, hr.shape[1] - size)
-        top, left = max(top, 0), max(left, 0)
-        crops = [a[top : top + size, left : left + size] for a in (bic, sr, hr)]
-        rows.append((name, f"bicubic {r.psnr_bicubic:.2f} dB | SR {r.psnr_sr:.2f} dB", crops))
-    mean = [
-        float(np.mean([getattr(r, k) for r in results]))
-        for k in ("psnr_bicubic", "ssim_bicubic", "psnr_sr", "ssim_sr")
-    ]
-    echo(f"{'mean':<12} {'':>9} | {mean[0]:12.2f} {mean[1]:6.4f} | {mean[2]:8.2f} {mean[3]:6.4f}")
-    picture = comparison_picture(rows, ["bicubic", label, "original (HR)"])
+        top, left = max(min(top, hr.shape[0] - size), 0), max(min(left, hr.shape[1] - size), 0)
+        crops = [outputs[m][top : top + size, left : left + size] for m in methods]
+        captions = [
+            f"NIQE {scores[m].niqe:.2f}"
+            if m == "HR"
+            else f"{scores[m].psnr:.2f} dB  NIQE {scores[m].niqe:.2f}"
+            for m in methods
+        ]
+        rows.append((name, crops, captions))
+    means = {
+        m: Scores(
+            *(float(np.mean([getattr(r.scores[m], k) for r in results])) for k in ("psnr", "ssim", "niqe"))
+        )
+        for m in methods
+    }
+    echo(f"{'mean':<12} {'':>9} | " + " | ".join(_cells(means[m]) for m in methods))
+    picture = comparison_picture(rows, methods)
     with atomic_path(out / "comparison.png") as tmp:
         picture.save(tmp, format="PNG")
     echo(
-        f"PSNR/SSIM on Y, {BORDER}-pixel border, x{SCALE}. Wrote LR/bicubic/SR images and comparison.png to {out} "
-        f"in {time.perf_counter() - start:.1f} s"
+        f"PSNR/SSIM on Y, {BORDER}-pixel border, x{SCALE}; NIQE on Y (lower = more natural; HR's is the "
+        f"photo's own). Wrote LR/bicubic/SR images and comparison.png to {out} in {time.perf_counter() - start:.1f} s"
     )
     return results
+
+
+def _cells(scores: Scores) -> str:
+    psnr_text = "    -" if np.isinf(scores.psnr) else f"{scores.psnr:5.2f}"
+    ssim_text = "     -" if scores.ssim >= 1.0 else f"{scores.ssim:6.4f}"
+    return f"{psnr_text} {ssim_text} {scores.niqe:5.2f}".rjust(22)

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from keras_srgan.cli import main
-from keras_srgan.demo import SAMPLES, make_lr, sample_images
+from keras_srgan.demo import SAMPLES, make_lr, model_label, sample_images
 
 
 def test_samples_load_offline_and_are_multiples_of_four():
@@ -25,17 +25,20 @@ def test_demo_end_to_end(capsys, tmp_path, tiny_weights):
     stdout = capsys.readouterr().out
     assert rc == 0
     names = [n for n, _ in SAMPLES]
-    expected = {f"{n}_{k}.png" for n in names for k in ("lr", "bicubic", "sr")} | {"comparison.png"}
+    kinds = ("lr", "bicubic", f"sr-{model_label(tiny_weights)}")
+    expected = {f"{n}_{k}.png" for n in names for k in kinds} | {"comparison.png"}
     assert {p.name for p in out.iterdir()} == expected
     with Image.open(out / "comparison.png") as pic:
         assert pic.mode == "RGB" and pic.width > 600 and pic.height > 200 * len(names)
-    with Image.open(out / "astronaut_sr.png") as sr, Image.open(out / "astronaut_lr.png") as lr:
+    with Image.open(out / f"astronaut_sr-{model_label(tiny_weights)}.png") as sr, Image.open(out / "astronaut_lr.png") as lr:
         assert sr.size == (512, 512) and lr.size == (128, 128)
     lines = {line.split()[0]: line for line in stdout.splitlines() if line.strip()}
     assert all(n in lines for n in names) and "mean" in lines
     # bicubic x4 on these photos, Y channel, border 4: plausible PSNR range
-    bicubic_psnr = float(lines["astronaut"].split("|")[1].split()[0])
-    assert 20 < bicubic_psnr < 40
+    bicubic_psnr, bicubic_ssim, bicubic_niqe = map(float, lines["astronaut"].split("|")[1].split())
+    assert 20 < bicubic_psnr < 40 and 0 < bicubic_ssim < 1
+    hr_niqe = float(lines["astronaut"].split("|")[-1].split()[-1])
+    assert bicubic_niqe > hr_niqe  # bicubic x4 is blurrier, so less natural, than the photo itself
 
 
 def test_demo_without_default_weights_gives_one_line(capsys, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""``keras-srgan demo [--out demo] [--weights W]``: upscale built-in sample photos and compare with bicubic."""
+"""``keras-srgan demo [--out demo] [--weights W ...]``: upscale built-in sample photos, compare with bicubic."""
 
 from __future__ import annotations
 
@@ -8,18 +8,21 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
-        help="upscale sample photos, print PSNR/SSIM against bicubic, write a comparison picture",
+        help="upscale sample photos with bicubic, srresnet and the GAN model; PSNR/SSIM/NIQE and a picture",
         description=(
             "Takes sample photos bundled with scikit-image, makes x4 bicubic LR versions, upscales them with "
-            "bicubic and with the generator, prints PSNR/SSIM (Y channel, 4-pixel border) and writes the LR, "
-            "bicubic and SR images plus comparison.png."
+            "bicubic and with each model, prints PSNR/SSIM (Y channel, 4-pixel border) and NIQE (lower = more "
+            "natural) and writes the LR, bicubic and SR images plus comparison.png "
+            "(bicubic | models | HR, PSNR and NIQE under each crop)."
         ),
     )
     parser.add_argument("--out", default="demo", metavar="DIR", help="output folder (default: demo)")
     parser.add_argument(
         "--weights",
+        nargs="+",
         default=None,
-        help="shipped name, .weights.h5, .keras or training run folder (default: srresnet)",
+        help="one or more shipped names, .weights.h5, .keras files or training run folders "
+        "(default: srresnet and the shipped GAN model, srgan or else srgan-mse)",
     )
     return parser
 

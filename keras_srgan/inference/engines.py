@@ -137,28 +137,29 @@ def _scale(generator) -> int:
     return int(getattr(generator, "scale", 4))
 
 
-def weights_checksum(generator, _cache: dict = {}) -> int:  # noqa: B006 (a per-process memo on purpose)
-    """A fast checksum of every weight (Adler-32 of one snapshot): the per-image "did the weights change?" test.
+def weights_snapshot(generator):
+    """A traced function returning every weight of ``generator`` concatenated (float32, flat).
 
-    Why not ``weights_key``: the upscaler asks before every image, and reading ~200 variables one
+    Why: the upscaler asks "did the weights change?" before every image, and reading ~200 variables one
     eager op at a time costs 20-170 ms (measured, the latter with the CPU contended), up to half a
-    256x256 upscale; one traced function that concatenates them all is read in a few ms.
+    256x256 upscale; one traced function that concatenates them all is read in a few ms. Each engine
+    keeps its own, so two models used in turn never retrace.
     """
     import tensorflow as tf
 
-    entry = _cache.get(id(generator))
-    if entry is None or entry[0] is not generator:
-        weights = list(generator.weights)
+    weights = list(generator.weights)
 
-        @tf.function(autograph=False)
-        def snapshot():
-            flat = [tf.reshape(tf.cast(w.value, tf.float32), [-1]) for w in weights]
-            return tf.concat(flat, 0) if flat else tf.zeros([0], tf.float32)  # a weightless model too
+    @tf.function(autograph=False)
+    def snapshot():
+        flat = [tf.reshape(tf.cast(w.value, tf.float32), [-1]) for w in weights]
+        return tf.concat(flat, 0) if flat else tf.zeros([0], tf.float32)  # a weightless model too
 
-        entry = (generator, snapshot)
-        _cache.clear()  # one generator at a time is the common case; never grow without bound
-        _cache[id(generator)] = entry
-    return zlib.adler32(entry[1]().numpy().view(np.uint8))
+    return snapshot
+
+
+def checksum_of(snapshot) -> int:
+    """Adler-32 of one snapshot (``weights_snapshot``): cheap, and any changed weight changes it."""
+    return zlib.adler32(snapshot().numpy().view(np.uint8))
 
 
 class _Refreshing:
@@ -167,10 +168,13 @@ class _Refreshing:
     generator: object
     _key: str
     _checksum: int | None = None
+    _snapshot = None
 
     def refresh(self) -> bool:
         """Rebuild if the generator's weights changed since this engine was built; returns whether it did."""
-        checksum = weights_checksum(self.generator)
+        if self._snapshot is None:
+            self._snapshot = weights_snapshot(self.generator)
+        checksum = checksum_of(self._snapshot)
         if checksum == self._checksum:  # None at first: that call compares the full key once
             return False
         self._checksum = checksum

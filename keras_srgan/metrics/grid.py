@@ -50,7 +50,15 @@ def _ring_offsets() -> tuple[np.ndarray, np.ndarray]:
 def grid_log_ratios(image: np.ndarray, crop_border: int = 0) -> np.ndarray:
     """[4, 4] array of log10(magnitude / neighbourhood median) at frequency (k_y/4, k_x/4) cycles per
     pixel; entry [0, 0] (the mean) is 0 and not part of any score. See the module docstring."""
-    plane = crop_plane(luma_plane(image, rounded=False), crop_border, MIN_SIDE, "the grid score")
+    return plane_log_ratios(
+        crop_plane(luma_plane(image, rounded=False), crop_border, MIN_SIDE, "the grid score")
+    )
+
+
+def plane_log_ratios(plane: np.ndarray) -> np.ndarray:
+    """``grid_log_ratios`` of a float HxW plane (at least 16x16, used as given: no border, no luma, no
+    rounding), for analyses of sub-level patterns that 8-bit rounding would hide."""
+    plane = np.asarray(plane, dtype=np.float64)
     h, w = plane.shape
     plane = plane[: h - h % PERIOD, : w - w % PERIOD]
     h, w = plane.shape
@@ -76,7 +84,11 @@ def grid_log_ratios(image: np.ndarray, crop_border: int = 0) -> np.ndarray:
 def grid_groups(image: np.ndarray, crop_border: int = 0) -> dict[str, float]:
     """``{"grid", "period2", "period4"}``: the score and its two groups' means, to tell which pixel
     shuffle draws the grid (period 2: the last x2 shuffle; period 4: the first)."""
-    ratios = grid_log_ratios(image, crop_border)
+    return groups_of(grid_log_ratios(image, crop_border))
+
+
+def groups_of(ratios: np.ndarray) -> dict[str, float]:
+    """The score and group means of a [4, 4] array of log-ratios (``grid_log_ratios``/``plane_log_ratios``)."""
     p2 = np.zeros((PERIOD, PERIOD), dtype=bool)
     for ky, kx in PERIOD2:
         p2[ky, kx] = True
