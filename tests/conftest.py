@@ -15,6 +15,22 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("KERAS_SRGAN_DATA", REPO.parent / "shared" / "data"))
 
 
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``keras-srgan *argv`` in-process: (exit code, stdout, stderr)."""
+    from keras_srgan.cli import main
+
+    rc = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def nearest_model():
+    """A stand-in generator whose x4 output is its input repeated 4x4 ([0, 1] in and out): exact expectations."""
+    import keras
+
+    return keras.Sequential([keras.Input((None, None, 3)), keras.layers.UpSampling2D(4)])
+
+
 def shared_data(*parts: str) -> Path:
     """Path inside ../shared/data, skipping the test with a reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

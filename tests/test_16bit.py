@@ -9,29 +9,17 @@ import numpy as np
 import png
 import pytest
 import tifffile
+from conftest import nearest_model, run_cli
 from PIL import Image, ImageOps
 
-from keras_srgan.cli import main
 from keras_srgan.errors import UserError
 from keras_srgan.inference import image_io
 from keras_srgan.inference.upscale import Upscaler
 
 
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def nearest():
-    """A stand-in "generator" whose x4 output is its input repeated 4x4: the exact expectation."""
-    import keras
-
-    model = keras.Sequential(
-        [keras.Input((None, None, 3)), keras.layers.UpSampling2D(4)]
-    )  # [0, 1] in and out
-    return Upscaler(model, tile=0, precision="fp32", engine="tensorflow")
+    return Upscaler(nearest_model(), tile=0, precision="fp32", engine="tensorflow")
 
 
 def gradient(height: int = 6, width: int = 300, channels: int = 3) -> np.ndarray:
@@ -106,7 +94,9 @@ def test_16bit_rgb_png_and_gray_tiff_through_the_cli(capsys, tmp_path, tiny_weig
     Image.fromarray(np.rint(rgb / 257).astype(np.uint8)).save(tmp_path / "rgb8.png")
     out = tmp_path / "out"
     files = [tmp_path / n for n in ("rgb.png", "gray.tif", "graya.tif", "rgb8.png")]
-    rc, _, err = cli(capsys, "upscale", *files, "-o", out, "--weights", tiny_weights, "--precision", "fp32")
+    rc, _, err = run_cli(
+        capsys, "upscale", *files, "-o", out, "--weights", tiny_weights, "--precision", "fp32"
+    )
     assert rc == 0 and err == "", err
     deep = read_png16(out / "rgb.png")
     eight = np.asarray(Image.open(out / "rgb8.png"))
@@ -155,7 +145,7 @@ def test_bad_16bit_files_are_one_error_line(capsys, tmp_path, tiny_weights):
         (tmp_path / f"cut-{name}").write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
     cut = [tmp_path / "cut-a.png", tmp_path / "cut-b.tif"]
-    rc, _, err = cli(capsys, "upscale", *cut, "-o", out, "--weights", tiny_weights)
+    rc, _, err = run_cli(capsys, "upscale", *cut, "-o", out, "--weights", tiny_weights)
     lines = err.strip().splitlines()
     assert rc == 1 and len(lines) == 2 and "Traceback" not in err
     for path, line in zip(cut, lines, strict=True):

@@ -7,10 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import smooth_image
+from conftest import nearest_model, run_cli, smooth_image
 from PIL import Image
 
-from keras_srgan.cli import main
 from keras_srgan.errors import UserError
 from keras_srgan.inference import image_io
 from keras_srgan.inference.upscale import Upscaler
@@ -22,20 +21,8 @@ def upscaler(tiny_generator):
 
 
 @pytest.fixture(scope="module")
-def nearest(tiny_generator):
-    """A stand-in "generator" whose x4 output shows its input (nearest-neighbour), for content checks."""
-    import keras
-
-    model = keras.Sequential(
-        [keras.Input((None, None, 3)), keras.layers.UpSampling2D(4), keras.layers.Rescaling(2.0, -1.0)]
-    )
-    return Upscaler(model, tile=16, tile_overlap=8)
-
-
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
+def nearest():
+    return Upscaler(nearest_model(), tile=16, tile_overlap=8)
 
 
 def _roundtrip(upscaler, tmp_path, img: Image.Image, name: str, **save) -> Image.Image:
@@ -148,7 +135,7 @@ def _bad_inputs(tmp_path):
 def test_each_bad_input_gives_one_error_line(capsys, tmp_path, tiny_weights):
     out = tmp_path / "out"
     for path, reason in _bad_inputs(tmp_path).items():
-        rc, _, err = cli(capsys, "upscale", path, "-o", out, "--weights", tiny_weights)
+        rc, _, err = run_cli(capsys, "upscale", path, "-o", out, "--weights", tiny_weights)
         lines = err.strip().splitlines()
         assert rc != 0 and len(lines) == 1, err
         assert lines[0].startswith(f"error: {path}: ") and reason in lines[0], lines[0]
@@ -159,11 +146,11 @@ def test_each_bad_input_gives_one_error_line(capsys, tmp_path, tiny_weights):
 def test_max_pixels_is_overridable(capsys, tmp_path, tiny_weights):
     src = tmp_path / "big.png"
     Image.fromarray(smooth_image(20, 30)).save(src)
-    rc, _, err = cli(
+    rc, _, err = run_cli(
         capsys, "upscale", src, "-o", tmp_path / "o", "--weights", tiny_weights, "--max-pixels", "500"
     )
     assert rc != 0 and "600 pixels is above the limit of 500" in err
-    rc, _, err = cli(
+    rc, _, err = run_cli(
         capsys, "upscale", src, "-o", tmp_path / "o", "--weights", tiny_weights, "--max-pixels", "600"
     )
     assert rc == 0 and (tmp_path / "o" / "big.png").is_file()

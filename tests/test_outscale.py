@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import smooth_image
+from conftest import nearest_model, run_cli, smooth_image
 from PIL import Image
 from test_bad_inputs import make_corpus
 
-from keras_srgan.cli import main
 from keras_srgan.errors import UserError
 from keras_srgan.inference import resample
 from keras_srgan.inference.upscale import Upscaler, upscale
 
 
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def nearest():
-    """A stand-in "generator" whose x4 output is its input repeated 4x4 (content checks without a model)."""
-    import keras
-
-    model = keras.Sequential(
-        [keras.Input((None, None, 3)), keras.layers.UpSampling2D(4)]
-    )  # [0, 1] in and out
-    return Upscaler(model, tile=0, precision="fp32")
+    return Upscaler(nearest_model(), tile=0, precision="fp32")
 
 
 # (input w, h, request) -> expected (w, h), worked out by hand
@@ -140,7 +127,7 @@ def test_cli_sizes_on_the_odd_corpus_keep_alpha_and_modes(capsys, tmp_path, tiny
     inputs = [folder / name for name in good] + [
         folder / n for n in ("la.png", "rgba.png", "pal.gif", "gray.png")
     ]
-    rc, stdout, err = cli(capsys, "upscale", *inputs, "-o", out, "--weights", tiny_weights, *request_)
+    rc, stdout, err = run_cli(capsys, "upscale", *inputs, "-o", out, "--weights", tiny_weights, *request_)
     assert rc == 0 and err == "", err
     flag, value = request_[0], float(request_[1])
     for path in inputs:
@@ -175,7 +162,7 @@ def test_cli_sizes_on_the_odd_corpus_keep_alpha_and_modes(capsys, tmp_path, tiny
 def test_cli_bad_size_options_are_one_line(capsys, tmp_path, argv, message):
     src = tmp_path / "a.png"
     Image.fromarray(smooth_image(4, 4)).save(src)
-    rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path / "out", *argv)
+    rc, _, err = run_cli(capsys, "upscale", src, "-o", tmp_path / "out", *argv)
     assert rc == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
 

@@ -8,18 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, smooth_image
+from conftest import REPO, run_cli, smooth_image
 from PIL import Image
 
-from keras_srgan.cli import main
 from keras_srgan.errors import UserError
 from keras_srgan.inference.upscale import Upscaler, upscale
-
-
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 def leftovers(folder) -> list[str]:
@@ -106,7 +99,7 @@ def test_missing_default_weights_says_how_to_pass_them(capsys, tmp_path, monkeyp
     monkeypatch.setattr(weights, "WEIGHTS_DIR", empty)  # an install without the default weights file
     src = tmp_path / "a.png"
     Image.fromarray(smooth_image(8, 8)).save(src)
-    rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path / "out")
+    rc, _, err = run_cli(capsys, "upscale", src, "-o", tmp_path / "out")
     assert rc == 2 and err.count("\n") == 1 and "--weights" in err and err.startswith("error: srresnet:")
 
 
@@ -129,7 +122,7 @@ def test_mixed_batch_writes_good_files_and_fails(capsys, tmp_path, tiny_weights)
     (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     (src / "readme.txt").write_text("not picked up from a folder")
     out = tmp_path / "out"
-    rc, stdout, err = cli(capsys, "upscale", src, "-o", out, "--weights", tiny_weights, "--tile", "4")
+    rc, stdout, err = run_cli(capsys, "upscale", src, "-o", out, "--weights", tiny_weights, "--tile", "4")
     assert rc == 1
     assert sorted(p.name for p in out.iterdir()) == ["good1.png", "good2.jpg", "good3.png"]
     with Image.open(out / "good2.jpg") as jpg:
@@ -144,7 +137,7 @@ def test_globs_files_and_missing_inputs(capsys, tmp_path, tiny_weights):
     for i in range(3):
         Image.fromarray(smooth_image(5, 6, seed=i)).save(tmp_path / f"g{i}.png")
     out = tmp_path / "out"
-    rc, _, err = cli(
+    rc, _, err = run_cli(
         capsys,
         "upscale",
         tmp_path / "g*.png",
@@ -169,7 +162,7 @@ def test_outputs_stay_inside_out_dir(capsys, tmp_path, tiny_weights):
     cwd = os.getcwd()
     os.chdir(deep)
     try:
-        rc, _, err = cli(capsys, "upscale", "../x.png", "..png", "-o", "out", "--weights", tiny_weights)
+        rc, _, err = run_cli(capsys, "upscale", "../x.png", "..png", "-o", "out", "--weights", tiny_weights)
     finally:
         os.chdir(cwd)
     assert rc == 0, err
@@ -185,7 +178,9 @@ def test_same_stems_do_not_overwrite_each_other(capsys, tmp_path, tiny_weights):
         Image.fromarray(smooth_image(4, 4)).save(tmp_path / sub / "same.png")
     Image.fromarray(smooth_image(4, 4)).save(tmp_path / "p" / "same.gif")
     out = tmp_path / "out"
-    rc, _, _ = cli(capsys, "upscale", tmp_path / "p", tmp_path / "q", "-o", out, "--weights", tiny_weights)
+    rc, _, _ = run_cli(
+        capsys, "upscale", tmp_path / "p", tmp_path / "q", "-o", out, "--weights", tiny_weights
+    )
     assert rc == 0 and sorted(p.name for p in out.iterdir()) == ["same-2.png", "same-3.png", "same.png"]
 
 
@@ -193,7 +188,7 @@ def test_refuses_to_overwrite_its_input(capsys, tmp_path, tiny_weights):
     src = tmp_path / "self.png"
     Image.fromarray(smooth_image(4, 4)).save(src)
     before = src.read_bytes()
-    rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path, "--weights", tiny_weights)
+    rc, _, err = run_cli(capsys, "upscale", src, "-o", tmp_path, "--weights", tiny_weights)
     assert rc == 1 and "overwrite the input" in err and src.read_bytes() == before
 
 
@@ -318,7 +313,7 @@ def test_cli_engine_and_precision_options(capsys, tmp_path, tiny_weights, monkey
     Image.fromarray(smooth_image(8, 9)).save(src)
     outs = {}
     for engine in ("tensorflow", "auto"):
-        rc, stdout, err = cli(
+        rc, stdout, err = run_cli(
             capsys,
             "upscale",
             src,
@@ -336,5 +331,5 @@ def test_cli_engine_and_precision_options(capsys, tmp_path, tiny_weights, monkey
             outs[engine] = np.asarray(im).astype(np.int16)
     assert np.abs(outs["tensorflow"] - outs["auto"]).max() <= 1  # fp32 in both engines: rounding only
     monkeypatch.setenv(engines.ENGINE_ENV, "vulkan")
-    rc, _, err = cli(capsys, "upscale", src, "-o", tmp_path / "bad", "--weights", tiny_weights)
+    rc, _, err = run_cli(capsys, "upscale", src, "-o", tmp_path / "bad", "--weights", tiny_weights)
     assert rc == 2 and err.count("\n") == 1 and "KERAS_SRGAN_ENGINE" in err

@@ -8,10 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import smooth_image
+from conftest import run_cli, smooth_image
 from PIL import Image
 
-from keras_srgan.cli import main
 from keras_srgan.errors import UserError
 from keras_srgan.inference import image_io, video
 from keras_srgan.inference.upscale import Upscaler
@@ -20,12 +19,6 @@ ffmpeg = pytest.importorskip(
     "imageio_ffmpeg", reason="the video extra is not installed (pip install '.[video]')"
 )
 FFMPEG = ffmpeg.get_ffmpeg_exe()
-
-
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 def make_clip(path, size=(64, 48), frames: int = 8, fps: int = 12, faststart: bool = False) -> None:
@@ -91,7 +84,7 @@ def leftovers(folder) -> list[str]:
 
 def test_mp4_with_audio_comes_out_4x_with_same_frames_rate_and_audio(capsys, tmp_path, clip, tiny_weights):
     out = tmp_path / "out"
-    rc, stdout, err = cli(capsys, "upscale", clip, "-o", out, "--weights", tiny_weights)
+    rc, stdout, err = run_cli(capsys, "upscale", clip, "-o", out, "--weights", tiny_weights)
     assert rc == 0 and err == "" and "wrote 1 of 1" in stdout, err
     assert sorted(p.name for p in out.iterdir()) == ["clip.mp4"]
     src_meta, src_frames = video_facts(clip)
@@ -130,7 +123,7 @@ def test_truncated_video_is_one_line_and_leaves_nothing(capsys, tmp_path, clip, 
     bad = tmp_path / "cut.mp4"
     bad.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
-    rc, _, err = cli(capsys, "upscale", bad, "-o", out, "--weights", tiny_weights)
+    rc, _, err = run_cli(capsys, "upscale", bad, "-o", out, "--weights", tiny_weights)
     lines = err.strip().splitlines()
     assert rc != 0 and len(lines) == 1 and lines[0].startswith(f"error: {bad}: "), err
     assert "Traceback" not in err
@@ -156,7 +149,7 @@ def test_batch_with_images_and_a_bad_video_goes_on(capsys, tmp_path, clip, tiny_
     (folder / "good.mp4").write_bytes(clip.read_bytes())
     Image.fromarray(smooth_image(5, 5)).save(folder / "z.png")
     out = tmp_path / "out"
-    rc, stdout, err = cli(capsys, "upscale", folder, "-o", out, "--weights", tiny_weights)
+    rc, stdout, err = run_cli(capsys, "upscale", folder, "-o", out, "--weights", tiny_weights)
     assert rc == 1 and "wrote 3 of 4" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "good.mp4", "z.png"]
     lines = err.strip().splitlines()
