@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_srgan.exporters.signatures import (  # noqa: F401 (re-exported for the exporters)
+from keras_srgan.exporters.signatures import (
     BYTES_INPUT,
     BYTES_OUTPUT,
     BYTES_SIGNATURE,

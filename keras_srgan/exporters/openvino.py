@@ -29,7 +29,7 @@ def convert(model, path: str | os.PathLike, input_size: tuple[int, int] | None =
     import tensorflow as tf
 
     from keras_srgan.exporters.formats import require
-    from keras_srgan.exporters.graph import FLOAT_INPUT, FLOAT_OUTPUT
+    from keras_srgan.exporters.signatures import FLOAT_INPUT, FLOAT_OUTPUT
     from keras_srgan.inference.transforms import with_clip
 
     ov = require("openvino", "OpenVINO export")

@@ -127,7 +127,7 @@ def float_saved_model(model, input_size: tuple[int, int] | None = None) -> Itera
 def _convert(saved_model: str | Path, quantization: str, input_size, calibration_samples: int) -> bytes:
     import tensorflow as tf
 
-    from keras_srgan.exporters.graph import FLOAT_SIGNATURE
+    from keras_srgan.exporters.signatures import FLOAT_SIGNATURE
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[FLOAT_SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
