@@ -154,7 +154,8 @@ def test_without_overlap_seams_appear(tiny_generator):
     untiled = upscale_tiled(image, predictor, 4, tile=0)
     seamy = upscale_tiled(image, predictor, 4, tile=8, overlap=0)
     diff = np.abs(seamy.astype(int) - untiled.astype(int))
-    assert (diff > 0).mean() > 0.65 and diff.max() >= 6  # measured: 71% of values differ, by up to 8
+    # measured over random inits (seeds 0-11): 66-90% of values differ, by up to 4-22 levels
+    assert (diff > 0).mean() > 0.5 and diff.max() >= 3
 
 
 def test_only_fixed_size_windows_reach_the_model():
