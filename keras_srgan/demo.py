@@ -1,7 +1,7 @@
 """``keras-srgan demo``: the package's main job on built-in photos, with numbers and a picture.
 
-Sample photos ship inside scikit-image (no download). Each is cropped to a multiple of 4 (the HR),
-bicubic-downsampled x4 and rounded to uint8 (the LR, exactly as the evaluation protocol does), then
+Four photos ship inside the package (``keras_srgan.samples``: public domain / CC0, no download).
+Each is cropped to a multiple of 4 (the HR), bicubic-downsampled x4 and rounded to uint8 (the LR, exactly as the evaluation protocol does), then
 upscaled back both with bicubic and with the generator. PSNR/SSIM follow the paper protocol
 (Y channel, 4-pixel border), so the bicubic column is comparable with published bicubic figures.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_srgan import samples
 from keras_srgan.defaults import DEFAULT_WEIGHTS
 from keras_srgan.files import atomic_path
 from keras_srgan.pixels import from_unit, round_to
@@ -23,7 +24,7 @@ from keras_srgan.pixels import from_unit, round_to
 SCALE = 4
 BORDER = 4  # pixels removed from each side before PSNR/SSIM (= scale, the usual protocol)
 
-# (skimage.data function, crop box in HR pixels (top, left, size) for the comparison picture)
+# (bundled sample photo, crop box in HR pixels (top, left, size) for the comparison picture)
 SAMPLES: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("astronaut", (60, 170, 128)),
     ("chelsea", (70, 150, 128)),
@@ -68,13 +69,11 @@ def model_label(weights) -> str:
 
 
 def sample_images(names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """HR uint8 RGB photos from ``skimage.data`` (bundled files), cropped to a multiple of ``SCALE``."""
-    import skimage.data
-
+    """HR uint8 RGB photos bundled with the package, cropped to a multiple of ``SCALE``."""
     wanted = [n for n, _ in SAMPLES] if names is None else names
     images = {}
     for name in wanted:
-        img = np.asarray(getattr(skimage.data, name)())[:, :, :3]
+        img = samples.load(name)
         h, w = img.shape[:2]
         images[name] = np.ascontiguousarray(img[: h - h % SCALE, : w - w % SCALE])
     return images

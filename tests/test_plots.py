@@ -1,10 +1,16 @@
-"""Training-curve and sharpness PNGs."""
+"""Training-curve and sharpness PNGs (training/plots.py, a dev tool outside the installed package)."""
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+from conftest import REPO
 from PIL import Image
 
-from keras_srgan.plots import plot_sharpness, plot_training_curves, read_metrics
+pytest.importorskip("matplotlib", reason="the dev extra is not installed")
+sys.path.insert(0, str(REPO / "training"))
+from plots import plot_sharpness, plot_training_curves, read_metrics  # noqa: E402
 
 
 def test_curves_png_from_csv_with_sparse_validation(tmp_path):

@@ -16,10 +16,15 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from plots import (  # training/plots.py, beside this script
+    plot_sharpness,
+    plot_training_curves,
+    require_matplotlib,
+)
 
+from keras_srgan.errors import UserError
 from keras_srgan.evaluation import ProtocolUpscaler, crop_to_scale, list_images, load_hr
 from keras_srgan.metrics import rgb_to_y
-from keras_srgan.plots import plot_sharpness, plot_training_curves
 from keras_srgan.weights import load_generator
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -73,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images")
     parser.add_argument("--scale", type=int, default=4)
     args = parser.parse_args(argv)
+    try:
+        require_matplotlib()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
 
     upscalers = {"bicubic": ProtocolUpscaler(args.scale)}

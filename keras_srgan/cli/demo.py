@@ -10,7 +10,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "demo",
         help="upscale sample photos with bicubic, srresnet and the GAN model; PSNR/SSIM/NIQE and a picture",
         description=(
-            "Takes sample photos bundled with scikit-image, makes x4 bicubic LR versions, upscales them with "
+            "Takes four public-domain photos bundled with the package, makes x4 bicubic LR versions, upscales them with "
             "bicubic and with each model, prints PSNR/SSIM (Y channel, 4-pixel border) and NIQE (lower = more "
             "natural) and writes the LR, bicubic and SR images plus comparison.png "
             "(bicubic | models | HR, PSNR and NIQE under each crop)."

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from keras_srgan import samples
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.exporters.formats import (  # noqa: F401 (the runners are part of parity's interface)
@@ -25,12 +27,14 @@ from keras_srgan.exporters.formats import (  # noqa: F401 (the runners are part 
     savedmodel_runner,
     tflite_runner,
 )
+from keras_srgan.pixels import to_unit
 
 # Minimum PSNR (dB) against Keras per quantization mode. float32 is the brief's bar; the lower ones
 # come from measuring the full-size generator on Set5 (docs/export.md) with a safety margin.
 THRESHOLDS_DB = {"none": 50.0, "float16": 45.0, "dynamic": 28.0, "int8": 24.0}
 PSNR_CAP_DB = 200.0
 DEFAULT_LR_SIZE = (64, 80)  # H != W so a transposed shape cannot pass unnoticed
+PARITY_SAMPLE = "astronaut"  # never among tflite's calibration photos: int8 is not judged on what it saw
 
 
 class ParityError(UserError):
@@ -38,17 +42,15 @@ class ParityError(UserError):
 
 
 def parity_image_uint8(size: tuple[int, int] | None = None) -> np.ndarray:
-    """The fixed LR parity image: scikit-image's bundled astronaut, bicubic-resized to ``size`` (H, W)."""
-    from PIL import Image
-    from skimage import data
-
+    """The fixed LR parity image: the bundled astronaut photo, bicubic-resized to ``size`` (H, W)."""
     h, w = size or DEFAULT_LR_SIZE
-    return np.asarray(Image.fromarray(data.astronaut()).resize((w, h), Image.BICUBIC), dtype=np.uint8)
+    with Image.open(samples.path(PARITY_SAMPLE)) as im:
+        return np.asarray(im.convert("RGB").resize((w, h), Image.BICUBIC), dtype=np.uint8)
 
 
 def parity_image(size: tuple[int, int] | None = None) -> np.ndarray:
     """The parity image as float32 ``[1, H, W, 3]`` in [0, 1]."""
-    return (parity_image_uint8(size).astype(np.float32) / 255.0)[None]
+    return to_unit(parity_image_uint8(size))[None]
 
 
 def keras_reference(model, lr: np.ndarray) -> np.ndarray:
@@ -117,7 +119,7 @@ def check(
     result = {
         **result,
         "threshold_db": threshold,
-        "test_image": f"skimage astronaut, LR {lr.shape[1]}x{lr.shape[2]}",
+        "test_image": f"bundled {PARITY_SAMPLE} photo, LR {lr.shape[1]}x{lr.shape[2]}",
     }
     if not result["psnr_db"] >= threshold:
         detail = f" ({result['error']})" if result.get("error") else ""

@@ -13,23 +13,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from keras_srgan import samples
 from keras_srgan.defaults import TFLITE_QUANTIZATIONS
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
+from keras_srgan.pixels import to_unit
 
 QUANTIZATIONS = TFLITE_QUANTIZATIONS
 DEFAULT_CALIBRATION_CROP = (48, 48)
-# Colour photos bundled inside scikit-image (read from its package folder: never a download). The
-# parity image (astronaut) is left out so int8 is not calibrated on the image it is judged on.
-CALIBRATION_IMAGES = (
-    "coffee.png",
-    "chelsea.png",
-    "rocket.jpg",
-    "motorcycle_left.png",
-    "ihc.png",
-    "hubble_deep_field.jpg",
-)
+# Bundled photos (``keras_srgan.samples``) the int8 calibration crops come from. The parity image's
+# photo (``parity.PARITY_SAMPLE``, astronaut) is left out so int8 is not calibrated on what it is judged on.
+CALIBRATION_IMAGES = ("coffee", "chelsea", "rocket")
 
 
 def artifact_name(quantization: str, input_size: tuple[int, int] | None = None) -> str:
@@ -38,59 +34,34 @@ def artifact_name(quantization: str, input_size: tuple[int, int] | None = None) 
     return f"srgan_{label}{fixed}.tflite"
 
 
-def _smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    planes = []
-    for c in range(3):
-        fx, fy = rng.uniform(0.02, 0.2, size=2)
-        planes.append(0.5 + 0.35 * np.sin(fx * x + c) * np.cos(fy * y + 2 * c))
-    return np.clip(np.stack(planes, -1) + 0.03 * rng.standard_normal((height, width, 3)), 0, 1).astype(
-        np.float32
-    )
-
-
-def _sample_images() -> list[np.ndarray]:
-    """The bundled scikit-image photos as LR float images (bicubic /4, like the training degradation)."""
-    try:
-        import skimage.data
-    except ImportError:
-        return []
-    from PIL import Image
-
-    folder = Path(skimage.data.__file__).resolve().parent
+def _sample_images() -> list[Image.Image]:
+    """The calibration photos as LR images (bicubic /4, like the training degradation)."""
     images = []
     for name in CALIBRATION_IMAGES:
-        path = folder / name
-        if not path.is_file():
-            continue
-        with Image.open(path) as im:
+        with Image.open(samples.path(name)) as im:
             im = im.convert("RGB")
-            im = im.resize((max(1, im.width // 4), max(1, im.height // 4)), Image.BICUBIC)
-            images.append(np.asarray(im, dtype=np.float32) / 255.0)
+            images.append(im.resize((max(1, im.width // 4), max(1, im.height // 4)), Image.BICUBIC))
     return images
 
 
 def calibration_crops(
     count: int = 32, crop: tuple[int, int] = DEFAULT_CALIBRATION_CROP, seed: int = 0
 ) -> list[np.ndarray]:
-    """LR crops ``[1, H, W, 3]`` for int8 calibration: real photos when available, else smooth synthetics."""
+    """LR crops ``[1, H, W, 3]`` in [0, 1] for int8 calibration, cut at seeded places from real photos."""
     rng = np.random.default_rng(seed)
     h, w = crop
-    sources = _sample_images() or [_smooth_image(rng, 4 * h, 4 * w) for _ in range(4)]
+    sources = _sample_images()
     crops = []
     for i in range(count):
         src = sources[i % len(sources)]
-        if src.shape[0] < h or src.shape[1] < w:
-            from PIL import Image
-
-            scale = max(h / src.shape[0], w / src.shape[1])
-            size = (int(np.ceil(src.shape[1] * scale)), int(np.ceil(src.shape[0] * scale)))
-            src = (
-                np.asarray(Image.fromarray((src * 255).astype(np.uint8)).resize(size, Image.BICUBIC)) / 255.0
+        if src.height < h or src.width < w:  # a crop larger than the LR photo: enlarge the photo first
+            scale = max(h / src.height, w / src.width)
+            src = src.resize(
+                (int(np.ceil(src.width * scale)), int(np.ceil(src.height * scale))), Image.BICUBIC
             )
-        y = int(rng.integers(0, src.shape[0] - h + 1))
-        x = int(rng.integers(0, src.shape[1] - w + 1))
-        crops.append(src[None, y : y + h, x : x + w].astype(np.float32))
+        y = int(rng.integers(0, src.height - h + 1))
+        x = int(rng.integers(0, src.width - w + 1))
+        crops.append(to_unit(np.asarray(src))[None, y : y + h, x : x + w])
     return crops
 
 

@@ -1,6 +1,7 @@
 """PNG figures people look at: training curves from a run's metrics.csv and the sharpness of models.
 
-matplotlib is imported here only, with the non-interactive Agg backend (no display needed).
+A dev tool of training/figures.py, outside the installed package: matplotlib is an extra
+(``pip install 'keras-srgan[dev]'``), imported here only, with the non-interactive Agg backend.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import csv
 import os
 from pathlib import Path
 
+from keras_srgan.errors import UserError
 from keras_srgan.files import atomic_path
 
 LOSS_KEYS = ("g_loss", "d_loss", "content", "adversarial")
@@ -27,10 +29,17 @@ def read_metrics(csv_path: str | os.PathLike) -> dict[str, list[tuple[int, float
     return series
 
 
-def _pyplot():
-    import matplotlib
-
+def require_matplotlib() -> None:
+    """Fail with one line naming the extra, before any slow work, when matplotlib is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("figures need matplotlib: pip install 'keras-srgan[dev]'") from None
     matplotlib.use("Agg")
+
+
+def _pyplot():
+    require_matplotlib()
     import matplotlib.pyplot as plt
 
     return plt
