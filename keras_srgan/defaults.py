@@ -12,7 +12,14 @@ EXPORT_FORMATS = ("savedmodel", "tflite", "onnx", "openvino")
 TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 32  # LR crops that calibrate a TFLite int8 export
 
+# One precision vocabulary for training and inference (resolved in precision.py). fp16 (loss-scaled mixed
+# float16) applies to training only; "off" is the older training name of fp32, still read from recipes and
+# the config.json of runs written before, so they resume unchanged.
+PRECISION_NAMES = ("auto", "fp32", "bf16", "fp16")
+PRECISION_ALIASES = {"off": "fp32"}
+TRAINING_PRECISIONS = PRECISION_NAMES  # keras-srgan train --mixed-precision
+PRECISIONS = ("auto", "fp32", "bf16")  # inference: keras-srgan upscale --precision, Upscaler, upscale()
+
 # keras-srgan upscale / Upscaler / upscale()
 ENGINES = ("auto", "openvino", "tensorflow")
-PRECISIONS = ("auto", "fp32", "bf16")  # inference; training's --mixed-precision has its own (precision.py)
 MAX_PIXELS = 4096 * 4096  # inputs above this are refused (4096^2 in = 805 MB of 8-bit RGB out)

@@ -205,16 +205,43 @@ def test_mixed_precision_auto_resolves_by_hardware(monkeypatch):
     from keras_srgan import precision
 
     assert TrainConfig(data=["x"]).mixed_precision == "auto"
-    assert precision.resolve_training("fp16") == "fp16" and precision.resolve_training("off") == "off"
+    assert precision.resolve_training("fp16") == "fp16" and precision.resolve_training("fp32") == "fp32"
     gpus: list = []
     monkeypatch.setattr(precision, "has_gpu", lambda: bool(gpus))
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     assert precision.resolve_training("auto") == "bf16"
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
-    assert precision.resolve_training("auto") == "off"
+    assert precision.resolve_training("auto") == "fp32"
     gpus.append("a GPU")
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
-    assert precision.resolve_training("auto") == "off"  # on a GPU the choice is the user's
+    assert precision.resolve_training("auto") == "fp32"  # on a GPU the choice is the user's
+
+
+def test_one_precision_vocabulary_and_off_still_means_fp32(monkeypatch, tmp_path):
+    """Training and inference share auto | fp32 | bf16 (| fp16 for training); recipes and runs saying off resume."""
+    from keras_srgan import defaults, precision
+    from keras_srgan.train.trainer import POLICIES
+
+    assert set(defaults.PRECISIONS) < set(defaults.TRAINING_PRECISIONS) == set(defaults.PRECISION_NAMES)
+    assert TrainConfig(data=["x"], mixed_precision="off").mixed_precision == "fp32"
+    assert POLICIES["off"] == POLICIES["fp32"] == "float32"
+    saved = tmp_path / "config.json"
+    saved.write_text('{"data": ["x"], "mixed_precision": "off"}')
+    assert TrainConfig.from_file(saved).mixed_precision == "fp32"
+    with pytest.raises(UserError, match="mixed_precision must be one of auto, fp32, bf16, fp16, got 'half'"):
+        TrainConfig(data=["x"], mixed_precision="half")
+    with pytest.raises(UserError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
+        precision.normalise("fp16", defaults.PRECISIONS)
+    monkeypatch.setattr(precision, "has_gpu", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: False)
+    assert (
+        precision.resolve("auto", "tensorflow") == "bf16" and precision.resolve("auto", "openvino") == "fp32"
+    )
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)
+    assert (
+        precision.resolve("auto", "openvino") == "bf16" and precision.resolve("off", "tensorflow") == "fp32"
+    )
 
 
 def test_resume_refuses_a_config_it_would_ignore(tmp_path, image_folder, capsys):

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from keras_srgan.defaults import PRECISION_ALIASES, TRAINING_PRECISIONS
+
 HELP = "train SRResNet (--stage pretrain) or SRGAN (--stage gan); paper defaults"
 
 
@@ -82,8 +84,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument(
         "--mixed-precision",
-        choices=["auto", "off", "bf16", "fp16"],
-        help="auto (default): bf16 on CPUs with native bf16 and no GPU, else off",
+        choices=[*TRAINING_PRECISIONS, *PRECISION_ALIASES],
+        metavar="{" + ",".join(TRAINING_PRECISIONS) + "}",
+        help="auto (default): bf16 on CPUs with native bf16 and no GPU, else fp32 (off, the older name of fp32, "
+        "is still accepted)",
     )
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--seed", type=int)

@@ -7,17 +7,20 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from keras_srgan.defaults import TRAINING_PRECISIONS
 from keras_srgan.distribute import STRATEGIES
 from keras_srgan.errors import UserError
+from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import write_atomic_text
 from keras_srgan.losses.content import ADVERSARIAL_KINDS
 from keras_srgan.models.discriminator import DOWNSAMPLES, NORMS
+from keras_srgan.precision import normalise as normalise_precision
 
 GAN_UPDATES = ("alternating", "simultaneous")
 
 STAGES = ("pretrain", "gan")
 DEGRADATIONS = ("bicubic", "gaussian", "real")
-PRECISIONS = ("auto", "off", "bf16", "fp16")
+PRECISIONS = TRAINING_PRECISIONS  # auto | fp32 | bf16 | fp16 (an older "off" is read as fp32)
 # The paper: 10^6 MSE updates for SRResNet; 2 x 10^5 GAN updates, lr 1e-4 dropped to 1e-5 halfway.
 PAPER_STEPS = {"pretrain": 1_000_000, "gan": 200_000}
 
@@ -97,8 +100,7 @@ class TrainConfig:
         self.degradation_options = dict(self.degradation_options or {})
         if self.stage not in STAGES:
             raise UserError(f"stage must be one of {STAGES}, got {self.stage!r}")
-        if self.mixed_precision not in PRECISIONS:
-            raise UserError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
+        self.mixed_precision = normalise_precision(self.mixed_precision, PRECISIONS, "mixed_precision")
         if self.strategy not in STRATEGIES:
             raise UserError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         choices = {
@@ -185,7 +187,7 @@ class TrainConfig:
             else:
                 values = json.loads(text)
         except Exception as exc:
-            raise UserError(f"{path}: not a valid config ({str(exc).splitlines()[0]})") from None
+            raise UserError(f"{path}: not a valid config ({error_reason(exc)})") from None
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:

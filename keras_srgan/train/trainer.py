@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras_srgan.data.degradation import build_degradation
 from keras_srgan.data.images import scan_images, scan_pairs
 from keras_srgan.data.pipeline import train_dataset, validation_dataset
+from keras_srgan.defaults import PRECISION_ALIASES
 from keras_srgan.distribute import WorkerOutput, make_strategy
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
@@ -35,7 +36,8 @@ from keras_srgan.train.loop import DivergenceGuard, Validation, due, interval_va
 from keras_srgan.train.srgan_model import SKIPPED, SRGAN
 from keras_srgan.weights import generator_config, load_generator, write_generator
 
-POLICIES = TRAINING_POLICIES  # the name tests and scripts import
+# the name tests and scripts import; older scripts still say "off" for fp32
+POLICIES = {**TRAINING_POLICIES, **{old: TRAINING_POLICIES[new] for old, new in PRECISION_ALIASES.items()}}
 
 
 @dataclass
