@@ -202,7 +202,8 @@ def test_evaluate_reports_and_excludes_bad_files(corpus, tmp_path):
 
 
 def test_upscale_reports_each_bad_file_and_writes_nothing_partial(corpus, tmp_path, tiny_generator):
-    from keras_srgan.inference.upscale import Upscaler, upscale_files
+    from keras_srgan.inference.batch import upscale_files
+    from keras_srgan.inference.upscale import Upscaler
 
     folder, bad, good = corpus
     out = tmp_path / "out"
@@ -227,7 +228,8 @@ def test_upscale_reports_each_bad_file_and_writes_nothing_partial(corpus, tmp_pa
 
 
 def test_upscale_symlink_loop_is_an_error_line(corpus, tmp_path, tiny_generator):
-    from keras_srgan.inference.upscale import Upscaler, upscale_files
+    from keras_srgan.inference.batch import upscale_files
+    from keras_srgan.inference.upscale import Upscaler
 
     folder, _, _ = corpus
     written, errors, _ = upscale_files(

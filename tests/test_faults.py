@@ -529,7 +529,8 @@ def test_disk_full_during_upscale_is_an_error_line_and_leaves_no_partial_file(
     from conftest import smooth_image
     from PIL import Image
 
-    from keras_srgan.inference.upscale import Upscaler, upscale_files
+    from keras_srgan.inference.batch import upscale_files
+    from keras_srgan.inference.upscale import Upscaler
 
     source = tmp_path / "in.png"
     Image.fromarray(smooth_image(48, 48, seed=1)).save(source)

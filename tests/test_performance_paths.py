@@ -243,7 +243,6 @@ def test_missing_openvino_falls_back_with_one_line(trained_like_generator, monke
     if engines.has_gpu():
         pytest.skip("a GPU picks TensorFlow anyway")
     hide_openvino(monkeypatch)
-    engines._NOTED.clear()
     runner = engines.load_engine(trained_like_generator)
     assert runner.name == "tensorflow"
     err = capsys.readouterr().err
@@ -266,7 +265,6 @@ def test_openvino_refusing_falls_back(trained_like_generator, monkeypatch, capsy
         )
 
     monkeypatch.setattr(engines.OpenVINOEngine, where, refuse)
-    engines._NOTED.clear()
     runner = engines.load_engine(trained_like_generator, quiet=True)
     assert runner.name == "tensorflow" and "does not support this CPU" in runner.note
     assert "more detail" not in runner.note and capsys.readouterr().err == ""

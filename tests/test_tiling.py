@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -15,10 +16,14 @@ from keras_srgan.inference.predict import Predictor
 from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
     axis_spans,
+    body_radius,
+    cover,
     model_overlap,
     plan_tiles,
     receptive_radius,
+    tail_radius,
     upscale_tiled,
+    upscale_two_stage,
 )
 from keras_srgan.models import build_generator
 
@@ -180,3 +185,144 @@ def test_dtype_is_kept(dtype):
     np.testing.assert_allclose(
         out[::4, ::4].astype(np.float64), image.astype(np.float64), rtol=1e-6, atol=1e-6
     )
+
+
+# ------------------------------------------------------------------------------------------- two stages
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    length=st.integers(1, 800),
+    a=st.integers(0, 799),
+    size=st.integers(1, 800),
+    window=st.integers(1, 300),
+    context=st.integers(0, 20),
+)
+def test_cover_splits_the_kept_part_with_context_and_one_window_size(length, a, size, window, context):
+    a = min(a, length - 1)
+    b = min(length, a + size)
+    if window <= 2 * context and window < length:
+        return  # no core: cover refuses it (tested below)
+    spans = cover(a, b, length, window, context)
+    assert spans[0].keep_start == a and spans[-1].keep_end == b
+    assert all(x.keep_end == y.keep_start for x, y in zip(spans, spans[1:], strict=False))
+    assert (
+        len({s.win_end - s.win_start for s in spans}) == 1 and spans[0].win_end - spans[0].win_start <= window
+    )
+    for s in spans:
+        assert 0 <= s.win_start <= s.keep_start < s.keep_end <= s.win_end <= length
+        assert s.keep_start - s.win_start >= context or s.win_start == 0
+        assert s.win_end - s.keep_end >= context or s.win_end == length
+
+
+def test_cover_refuses_a_window_without_core():
+    with pytest.raises(ValueError, match="no core"):
+        cover(0, 100, 100, 6, 3)
+
+
+def test_body_and_tail_radii_add_up_to_the_receptive_radius():
+    # body: 9x9 head (4) + 2 per block + body conv (1); tail at x4: up convs (1 + 0.5) + 9x9 at 4x (1) -> 3
+    assert (body_radius(16), tail_radius(4)) == (37, 3)
+    for blocks, scale in [(2, 4), (24, 4), (3, 2), (3, 8)]:
+        assert body_radius(blocks) + tail_radius(scale) == receptive_radius(blocks, scale)
+
+
+def test_split_body_tail_is_the_same_model(tiny_generator):
+    from keras_srgan.inference import transforms
+
+    model = transforms.inference_model(tiny_generator)
+    body, tail = transforms.split_body_tail(model)
+    lr = tf.random.stateless_uniform((1, 23, 31, 3), seed=(1, 2))
+    whole = model(lr, training=False).numpy()
+    features = body(lr, training=False)
+    assert features.shape == (1, 23, 31, 8)  # the generator's filters, at LR
+    # the same layers and weights: measured bit-identical
+    np.testing.assert_array_equal(tail(features, training=False).numpy(), whole)
+    with pytest.raises(ValueError, match="not a chain"):
+        transforms.split_body_tail(model, "res_block_0_add")  # the skip from the head joins later
+
+
+def _stages(generator, engine: str):
+    from keras_srgan.inference import engines
+
+    runner = (
+        engines.TensorFlowEngine(generator, "fp32")
+        if engine == "tensorflow"
+        else engines.OpenVINOEngine(generator, "fp32")
+    )
+    return runner.stages()
+
+
+ENGINES_HERE = ["tensorflow"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+
+
+@pytest.mark.parametrize("engine", ENGINES_HERE)
+def test_two_stage_matches_the_untiled_keras_model(tiny_generator, engine, monkeypatch, tmp_path):
+    """Body windows of 40x40 and tail windows of 14x14: many windows of both, against untiled Keras."""
+    monkeypatch.setenv("KERAS_SRGAN_CACHE_DIR", str(tmp_path))
+    image = smooth_image(75, 93, seed=3).astype(np.float32) / 255
+    untiled = upscale_tiled(image, Predictor(tiny_generator), 4, tile=0)  # the Keras model itself
+    body, tail = _stages(tiny_generator, engine)
+    calls = {"body": [], "tail": []}
+
+    def counted(name, run):
+        return lambda x: calls[name].append(x.shape) or run(x)
+
+    tiled = upscale_two_stage(
+        image,
+        counted("body", body),
+        counted("tail", tail),
+        4,
+        body_radius(2),
+        tail_radius(4),
+        40 * 40,
+        14 * 14,
+    )
+    assert len(calls["body"]) > 4 and len(calls["tail"]) > 4 * len(calls["body"])
+    assert len(set(calls["body"])) == 1 and len(set(calls["tail"])) == 1  # one compiled shape per stage
+    # measured max |diff| 6.0e-8 with either engine (fp32): float rounding
+    np.testing.assert_allclose(tiled, untiled, rtol=0, atol=1.2e-7)
+
+
+@pytest.mark.parametrize("short", ["body", "tail"])
+def test_two_stage_is_exact_with_far_reaching_weights_and_one_pixel_less_is_not(short):
+    blocks = 8
+    radius = receptive_radius(blocks, 4)
+    image = np.random.default_rng(2).uniform(0, 1, (2 * radius + 30, 2 * radius + 34, 3)).astype(np.float32)
+    generator = _far_reaching_generator(blocks, image)
+    untiled = upscale_tiled(image, Predictor(generator), 4, tile=0)
+    body, tail = _stages(generator, "tensorflow")
+    b, t = body_radius(blocks), tail_radius(4)
+    small = ((2 * radius + 8) ** 2, 10 * 10)
+    exact = upscale_two_stage(image, body, tail, 4, b, t, *small)
+    # measured max |diff| 6.0e-7, all of it the transforms' float rounding (the untiled transformed model
+    # differs from Keras by the same 6.0e-7; from the two-stage result by 0)
+    np.testing.assert_allclose(exact, untiled, rtol=0, atol=1e-6)
+    b, t = (b - 1, t) if short == "body" else (b, t - 1)
+    cut = upscale_two_stage(image, body, tail, 4, b, t, *small)
+    # measured: 0.21 (body one short) and 0.36 (tail one short), >1e5 times the exact case
+    assert np.abs(cut - untiled).max() > 1e-3
+
+
+@pytest.mark.parametrize("engine", ENGINES_HERE)
+def test_upscaler_runs_large_images_in_two_stages(tiny_generator, engine, monkeypatch, tmp_path):
+    from keras_srgan.inference.upscale import Upscaler
+
+    monkeypatch.setenv("KERAS_SRGAN_CACHE_DIR", str(tmp_path))
+    up = Upscaler(tiny_generator, engine=engine, precision="fp32", tile=24)
+    image = smooth_image(75, 93, seed=5)
+    reference = up.upscale_array(image)  # tiled with the whole model (an explicit tile is obeyed)
+    auto = Upscaler(tiny_generator, runner=up.runner)
+    auto.tile = 24  # a small window so this image counts as large, with the automatic overlap
+    seen = []
+    real = auto.runner.stages
+
+    def spy():
+        seen.append(True)
+        return real()
+
+    monkeypatch.setattr(auto.runner, "stages", spy)
+    out = auto.upscale_array(image)
+    assert seen and auto.two_stage
+    diff = np.abs(out.astype(int) - reference.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() <= 1e-4  # measured: identical

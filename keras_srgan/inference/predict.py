@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_srgan.defaults import PRECISIONS  # noqa: F401 (re-exported for callers of the older home)
 from keras_srgan.inference.engines import PRECISION_ENV, cpu_has_bf16, weights_key  # noqa: F401 (re-exported)
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_precision(precision: str) -> str:

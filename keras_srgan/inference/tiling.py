@@ -31,6 +31,31 @@ import numpy as np
 from keras_srgan.pixels import from_unit, to_unit
 
 
+def body_radius(num_blocks: int = 16) -> int:
+    """LR context of the LR-resolution body (up to the long skip add): 9x9 head, 2 3x3 convs per block, body 3x3."""
+    if num_blocks < 0:
+        raise ValueError(f"need num_blocks >= 0, got {num_blocks}")
+    return 4 + 2 * num_blocks + 1
+
+
+def tail_radius(scale: int = 4) -> int:
+    """LR context of the upsampling tail (after the body): 3 for x4, which is why it tiles almost for free.
+
+    Walks back from the SR pixels of one LR pixel: 9x9 tail conv at full resolution, then per x2 stage a
+    pixel shuffle (undone by halving the index, rounding the way shuffles do) and the 3x3 conv before it.
+    """
+    stages = math.log2(scale) if scale > 0 else -1
+    if stages < 1 or stages != int(stages):
+        raise ValueError(f"need a power-of-two scale >= 2, got {scale}")
+    radius = 0
+    for phase in range(scale):  # SR pixel ``phase`` of LR pixel 0, at full resolution
+        lo, hi = phase - 4, phase + 4  # 9x9 tail conv
+        for _ in range(int(stages)):
+            lo, hi = lo // 2 - 1, hi // 2 + 1  # pixel shuffle to half resolution, then its 3x3 conv
+        radius = max(radius, -lo, hi)
+    return radius
+
+
 def receptive_radius(num_blocks: int = 16, scale: int = 4) -> int:
     """LR pixels of context an SRResNet needs on each side of an LR pixel for all its SR pixels to be exact.
 
@@ -38,23 +63,12 @@ def receptive_radius(num_blocks: int = 16, scale: int = 4) -> int:
     image, so tiling is exact for any weights, not only for a model whose learnt response happens to
     decay quickly; a larger overlap only costs time (and the radius grows with the block count).
 
-    Walks the architecture (``models.generator.SRResNet``) back from the SR pixels of one LR pixel:
-    9x9 tail conv at full resolution, then per x2 stage a pixel shuffle (undone by halving the index) and
-    the 3x3 conv before it, then the body 3x3 conv, two 3x3 convs per residual block and the 9x9 head conv
-    at LR. In LR pixels that is 4 + 2 * num_blocks + 1 + (1 + 1/2 + ...) + 4 / scale (39.5 for 16 blocks
-    at x4); the walk rounds each stage the way pixel shuffles do (exact, 40 here).
+    ``body_radius + tail_radius``: in LR pixels 4 + 2 * num_blocks + 1 + (1 + 1/2 + ...) + 4 / scale
+    (39.5 for 16 blocks at x4), each stage rounded the way pixel shuffles do (exact, 40 here).
     """
-    stages = math.log2(scale) if scale > 0 else -1
-    if num_blocks < 0 or stages < 1 or stages != int(stages):
+    if num_blocks < 0:
         raise ValueError(f"need num_blocks >= 0 and a power-of-two scale >= 2, got {num_blocks}, {scale}")
-    radius = 0
-    for phase in range(scale):  # SR pixel ``phase`` of LR pixel 0, at full resolution
-        lo, hi = phase - 4, phase + 4  # 9x9 tail conv
-        for _ in range(int(stages)):
-            lo, hi = lo // 2 - 1, hi // 2 + 1  # pixel shuffle to half resolution, then its 3x3 conv
-        at_lr = 1 + 2 * num_blocks + 4  # body conv, residual blocks, head conv
-        radius = max(radius, at_lr - lo, hi + at_lr)
-    return radius
+    return body_radius(num_blocks) + tail_radius(scale)
 
 
 # The context for the default generator (16 blocks, x4): 40 LR pixels.
@@ -105,29 +119,47 @@ class Span:
     keep_end: int
 
 
+def cover(keep_start: int, keep_end: int, length: int, window: int, context: int) -> list[Span]:
+    """Windows of one size inside ``[0, length)`` whose kept parts split ``[keep_start, keep_end)``.
+
+    Every kept pixel has ``context`` pixels of the window on each side, or lies at 0 / ``length`` (a true
+    border: windows are shifted inwards, never padded). Starts are spread evenly, so neighbours overlap
+    by at least ``2 * context`` and each seam sits in the middle of the overlap.
+    """
+    if not 0 <= keep_start < keep_end <= length:
+        raise ValueError(f"need 0 <= keep_start < keep_end <= length, got {keep_start}, {keep_end}, {length}")
+    if context < 0 or window < 1:
+        raise ValueError(f"need window >= 1 and context >= 0, got window={window}, context={context}")
+    window = min(window, length)
+    lo, hi = max(0, keep_start - context), min(length, keep_end + context)
+    if hi - lo <= window:  # one window, centred on what it must see
+        start = min(max(0, lo - (window - (hi - lo)) // 2), length - window)
+        return [Span(start, start + window, keep_start, keep_end)]
+    if window <= 2 * context:
+        raise ValueError(f"window {window} leaves no core with {context} pixels of context on each side")
+    # n windows with evenly spread starts step at most window - 2 * context apart
+    n = max(2, math.ceil((hi - lo - 2 * context) / (window - 2 * context)))
+    starts = [lo + round(k * (hi - window - lo) / (n - 1)) for k in range(n)]
+    spans = []
+    start_keep = keep_start
+    for k, start in enumerate(starts):
+        if k + 1 < n:
+            shared = start + window - starts[k + 1]  # overlap length with the next window
+            end_keep = starts[k + 1] + shared // 2
+        else:
+            end_keep = keep_end
+        spans.append(Span(start, start + window, start_keep, end_keep))
+        start_keep = end_keep
+    return spans
+
+
 def axis_spans(length: int, tile: int, overlap: int) -> list[Span]:
     """Windows covering ``[0, length)`` so every kept pixel has ``overlap`` pixels of context (or the border)."""
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
     if tile < 1 or overlap < 0:
         raise ValueError(f"need tile >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
-    window = tile + 2 * overlap
-    if length <= window:
-        return [Span(0, length, 0, length)]
-    # n windows with evenly spread starts step at most `tile` apart, so neighbours overlap by >= 2*overlap.
-    n = max(2, math.ceil((length - 2 * overlap) / tile))
-    starts = [round(k * (length - window) / (n - 1)) for k in range(n)]
-    spans = []
-    keep_start = 0
-    for k, start in enumerate(starts):
-        if k + 1 < n:
-            shared = start + window - starts[k + 1]  # overlap length with the next window
-            keep_end = starts[k + 1] + shared // 2
-        else:
-            keep_end = length
-        spans.append(Span(start, start + window, keep_start, keep_end))
-        keep_start = keep_end
-    return spans
+    return cover(0, length, length, tile + 2 * overlap, overlap)
 
 
 @dataclass(frozen=True)
@@ -190,4 +222,101 @@ def upscale_tiled(
         del lr, sr
         if progress is not None:
             progress(len(batch))
+    return out
+
+
+# LR pixels per window of each stage when an engine runs the body and the upsampling tail as two models
+# (``upscale_two_stage``); chosen by measured speed and peak memory (docs/upscaling.md).
+BODY_WINDOW_PIXELS = 560 * 560
+TAIL_WINDOW_PIXELS = 200 * 200
+
+
+def _window(length: int, count: int, context: int) -> int:
+    """The window length that splits ``length`` into ``count`` kept parts with ``context`` around each."""
+    if count <= 1 or length <= 2 * context + 1:
+        return length
+    return min(length, math.ceil((length - 2 * context) / count) + 2 * context)
+
+
+def _grid(height: int, width: int, context: int, pixels: int) -> tuple[int, int]:
+    """(rows, cols) window lengths with the least computed area whose windows have at most ``pixels`` pixels.
+
+    Window counts per axis are searched (fewest columns that fit for each row count); an image whose
+    smallest possible windows are still larger than ``pixels`` gets those smallest windows.
+    """
+    best: tuple[int, int, int] | None = None
+    for n_r in range(1, height + 1):
+        w_r = _window(height, n_r, context)
+        room = pixels // w_r
+        if room > 2 * context or room >= width:
+            n_c = 1 if room >= width else math.ceil((width - 2 * context) / (room - 2 * context))
+            w_c = _window(width, n_c, context)
+            work = (n_r if w_r < height else 1) * w_r * (n_c if w_c < width else 1) * w_c
+            if best is None or work < best[0]:
+                best = (work, w_r, w_c)
+        if w_r <= 2 * context + 1 or w_r == _window(height, n_r + 1, context):
+            break
+    if best is None:
+        return min(height, 2 * context + 1), min(width, 2 * context + 1)
+    return best[1], best[2]
+
+
+def _needed(span: Span, length: int, context: int) -> int:
+    """How many pixels of the window the tail must see to keep ``span``."""
+    return min(length, span.keep_end + context) - max(0, span.keep_start - context)
+
+
+def upscale_two_stage(
+    image: np.ndarray,
+    body: Callable[[np.ndarray], np.ndarray],
+    tail: Callable[[np.ndarray], np.ndarray],
+    scale: int,
+    body_context: int,
+    tail_context: int,
+    body_pixels: int = BODY_WINDOW_PIXELS,
+    tail_pixels: int = TAIL_WINDOW_PIXELS,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """``upscale_tiled`` for a model cut in two (``transforms.split_body_tail``): exact, big body windows.
+
+    Why: the LR body needs ``body_context`` (37) pixels of context but little memory per pixel, the
+    upsampling tail ``tail_context`` (3) pixels but most of the memory. The body runs on large windows
+    (context: both radii), the tail on small windows of each body window's features (context: its own
+    radius), so little is computed twice and no window is large where memory is. ``body`` maps LR
+    [1, h, w, 3] to features [1, h, w, C]; ``tail`` features to SR [1, s*h, s*w, 3], both in [0, 1].
+    """
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected an [H, W, 3] image, got shape {image.shape}")
+    height, width = image.shape[:2]
+    context = body_context + tail_context
+    w_r, w_c = _grid(height, width, context, body_pixels)
+    rows = axis_spans(height, w_r - 2 * context, context) if w_r < height else [Span(0, height, 0, height)]
+    cols = axis_spans(width, w_c - 2 * context, context) if w_c < width else [Span(0, width, 0, width)]
+
+    def local(span: Span) -> Span:  # the kept part in window coordinates
+        start = span.win_start
+        return Span(0, span.win_end - start, span.keep_start - start, span.keep_end - start)
+
+    need_r = max(_needed(local(r), r.win_end - r.win_start, tail_context) for r in rows)
+    need_c = max(_needed(local(c), c.win_end - c.win_start, tail_context) for c in cols)
+    t_r, t_c = _grid(need_r, need_c, tail_context, tail_pixels)
+    out = np.empty((height * scale, width * scale, 3), dtype=image.dtype)
+    s = scale
+    for r in rows:
+        for c in cols:
+            lr = to_unit(image[r.win_start : r.win_end, c.win_start : c.win_end])[None]
+            features = body(lr)[0]
+            del lr
+            lr_, lc_ = local(r), local(c)
+            for tr in cover(lr_.keep_start, lr_.keep_end, lr_.win_end, t_r, tail_context):
+                for tc in cover(lc_.keep_start, lc_.keep_end, lc_.win_end, t_c, tail_context):
+                    window = features[tr.win_start : tr.win_end, tc.win_start : tc.win_end]
+                    sr = tail(np.ascontiguousarray(window)[None])[0]
+                    r0, r1 = (tr.keep_start - tr.win_start) * s, (tr.keep_end - tr.win_start) * s
+                    c0, c1 = (tc.keep_start - tc.win_start) * s, (tc.keep_end - tc.win_start) * s
+                    y0, x0 = (r.win_start + tr.keep_start) * s, (c.win_start + tc.keep_start) * s
+                    out[y0 : y0 + r1 - r0, x0 : x0 + c1 - c0] = from_unit(sr[r0:r1, c0:c1], image.dtype)
+            del features
+            if progress is not None:
+                progress(1)
     return out

@@ -16,7 +16,10 @@ every export then runs the same graph, and the only definition of the network st
 * ``with_clip``: appends the clip to [0, 1] every engine and export applies (the [0, 1] mapping itself
   is part of the generator, ``SRResNet.call``, and of its functional copy here).
 
-``inference_model`` chains them; the result is what every engine compiles.
+``inference_model`` chains them; the result is what every engine compiles. ``split_body_tail`` cuts
+that model in two at the end of the LR-resolution body (after the long skip add), for the two-stage
+tiler (``tiling.upscale_two_stage``): the body needs 37 LR pixels of context but little memory per
+pixel, the upsampling tail 3 pixels of context but 16x the activation memory.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 # Bumped when a transform changes its output graph: it is part of the OpenVINO cache key.
-TRANSFORMS_VERSION = 2
+TRANSFORMS_VERSION = 3  # 3: the cache also holds the body and tail halves
 
 
 def _keras():
@@ -337,6 +340,34 @@ def inference_model(generator, fold: bool = True, subpixel: bool = True):
     if subpixel:
         model = subpixel_output(model)
     return with_clip(model)
+
+
+BODY_END = "body_add"
+
+
+def split_body_tail(model, at: str = BODY_END):
+    """(body, tail): ``model`` (functional, e.g. ``inference_model``) cut after layer ``at``.
+
+    ``body`` maps LR to the features at ``at``; ``tail`` maps those features to the output, so
+    ``tail(body(x)) == model(x)`` (same layers, same weights). The part after ``at`` must be a chain (each
+    layer fed by the one before it), as the SRResNet upsampling tail is; anything else raises ValueError.
+    """
+    keras = _keras()
+    cut = model.get_layer(at)
+    consumers, inputs_of = _graph(model)
+    order = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    after = order[order.index(cut) + 1 :]
+    previous = cut
+    for layer in after:
+        if inputs_of.get(id(layer)) != [id(previous)] or consumers.get(id(previous)) != [id(layer)]:
+            raise ValueError(f"split_body_tail: the model after {at!r} is not a chain (at {layer.name!r})")
+        previous = layer
+    body = keras.Model(model.input, cut.output, name=f"{model.name}_body")
+    features = keras.Input(tuple(cut.output.shape[1:]), name="features")
+    x = features
+    for layer in after:
+        x = layer(x)
+    return body, keras.Model(features, x, name=f"{model.name}_tail")
 
 
 def count_layers(model, kind: str) -> int:

@@ -22,17 +22,15 @@ from PIL import Image, ImageOps
 from keras_srgan import pixels
 from keras_srgan.errors import UserError
 from keras_srgan.inference import image_io, resample
-from keras_srgan.inference.batch import (  # noqa: F401 (re-exported: their older home)
-    expand_inputs,
-    plan_outputs,
-    upscale_files,
-)
 from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE_BATCH,
     auto_tile,
+    body_radius,
     model_overlap,
+    tail_radius,
     upscale_tiled,
+    upscale_two_stage,
 )
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
@@ -64,6 +62,9 @@ class Upscaler:
     float rounding); ``$KERAS_SRGAN_PRECISION`` when "auto". ``tile=None`` picks the window core from
     the engine and precision (``default_tile``). ``tile_overlap=None`` takes the generator's receptive
     radius (``tiling.model_overlap``: 40 for the default 16 blocks), the least context that is exact.
+    With both left at None, an image larger than one window goes through the two-stage tiler
+    (``tiling.upscale_two_stage``: the LR body on large windows, the upsampling tail on small ones;
+    exact as well) when the engine offers ``stages()``; an explicit tile or overlap is always obeyed.
 
     Output size: the model's x4 unless ``outscale`` (any number > 0: the x4 result resized to
     round(outscale x each side), ``resample.resize``) or ``width``/``height`` (the output's pixels, the
@@ -80,6 +81,7 @@ class Upscaler:
     outscale: float | None = None
     width: int | None = None
     height: int | None = None
+    two_stage: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         from keras_srgan.inference.engines import ENGINES, PRECISIONS, load_engine
@@ -101,6 +103,7 @@ class Upscaler:
             if self.generator is None:
                 raise UserError("Upscaler needs a generator (or use Upscaler.from_weights)")
             self.runner = load_engine(self.generator, self.engine, self.precision)
+        self.two_stage = self.tile is None and self.tile_overlap is None
         if self.tile_overlap is None:
             # the engine knows the architecture even when started from a cached IR without the Keras model
             self.tile_overlap = model_overlap(self.generator if self.generator is not None else self.runner)
@@ -130,6 +133,16 @@ class Upscaler:
         return upscaler
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
+        window = self.tile + 2 * self.tile_overlap
+        stages = getattr(self.runner, "stages", None)
+        stages = stages() if self.two_stage and stages is not None and max(rgb.shape[:2]) > window else None
+        if stages is not None:
+            source = self.generator if self.generator is not None else self.runner
+            blocks = int(getattr(source, "num_blocks", 16))
+            body, tail = stages
+            return upscale_two_stage(
+                rgb, body, tail, self.scale, body_radius(blocks), tail_radius(self.scale), progress=progress
+            )
         return upscale_tiled(
             rgb, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
         )

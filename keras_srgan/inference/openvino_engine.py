@@ -1,0 +1,377 @@
+"""The OpenVINO engine (the CPU default) and its disk cache: IRs per weights, compiled blobs per shape.
+
+The transformed model (``transforms.inference_model``) is converted once to OpenVINO IR and kept in the
+user cache folder keyed by the weights, together with its two halves (``transforms.split_body_tail``:
+the LR body and the upsampling tail) that the two-stage tiler runs on large images. Each is compiled
+with the precision the CPU runs fast, one compiled model per input shape, itself cached on disk by
+OpenVINO so that a second process does not compile again. A weights *file* is also recorded by its
+SHA-256, so a later process can run straight from the cached IR without TensorFlow
+(``openvino_from_file``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from keras_srgan.errors import UserError
+from keras_srgan.files import atomic_path, write_atomic_text
+from keras_srgan.inference import engines
+
+# Compiled shapes kept per model part (a tiled image uses one or two; small images one each). Each holds
+# its activation memory, so the kept shapes are also limited to this many LR pixels in total (the most
+# recent one is always kept): about one default bf16 window plus a few small images.
+MAX_COMPILED_SHAPES = 4
+MAX_COMPILED_PIXELS = 300_000
+# The model parts in the cache: the whole model, and the halves the two-stage tiler runs.
+PARTS = ("full", "body", "tail")
+
+
+def _part_path(xml: Path, part: str) -> Path:
+    return xml if part == "full" else xml.with_name(f"{xml.stem}-{part}.xml")
+
+
+class OpenVINOEngine(engines._Refreshing):
+    """The transformed model in OpenVINO on the CPU; one compiled model per input shape (LRU of a few).
+
+    From a generator, the IRs (``<cache>/openvino/srgan-<weights key>-ov<version>.xml``, plus ``-body``
+    and ``-tail``) are written once per weights; from ``ir=`` (an exported or cached ``.xml``) no
+    TensorFlow is needed at all (without the ``-body``/``-tail`` files beside it, the engine has no
+    ``stages`` and large images are tiled with the whole model). OpenVINO's own ``CACHE_DIR`` keeps the
+    compiled blobs, so a later process starts without converting or compiling.
+    """
+
+    name = "openvino"
+
+    def __init__(
+        self,
+        generator=None,
+        precision: str = "bf16",
+        cache: str | os.PathLike | None | bool = None,
+        ir: str | os.PathLike | None = None,
+        scale: int | None = None,
+    ):
+        if precision not in ("fp32", "bf16"):
+            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
+        if (generator is None) == (ir is None):
+            raise ValueError("pass a generator or an IR path, not both")
+        ov = _import_openvino()
+        self._ov = ov
+        self.generator = generator
+        self.scale = int(scale) if scale is not None else engines._scale(generator)
+        self.precision = precision
+        self.note: str | None = None
+        self.cache = (
+            None if cache is False else Path(cache) if cache not in (None, True) else engines.cache_dir()
+        )
+        self.core = ov.Core()
+        if "CPU" not in self.core.available_devices:
+            raise RuntimeError(f"OpenVINO sees no CPU device (devices: {self.core.available_devices})")
+        if self.cache is not None:
+            try:
+                (self.cache / "openvino" / "compiled").mkdir(parents=True, exist_ok=True)
+                self.core.set_property({"CACHE_DIR": str(self.cache / "openvino" / "compiled")})
+            except OSError:
+                self.cache = None  # a read-only home: run without the disk cache
+        self.config = {
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        self._lock = threading.Lock()
+        if ir is not None:
+            self._key = ""
+            self.ir_path = Path(ir)
+            self._load({part: _part_path(self.ir_path, part) for part in PARTS})
+        else:
+            self._key = engines.weights_key(generator)
+            self._build()
+
+    def refresh(self) -> bool:
+        return False if self.generator is None else super().refresh()
+
+    def _build(self) -> None:
+        self.ir_path = self._ir()
+        if self.ir_path is None:
+            self._models = self._convert()
+            self._compiled: dict[str, OrderedDict] = {part: OrderedDict() for part in self._models}
+        else:
+            self._load({part: _part_path(self.ir_path, part) for part in PARTS})
+
+    def _load(self, paths: dict[str, Path]) -> None:
+        self._models = {
+            part: self.core.read_model(str(path))
+            for part, path in paths.items()
+            if part == "full" or (path.is_file() and path.with_suffix(".bin").is_file())
+        }
+        self._compiled = {part: OrderedDict() for part in self._models}
+
+    @property
+    def ov_model(self):
+        """The whole model's OpenVINO graph (``ov.Model``)."""
+        return self._models["full"]
+
+    def _convert(self) -> dict:
+        """part -> ``ov.Model`` converted from the transformed Keras model (and its halves, for an SRResNet)."""
+        import tensorflow as tf
+
+        from keras_srgan.inference import transforms
+
+        model = engines._optimised(self.generator)
+        keras_parts = {"full": model}
+        if transforms.is_srresnet(self.generator):
+            keras_parts["body"], keras_parts["tail"] = transforms.split_body_tail(model)
+        out = {}
+        for part, keras_model in keras_parts.items():
+            channels = int(keras_model.inputs[0].shape[-1])
+            fn = tf.function(lambda x, m=keras_model: m(x, training=False), autograph=False)
+            spec = tf.TensorSpec([None, None, None, channels], tf.float32, name="lr")
+            out[part] = self._ov.convert_model(fn.get_concrete_function(spec))
+        return out
+
+    def _ir(self) -> Path | None:
+        """The cached IR for these weights, written (atomically) if missing; None without a cache."""
+        if self.cache is None:
+            return None
+        folder = self.cache / "openvino"
+        version = self._ov.get_version().split("-")[0]
+        xml = folder / f"srgan-{self._key}-ov{version}.xml"
+        if xml.is_file() and xml.with_suffix(".bin").is_file():
+            _touch(xml)
+            return xml
+        try:
+            models = self._convert()
+            for part in ("body", "tail", "full"):  # the whole model last: its file says "complete"
+                if part in models:
+                    with atomic_path(_part_path(xml, part), companions=(".bin",)) as tmp:
+                        self._ov.save_model(models[part], str(tmp), compress_to_fp16=False)
+        except OSError:
+            return None
+        prune_cache(folder)
+        return xml
+
+    def compiled(self, shape: tuple[int, ...], part: str = "full"):
+        """The infer request compiled for ``shape`` (compiling, or loading OpenVINO's cached blob, once)."""
+        cache = self._compiled[part]
+        entry = cache.get(shape)
+        if entry is not None:
+            cache.move_to_end(shape)
+            return entry[1]
+        model = self._models[part].clone()
+        model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
+        compiled = self.core.compile_model(model, "CPU", self.config)
+        cache[shape] = (compiled, compiled.create_infer_request())
+
+        def pixels() -> int:
+            return sum(int(np.prod(s[:3])) for s in cache)
+
+        while len(cache) > 1 and (len(cache) > MAX_COMPILED_SHAPES or pixels() > MAX_COMPILED_PIXELS):
+            cache.popitem(last=False)
+        return cache[shape][1]
+
+    def _release(self, *parts: str) -> None:
+        """Give back the activation memory of these parts' compiled models (reallocated on their next call)."""
+        for part in parts:
+            for compiled, _ in self._compiled.get(part, {}).values():
+                compiled.release_memory()
+
+    def _infer(self, x: np.ndarray, part: str) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 4:
+            raise UserError(f"expected batches [N, H, W, C], got shape {x.shape}")
+        request = self.compiled(tuple(int(s) for s in x.shape), part)
+        request.infer({0: x})
+        return np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        lr = np.asarray(lr, dtype=np.float32)
+        single = lr.ndim == 3
+        if single:
+            lr = lr[None]
+        if lr.ndim != 4 or lr.shape[-1] != 3:
+            raise UserError(f"expected LR batches [N, H, W, 3], got shape {lr.shape}")
+        with self._lock:  # one infer request per shape: calls from several threads take turns
+            out = self._infer(lr, "full")
+        return out[0] if single else out
+
+    def stages(self):
+        """(body, tail) callables for ``tiling.upscale_two_stage``, or None without the split IRs.
+
+        Only one part holds activation memory at a time: the body gives its memory back once its
+        features are copied out, and the tail's is given back before the next body window runs.
+        """
+        if "body" not in self._models or "tail" not in self._models:
+            return None
+
+        def body(lr: np.ndarray) -> np.ndarray:
+            with self._lock:
+                self._release("tail", "full")
+                features = self._infer(lr, "body")
+                self._release("body")
+            return features
+
+        def tail(features: np.ndarray) -> np.ndarray:
+            with self._lock:
+                return self._infer(features, "tail")
+
+        return body, tail
+
+
+# Cache bounds: every new set of weights (each training checkpoint upscaled, each test model) adds an
+# IR, and every window shape a compiled blob, so the oldest are removed beyond these counts.
+MAX_CACHED_IRS = 8
+MAX_CACHED_BLOBS = 32
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)  # "recently used", for prune_cache
+    except OSError:
+        pass
+
+
+def prune_cache(folder: Path, irs: int = MAX_CACHED_IRS, blobs: int = MAX_CACHED_BLOBS) -> None:
+    """Keep the ``irs`` most recently used IRs (``.xml`` + ``.bin``, with their parts) and ``blobs`` newest blobs."""
+
+    def newest_first(paths):
+        def mtime(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        return sorted(paths, key=mtime, reverse=True)
+
+    try:
+        whole = (p for p in folder.glob("srgan-*.xml") if not p.stem.endswith(("-body", "-tail")))
+        for xml in newest_first(whole)[irs:]:
+            for part in PARTS:
+                for p in (_part_path(xml, part), _part_path(xml, part).with_suffix(".bin")):
+                    p.unlink(missing_ok=True)
+        compiled = folder / "compiled"
+        if compiled.is_dir():
+            for blob in newest_first(p for p in compiled.iterdir() if p.is_file())[blobs:]:
+                blob.unlink(missing_ok=True)
+    except OSError:
+        pass  # another process pruned first, or a read-only folder: nothing is wrong
+
+
+def _import_openvino():
+    try:
+        import openvino as ov
+    except ImportError:
+        raise UserError(
+            f"the OpenVINO engine needs the 'openvino' package: {engines.OPENVINO_EXTRA}"
+        ) from None
+    return ov
+
+
+def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
+    """(file, generator config) behind a shipped name, ``.weights.h5`` or run folder; None if unsure.
+
+    Resolves the way ``weights.load_generator`` does, without TensorFlow; anything it cannot resolve
+    (a ``.keras`` file, a missing file) returns None and takes the normal path, with its errors.
+    """
+    from keras_srgan import weights as w
+
+    spec = w.DEFAULT_WEIGHTS if weights is None else weights
+    if isinstance(spec, str) and spec in w.shipped_weights():
+        path, meta = w.WEIGHTS_DIR / f"{spec}.weights.h5", w.WEIGHTS_DIR / f"{spec}.json"
+    else:
+        path = Path(spec)
+        if path.is_dir():
+            path = path / f"{w.GENERATOR_STEM}.weights.h5"
+        if not str(path).endswith(".weights.h5"):
+            return None
+        meta = w.sibling_meta(path)
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(meta.read_text()).get("config", {}) if meta.is_file() else {}
+    except (OSError, ValueError):
+        return None
+    return path, config
+
+
+def _file_alias(path: Path, config: dict, folder: Path) -> Path:
+    """Where the IR name for a weights *file* is recorded: keyed by the file's SHA-256 and config."""
+    from keras_srgan.inference.transforms import TRANSFORMS_VERSION
+    from keras_srgan.weights import sha256_of
+
+    key = hashlib.blake2b(digest_size=16)
+    key.update(sha256_of(path).encode())
+    key.update(json.dumps(config, sort_keys=True).encode())
+    key.update(f"transforms-{TRANSFORMS_VERSION}".encode())
+    return folder / "by-file" / f"{key.hexdigest()}.json"
+
+
+def openvino_from_file(
+    weights, precision: str = "auto", cache=None, engine: str = "auto"
+) -> OpenVINOEngine | None:
+    """An OpenVINO engine straight from the cached IR of a weights file: no TensorFlow, no Keras model.
+
+    Why: importing TensorFlow and building the Keras model take seconds and hundreds of MB that a
+    repeated ``keras-srgan upscale`` does not need once the IR of those exact weights is cached. Returns
+    None (take the normal path) when the engine would not be OpenVINO or nothing is cached yet.
+    """
+    if cache is False:
+        return None
+    try:
+        choice = engines._env_choice(engine, engines.ENGINE_ENV, engines.ENGINES, "engine")
+        prec = engines._env_choice(precision, engines.PRECISION_ENV, engines.PRECISIONS, "precision")
+    except UserError:
+        return None  # the normal path reports it
+    gpu = engines.has_gpu() if "tensorflow" in sys.modules else _nvidia_gpu_present()
+    if choice == "tensorflow" or (gpu and choice == "auto"):
+        return None
+    found = weights_file(weights)
+    if found is None:
+        return None
+    folder = (Path(cache) if cache not in (None, True) else engines.cache_dir()) / "openvino"
+    try:
+        alias = json.loads(_file_alias(*found, folder).read_text())
+        xml = folder / alias["ir"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if not (xml.is_file() and xml.with_suffix(".bin").is_file()):
+        return None
+    _touch(xml)
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return None
+    prec = prec if prec != "auto" else engines.resolve_precision("auto", "openvino")
+    engine = OpenVINOEngine(ir=xml, precision=prec, cache=cache, scale=int(alias.get("scale", 4)))
+    engine.num_blocks = int(alias.get("num_blocks", 16))
+    return engine
+
+
+def remember_weights_file(weights, engine) -> None:
+    """Record which cached IR belongs to a weights file, so the next process can skip TensorFlow."""
+    ir = getattr(engine, "ir_path", None)
+    found = weights_file(weights)
+    if getattr(engine, "name", None) != "openvino" or ir is None or found is None or engine.generator is None:
+        return
+    alias = _file_alias(*found, ir.parent)
+    record = {
+        "ir": ir.name,
+        "weights": str(found[0]),
+        "scale": engine.scale,
+        "num_blocks": int(getattr(engine.generator, "num_blocks", 16)),
+    }
+    try:
+        alias.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic_text(alias, json.dumps(record) + "\n")
+    except OSError:
+        pass  # no cache this time; nothing is wrong
+
+
+def _nvidia_gpu_present() -> bool:
+    """A CUDA GPU's driver is loaded (then TensorFlow decides, as ``auto`` does)."""
+    return Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir())
