@@ -20,6 +20,9 @@ PRECISION_ALIASES = {"off": "fp32"}
 TRAINING_PRECISIONS = PRECISION_NAMES  # keras-srgan train --mixed-precision
 PRECISIONS = ("auto", "fp32", "bf16")  # inference: keras-srgan upscale --precision, Upscaler, upscale()
 
+# keras-srgan train --content-loss: pixel losses, then the paper's VGG19 feature losses (losses/content.py)
+CONTENT_LOSSES = ("mse", "l1", "vgg54", "vgg22")
+
 # keras-srgan upscale / Upscaler / upscale()
 ENGINES = ("auto", "openvino", "tensorflow")
 MAX_PIXELS = 4096 * 4096  # inputs above this are refused (4096^2 in = 805 MB of 8-bit RGB out)

@@ -158,3 +158,16 @@ def test_tf_checkpoints_hold_every_model_variable(tmp_path):
     tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()
     x = np.random.default_rng(4).random((1, 6, 6, 3), dtype=np.float32)
     np.testing.assert_allclose(fresh(x).numpy(), gen(x).numpy(), atol=1e-6)
+
+
+def test_every_content_loss_is_a_train_choice_and_pixel_losses_match_numpy():
+    """The CLI offers what the library implements (l1 was missing), and the pixel losses are on [-1, 1]."""
+    from keras_srgan.cli import build_parser
+    from keras_srgan.losses import KINDS
+
+    for kind in KINDS:
+        assert build_parser().parse_args(["train", "--content-loss", kind]).content_loss == kind
+    rng = np.random.default_rng(0)
+    hr, sr = rng.random((2, 2, 8, 8, 3), dtype=np.float32)
+    assert float(ContentLoss("l1")(hr, sr)) == pytest.approx(np.abs(2 * hr - 2 * sr).mean(), rel=1e-6)
+    assert float(ContentLoss("mse")(hr, sr)) == pytest.approx(((2 * hr - 2 * sr) ** 2).mean(), rel=1e-6)

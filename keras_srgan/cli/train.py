@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from keras_srgan.defaults import PRECISION_ALIASES, TRAINING_PRECISIONS
+from keras_srgan.defaults import CONTENT_LOSSES, PRECISION_ALIASES, TRAINING_PRECISIONS
 
 HELP = "train SRResNet (--stage pretrain) or SRGAN (--stage gan); paper defaults"
 
@@ -32,7 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--init", metavar="WEIGHTS", help="start G from these weights (a pretrain run folder, file or name)"
     )
-    p.add_argument("--content-loss", choices=["vgg54", "vgg22", "mse"])
+    p.add_argument("--content-loss", choices=CONTENT_LOSSES)
     p.add_argument("--vgg-weights", metavar="{imagenet,random,PATH}")
     p.add_argument("--adv-weight", type=float)
     p.add_argument("--batch-size", type=int)

@@ -18,12 +18,14 @@ import warnings
 import keras
 import tensorflow as tf
 
+from keras_srgan.defaults import CONTENT_LOSSES
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 
 VGG_LAYERS = {"vgg54": "block5_conv4", "vgg22": "block2_conv2"}
 PIXEL_KINDS = ("mse", "l1")
-KINDS = PIXEL_KINDS + tuple(VGG_LAYERS)
+KINDS = CONTENT_LOSSES
+assert set(KINDS) == set(PIXEL_KINDS) | set(VGG_LAYERS)
 ADVERSARIAL_KINDS = ("standard", "relativistic")
 FEATURE_SCALE = 12.75
 NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
