@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from keras_srgan.files import write_atomic_text
+from keras_srgan.precision import cpu_flags, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 # JSON results go outside the checkout by default (the figures that matter are in docs/performance.md)
@@ -179,13 +180,9 @@ def machine() -> dict:
     import tensorflow as tf
 
     cpu = platform.processor() or platform.machine()
-    flags: set[str] = set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("", platform.machine()):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+    if cpu in ("", platform.machine()):
+        cpu = cpu_model() or cpu
+    flags = cpu_flags()
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
     return {
         "cpu": cpu,

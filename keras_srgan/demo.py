@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,10 +154,14 @@ def run_demo(
     from keras_srgan.metrics import niqe, psnr, ssim
     from keras_srgan.weights import resolve
 
-    # one convention for "weights or a model" (``generator=`` kept for callers of the older interface)
-    if generator is not None:
-        chosen = [generator]
-    elif weights is None:
+    if generator is not None:  # the older keyword: one convention for "weights or a model" now
+        warnings.warn(
+            "run_demo(generator=...) is deprecated: pass the model as weights=",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        weights = generator
+    if weights is None:
         chosen = default_models()
     elif isinstance(weights, (list, tuple)):
         chosen = list(weights)

@@ -11,6 +11,7 @@ initialises its devices, so :func:`make_strategy` must run before anything creat
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -84,9 +85,6 @@ def _tf_config() -> dict:
     return config
 
 
-_CREATED: dict[tuple, object] = {}
-
-
 def make_strategy(name: str = "default", cpu_replicas: int | None = None):
     """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring).
 
@@ -100,10 +98,13 @@ def make_strategy(name: str = "default", cpu_replicas: int | None = None):
 
     if name == "default":
         return tf.distribute.get_strategy()
-    key = (name, cpu_replica_count(cpu_replicas) if name == "mirrored" else None)
-    if key not in _CREATED:
-        _CREATED[key] = _create(name, cpu_replicas)
-    return _CREATED[key]
+    return _shared(name, cpu_replica_count(cpu_replicas) if name == "mirrored" else None)
+
+
+@functools.cache
+def _shared(name: str, replicas: int | None):
+    """One strategy per (name, replica count) for the process; a failed creation is not remembered."""
+    return _create(name, replicas)
 
 
 def _create(name: str, cpu_replicas: int | None):

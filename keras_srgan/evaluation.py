@@ -31,7 +31,7 @@ from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, is_image_file, write_atomic_text
 from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
-from keras_srgan.pixels import to_uint8
+from keras_srgan.pixels import to_uint8, to_unit
 from keras_srgan.settings import require_tensorflow_backend
 
 PERCEPTUAL_STATEMENT = (
@@ -119,11 +119,11 @@ class ProtocolUpscaler:
         self._down = _bicubic_down
 
     def degrade(self, hr_rgb: np.ndarray) -> np.ndarray:
-        lr = self._down(np.asarray(hr_rgb, dtype=np.float32)[None] / 255.0).numpy()[0]
+        lr = self._down(to_unit(hr_rgb)[None]).numpy()[0]
         return to_uint8(lr)
 
     def upscale(self, lr_rgb: np.ndarray) -> np.ndarray:
-        lr01 = np.asarray(lr_rgb, dtype=np.float32) / 255.0
+        lr01 = to_unit(lr_rgb)
         if self._predictor is not None:
             return to_uint8(self._predictor(lr01))
         return to_uint8(self._up(lr01[None]).numpy()[0])

@@ -28,28 +28,42 @@ def normalise(value: str, allowed: tuple[str, ...] = PRECISION_NAMES, what: str 
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
+def _cpuinfo() -> tuple[str, ...]:
+    """/proc/cpuinfo's lines (Linux; empty elsewhere): the one place the package and benchmarks/ read it."""
     if sys.platform != "linux":
-        return frozenset()
+        return ()
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        return tuple(Path("/proc/cpuinfo").read_text().splitlines())
     except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+        return ()
+
+
+def _cpuinfo_field(key: str) -> str | None:
+    for line in _cpuinfo():
+        if line.startswith(key):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def cpu_flags() -> frozenset[str]:
+    """The first CPU's ISA flags (``avx512_bf16``, ``amx_bf16``, ...); empty when unknown."""
+    return frozenset((_cpuinfo_field("flags") or "").split())
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name as the kernel reports it (None when unknown): what benchmarks name."""
+    return _cpuinfo_field("model name")
 
 
 @functools.lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bf16 dot products (AVX512_BF16 or AMX); bf16 is slower without them."""
-    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def cpu_has_amx() -> bool:
     """True when the CPU has AMX bf16 tiles: where OpenVINO's bf16 is faster than its fp32 (measured)."""
-    return "amx_bf16" in _cpu_flags()
+    return "amx_bf16" in cpu_flags()
 
 
 def has_gpu() -> bool:

@@ -246,3 +246,21 @@ def test_chief_selection():
     assert is_chief(SimpleNamespace()) and is_chief(fake(None, None, {}))
     assert is_chief(fake("worker", 0, workers)) and not is_chief(fake("worker", 1, workers))
     assert is_chief(fake("chief", 0, with_chief)) and not is_chief(fake("worker", 0, with_chief))
+
+
+def test_batch_norm_synchronized_in_every_nested_layer():
+    """Public walk (no Keras private names): SRResNet has 2 BN per residual block + 1 after them, SRGAN's
+    discriminator 7 (every conv block but the first)."""
+    import keras
+
+    from keras_srgan.models import build_generator
+    from keras_srgan.models.discriminator import build_discriminator
+    from keras_srgan.train.trainer import synchronize_batch_norm
+
+    generator, discriminator = build_generator(scale=4, num_blocks=3, filters=8), build_discriminator()
+    synchronize_batch_norm(generator, discriminator)
+    for model, expected in ((generator, 2 * 3 + 1), (discriminator, 7)):
+        norms = [
+            layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        assert len(norms) == expected and all(layer.synchronized for layer in norms)

@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_srgan.data.degradation import RESIZE_KERNELS, apply_separable, bicubic_downsample, resize_matrix
+from keras_srgan.pixels import from_unit, to_unit
 
 RANGES = (
     "blur_sigma", "resize_range", "noise_sigma", "poisson_scale", "jpeg_quality",
@@ -366,8 +367,7 @@ def make_degraded_set(
             raise UserError(f"{path}: cannot read image ({exc})") from None
         s = degradation.scale
         rgb = rgb[: rgb.shape[0] - rgb.shape[0] % s, : rgb.shape[1] - rgb.shape[1] % s]
-        lr = degradation(tf.constant(rgb[None], tf.float32) / 255.0, generator).numpy()[0]
-        lr = np.round(lr * 255.0).astype(np.uint8)
+        lr = from_unit(degradation(tf.constant(to_unit(rgb)[None]), generator).numpy()[0], np.uint8)
         target = out / f"{path.stem}.png"
         Image.fromarray(lr).save(target)
         files[target.name] = {"hr": path.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}

@@ -22,6 +22,7 @@ from keras_srgan.errors import reason as error_reason
 from keras_srgan.exporters.formats import FORMATS, require
 from keras_srgan.exporters.signatures import FLOAT_SIGNATURE
 from keras_srgan.files import atomic_path
+from keras_srgan.pixels import to_unit
 from keras_srgan.settings import require_tensorflow_backend
 
 QUANTIZATIONS = TFLITE_QUANTIZATIONS
@@ -227,7 +228,7 @@ def _export_savedmodel(model, out: Path, lr, reference, size, created: str) -> d
         result = parity.check("savedmodel", "none", tmp, lr, reference, loaded=loaded)
         uint8_lr = parity.parity_image_uint8(size)
         bytes_check = savedmodel.check_bytes_signature(
-            loaded, uint8_lr, parity.keras_reference(model, uint8_lr[None] / 255.0)
+            loaded, uint8_lr, parity.keras_reference(model, to_unit(uint8_lr)[None])
         )
         if not bytes_check["ok"]:
             raise parity.ParityError(

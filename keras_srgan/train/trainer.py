@@ -124,9 +124,21 @@ def synchronize_batch_norm(*models) -> None:
     for model in models:
         if model is None:
             continue
-        for layer in model._flatten_layers(include_self=False, recursive=True):
+        for layer in nested_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = True
+
+
+def nested_layers(layer, seen: set[int] | None = None):
+    """Every layer inside ``layer``, at any depth, each once: the attributes Keras tracks, read through
+    public Python (Keras has no public recursive walk; a custom block's sublayers are not in ``.layers``)."""
+    seen = set() if seen is None else seen
+    for value in vars(layer).values():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, keras.layers.Layer) and id(item) not in seen:
+                seen.add(id(item))
+                yield item
+                yield from nested_layers(item, seen)
 
 
 def weights_fingerprint(model) -> str:
