@@ -40,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     parser.add_argument("--engine", choices=["auto", "openvino", "tensorflow"], default="auto")
-    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=None,
+        help=f"default: the model's receptive radius ({DEFAULT_OVERLAP}); with --tile unset too, large "
+        "images take the two-stage tiler",
+    )
     parser.add_argument("--batch", type=int, default=DEFAULT_TILE_BATCH)
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"input {width}x{height} -> output {out.shape[1]}x{out.shape[0]} ({mpix:.1f} MP), "
         f"engine {upscaler.runner.name}, precision {upscaler.runner.precision}, tile {args.tile}, "
-        f"overlap {args.overlap}, batch {args.batch}, windows {sum(windows)}: wall {seconds:.1f} s, "
+        f"overlap {upscaler.tile_overlap}{' (two-stage)' if upscaler.two_stage else ''}, batch {args.batch}, windows {sum(windows)}: wall {seconds:.1f} s, "
         f"{mpix / seconds:.3f} output MP/s, peak RSS {peak:.0f} MB (after model build+trace {base:.0f} MB)"
     )
     return 0

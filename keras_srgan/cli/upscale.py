@@ -8,6 +8,9 @@ import sys
 
 from keras_srgan.defaults import DEFAULT_WEIGHTS, ENGINES, MAX_PIXELS, PRECISIONS
 
+# TensorFlow only when the model must be built: a weights file whose OpenVINO IR is cached runs without it.
+IMPORTS_TENSORFLOW = False
+
 
 def _non_negative(text: str) -> int:
     try:
@@ -108,6 +111,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keras_srgan.cli import quiet_tensorflow_import
     from keras_srgan.inference.batch import upscale_files
     from keras_srgan.inference.resample import check_output_size
     from keras_srgan.inference.upscale import Upscaler
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             outscale=outscale,
             width=width,
             height=height,
+            before_build=quiet_tensorflow_import,  # TF's C++ start-up lines stay muted when it is needed
         )
 
     written, errors, notes = upscale_files(args.inputs, args.out, factory, max_pixels=args.max_pixels or None)

@@ -286,16 +286,18 @@ def load_engine(
 
 
 # The OpenVINO engine lives in its own module (it imports this one for the shared pieces above).
-from keras_srgan.inference.openvino_engine import (  # noqa: E402
+from keras_srgan.inference.ir_cache import (  # noqa: E402
     MAX_CACHED_BLOBS,
     MAX_CACHED_IRS,
+    prune_cache,
+    remember_weights_file,
+    weights_file,
+)
+from keras_srgan.inference.openvino_engine import (  # noqa: E402
     MAX_COMPILED_PIXELS,
     MAX_COMPILED_SHAPES,
     OpenVINOEngine,
     openvino_from_file,
-    prune_cache,
-    remember_weights_file,
-    weights_file,
 )
 
 __all__ = [

@@ -11,7 +11,6 @@ SHA-256, so a later process can run straight from the cached IR without TensorFl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -22,20 +21,23 @@ from pathlib import Path
 import numpy as np
 
 from keras_srgan.errors import UserError
-from keras_srgan.files import atomic_path, write_atomic_text
 from keras_srgan.inference import engines
+from keras_srgan.inference.ir_cache import (
+    PARTS,
+    _file_alias,
+    _part_path,
+    _touch,
+    convert_parts,
+    prune_cache,
+    weights_file,
+    write_irs,
+)
 
 # Compiled shapes kept per model part (a tiled image uses one or two; small images one each). Each holds
 # its activation memory, so the kept shapes are also limited to this many LR pixels in total (the most
 # recent one is always kept): about one default bf16 window plus a few small images.
 MAX_COMPILED_SHAPES = 4
 MAX_COMPILED_PIXELS = 300_000
-# The model parts in the cache: the whole model, and the halves the two-stage tiler runs.
-PARTS = ("full", "body", "tail")
-
-
-def _part_path(xml: Path, part: str) -> Path:
-    return xml if part == "full" else xml.with_name(f"{xml.stem}-{part}.xml")
 
 
 class OpenVINOEngine(engines._Refreshing):
@@ -118,22 +120,8 @@ class OpenVINOEngine(engines._Refreshing):
         return self._models["full"]
 
     def _convert(self) -> dict:
-        """part -> ``ov.Model`` converted from the transformed Keras model (and its halves, for an SRResNet)."""
-        import tensorflow as tf
-
-        from keras_srgan.inference import transforms
-
-        model = engines._optimised(self.generator)
-        keras_parts = {"full": model}
-        if transforms.is_srresnet(self.generator):
-            keras_parts["body"], keras_parts["tail"] = transforms.split_body_tail(model)
-        out = {}
-        for part, keras_model in keras_parts.items():
-            channels = int(keras_model.inputs[0].shape[-1])
-            fn = tf.function(lambda x, m=keras_model: m(x, training=False), autograph=False)
-            spec = tf.TensorSpec([None, None, None, channels], tf.float32, name="lr")
-            out[part] = self._ov.convert_model(fn.get_concrete_function(spec))
-        return out
+        """part -> ``ov.Model`` converted in this process (see ``convert_parts``)."""
+        return convert_parts(self.generator)
 
     def _ir(self) -> Path | None:
         """The cached IR for these weights, written (atomically) if missing; None without a cache."""
@@ -146,11 +134,7 @@ class OpenVINOEngine(engines._Refreshing):
             _touch(xml)
             return xml
         try:
-            models = self._convert()
-            for part in ("body", "tail", "full"):  # the whole model last: its file says "complete"
-                if part in models:
-                    with atomic_path(_part_path(xml, part), companions=(".bin",)) as tmp:
-                        self._ov.save_model(models[part], str(tmp), compress_to_fp16=False)
+            write_irs(self._convert(), xml)
         except OSError:
             return None
         prune_cache(folder)
@@ -223,45 +207,6 @@ class OpenVINOEngine(engines._Refreshing):
         return body, tail
 
 
-# Cache bounds: every new set of weights (each training checkpoint upscaled, each test model) adds an
-# IR, and every window shape a compiled blob, so the oldest are removed beyond these counts.
-MAX_CACHED_IRS = 8
-MAX_CACHED_BLOBS = 32
-
-
-def _touch(path: Path) -> None:
-    try:
-        os.utime(path)  # "recently used", for prune_cache
-    except OSError:
-        pass
-
-
-def prune_cache(folder: Path, irs: int = MAX_CACHED_IRS, blobs: int = MAX_CACHED_BLOBS) -> None:
-    """Keep the ``irs`` most recently used IRs (``.xml`` + ``.bin``, with their parts) and ``blobs`` newest blobs."""
-
-    def newest_first(paths):
-        def mtime(p: Path) -> float:
-            try:
-                return p.stat().st_mtime
-            except OSError:
-                return 0.0
-
-        return sorted(paths, key=mtime, reverse=True)
-
-    try:
-        whole = (p for p in folder.glob("srgan-*.xml") if not p.stem.endswith(("-body", "-tail")))
-        for xml in newest_first(whole)[irs:]:
-            for part in PARTS:
-                for p in (_part_path(xml, part), _part_path(xml, part).with_suffix(".bin")):
-                    p.unlink(missing_ok=True)
-        compiled = folder / "compiled"
-        if compiled.is_dir():
-            for blob in newest_first(p for p in compiled.iterdir() if p.is_file())[blobs:]:
-                blob.unlink(missing_ok=True)
-    except OSError:
-        pass  # another process pruned first, or a read-only folder: nothing is wrong
-
-
 def _import_openvino():
     try:
         import openvino as ov
@@ -270,45 +215,6 @@ def _import_openvino():
             f"the OpenVINO engine needs the 'openvino' package: {engines.OPENVINO_EXTRA}"
         ) from None
     return ov
-
-
-def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
-    """(file, generator config) behind a shipped name, ``.weights.h5`` or run folder; None if unsure.
-
-    Resolves the way ``weights.load_generator`` does, without TensorFlow; anything it cannot resolve
-    (a ``.keras`` file, a missing file) returns None and takes the normal path, with its errors.
-    """
-    from keras_srgan import weights as w
-
-    spec = w.DEFAULT_WEIGHTS if weights is None else weights
-    if isinstance(spec, str) and spec in w.shipped_weights():
-        path, meta = w.WEIGHTS_DIR / f"{spec}.weights.h5", w.WEIGHTS_DIR / f"{spec}.json"
-    else:
-        path = Path(spec)
-        if path.is_dir():
-            path = path / f"{w.GENERATOR_STEM}.weights.h5"
-        if not str(path).endswith(".weights.h5"):
-            return None
-        meta = w.sibling_meta(path)
-    if not path.is_file():
-        return None
-    try:
-        config = json.loads(meta.read_text()).get("config", {}) if meta.is_file() else {}
-    except (OSError, ValueError):
-        return None
-    return path, config
-
-
-def _file_alias(path: Path, config: dict, folder: Path) -> Path:
-    """Where the IR name for a weights *file* is recorded: keyed by the file's SHA-256 and config."""
-    from keras_srgan.inference.transforms import TRANSFORMS_VERSION
-    from keras_srgan.weights import sha256_of
-
-    key = hashlib.blake2b(digest_size=16)
-    key.update(sha256_of(path).encode())
-    key.update(json.dumps(config, sort_keys=True).encode())
-    key.update(f"transforms-{TRANSFORMS_VERSION}".encode())
-    return folder / "by-file" / f"{key.hexdigest()}.json"
 
 
 def openvino_from_file(
@@ -350,26 +256,6 @@ def openvino_from_file(
     engine = OpenVINOEngine(ir=xml, precision=prec, cache=cache, scale=int(alias.get("scale", 4)))
     engine.num_blocks = int(alias.get("num_blocks", 16))
     return engine
-
-
-def remember_weights_file(weights, engine) -> None:
-    """Record which cached IR belongs to a weights file, so the next process can skip TensorFlow."""
-    ir = getattr(engine, "ir_path", None)
-    found = weights_file(weights)
-    if getattr(engine, "name", None) != "openvino" or ir is None or found is None or engine.generator is None:
-        return
-    alias = _file_alias(*found, ir.parent)
-    record = {
-        "ir": ir.name,
-        "weights": str(found[0]),
-        "scale": engine.scale,
-        "num_blocks": int(getattr(engine.generator, "num_blocks", 16)),
-    }
-    try:
-        alias.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic_text(alias, json.dumps(record) + "\n")
-    except OSError:
-        pass  # no cache this time; nothing is wrong
 
 
 def _nvidia_gpu_present() -> bool:

@@ -227,8 +227,8 @@ def upscale_tiled(
 
 # LR pixels per window of each stage when an engine runs the body and the upsampling tail as two models
 # (``upscale_two_stage``); chosen by measured speed and peak memory (docs/upscaling.md).
-BODY_WINDOW_PIXELS = 560 * 560
-TAIL_WINDOW_PIXELS = 200 * 200
+BODY_WINDOW_PIXELS = 480 * 480
+TAIL_WINDOW_PIXELS = 160 * 160
 
 
 def _window(length: int, count: int, context: int) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -112,11 +113,14 @@ class Upscaler:
             self.tile = default_tile(self.runner.name, self.runner.precision, self.tile_overlap)
 
     @classmethod
-    def from_weights(cls, weights=None, **settings) -> Upscaler:
+    def from_weights(
+        cls, weights=None, before_build: Callable[[], None] | None = None, **settings
+    ) -> Upscaler:
         """An Upscaler for weights or a model (``weights.resolve``: a built generator is used as it is; a
         shipped name, file, run folder or None, the default weights, is loaded). A weights file whose
         OpenVINO IR is cached already starts without importing TensorFlow or building the Keras model
-        (``engines.openvino_from_file``)."""
+        (``engines.openvino_from_file``); otherwise ``before_build`` (if given) is called first, e.g. the
+        CLI's quiet TensorFlow import."""
         from keras_srgan.inference import engines
         from keras_srgan.weights import is_model, resolve
 
@@ -128,6 +132,8 @@ class Upscaler:
             )
             if runner is not None:
                 return cls(None, runner=runner, **settings)
+        if before_build is not None:
+            before_build()
         upscaler = cls(resolve(weights), **settings)
         engines.remember_weights_file(weights, upscaler.runner)
         return upscaler
