@@ -162,3 +162,33 @@ class WorkerOutput:
     def cleanup(self) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def synchronize_batch_norm(*models) -> None:
+    """Make BatchNormalization use global-batch statistics across replicas.
+
+    Why: with per-replica statistics a 2-replica run normalises each half-batch on its own and so
+    trains a different model than one device with the same global batch. Weights are unchanged.
+    """
+    from keras import layers  # here, not at the top: this module must not start TensorFlow on import
+
+    for model in models:
+        if model is None:
+            continue
+        for layer in nested_layers(model):
+            if isinstance(layer, layers.BatchNormalization):
+                layer.synchronized = True
+
+
+def nested_layers(layer, seen: set[int] | None = None):
+    """Every layer inside ``layer``, at any depth, each once: the attributes Keras tracks, read through
+    public Python (Keras has no public recursive walk; a custom block's sublayers are not in ``.layers``)."""
+    from keras import layers
+
+    seen = set() if seen is None else seen
+    for value in vars(layer).values():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, layers.Layer) and id(item) not in seen:
+                seen.add(id(item))
+                yield item
+                yield from nested_layers(item, seen)

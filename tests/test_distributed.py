@@ -253,9 +253,9 @@ def test_batch_norm_synchronized_in_every_nested_layer():
     discriminator 7 (every conv block but the first)."""
     import keras
 
+    from keras_srgan.distribute import synchronize_batch_norm
     from keras_srgan.models import build_generator
     from keras_srgan.models.discriminator import build_discriminator
-    from keras_srgan.train.trainer import synchronize_batch_norm
 
     generator, discriminator = build_generator(scale=4, num_blocks=3, filters=8), build_discriminator()
     synchronize_batch_norm(generator, discriminator)

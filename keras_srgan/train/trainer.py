@@ -20,7 +20,7 @@ from keras_srgan.data.degradation import build_degradation
 from keras_srgan.data.images import scan_images, scan_pairs
 from keras_srgan.data.pipeline import train_dataset, validation_dataset
 from keras_srgan.defaults import PRECISION_ALIASES
-from keras_srgan.distribute import WorkerOutput, make_strategy
+from keras_srgan.distribute import WorkerOutput, make_strategy, synchronize_batch_norm
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.losses.content import ContentLoss
@@ -113,32 +113,6 @@ class LearningRates:
                 optimizer.learning_rate = learning_rate_at(self.cfg, step, base)
             self.current = value
         return value
-
-
-def synchronize_batch_norm(*models) -> None:
-    """Make BatchNormalization use global-batch statistics across replicas.
-
-    Why: with per-replica statistics a 2-replica run normalises each half-batch on its own and so
-    trains a different model than one device with the same global batch. Weights are unchanged.
-    """
-    for model in models:
-        if model is None:
-            continue
-        for layer in nested_layers(model):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.synchronized = True
-
-
-def nested_layers(layer, seen: set[int] | None = None):
-    """Every layer inside ``layer``, at any depth, each once: the attributes Keras tracks, read through
-    public Python (Keras has no public recursive walk; a custom block's sublayers are not in ``.layers``)."""
-    seen = set() if seen is None else seen
-    for value in vars(layer).values():
-        for item in value if isinstance(value, (list, tuple)) else (value,):
-            if isinstance(item, keras.layers.Layer) and id(item) not in seen:
-                seen.add(id(item))
-                yield item
-                yield from nested_layers(item, seen)
 
 
 def weights_fingerprint(model) -> str:
