@@ -39,7 +39,7 @@ from _common import (  # noqa: E402
 CONFIGS = [
     (stage, precision, jit)
     for stage in ("pretrain", "gan", "gan-simultaneous")
-    for precision in ("off", "bf16")
+    for precision in ("fp32", "bf16")
     for jit in (False, True)
 ]
 
@@ -168,7 +168,7 @@ def pipeline_rate(batches: int, pause: tuple[list[int], list[str]]) -> dict:
     """
     from keras_srgan.data.pipeline import train_dataset
 
-    cfg = _config("pretrain", "off", False)
+    cfg = _config("pretrain", "fp32", False)
     iterator = iter(train_dataset(cfg.data, cfg.patch_size, cfg.batch_size, seed=0))
     start = time.perf_counter()
     for _ in range(20):  # fills the decode cache and the prefetch buffer
@@ -272,14 +272,14 @@ def main(argv: list[str] | None = None) -> int:
             f"\ninput pipeline alone: {pipe.get('batches_per_s', float('nan')):.1f} HR batches/s (batch 16, 96 px)"
         )
     for stage in ("pretrain", "gan", "gan-simultaneous"):
-        a, b = steps.get(f"{stage}/off/noxla"), steps.get(f"{stage}/bf16/noxla")
+        a, b = steps.get(f"{stage}/fp32/noxla"), steps.get(f"{stage}/bf16/noxla")
         if a and b:
             print(f"{stage}: bf16 speed-up over fp32 {a['s_per_step'] / b['s_per_step']:.2f}x")
-        for precision in ("off", "bf16"):
+        for precision in ("fp32", "bf16"):
             a, b = steps.get(f"{stage}/{precision}/noxla"), steps.get(f"{stage}/{precision}/xla")
             if a and b:
                 print(f"{stage}/{precision}: XLA speed-up {a['s_per_step'] / b['s_per_step']:.2f}x")
-    for precision in ("off", "bf16"):
+    for precision in ("fp32", "bf16"):
         a, b = steps.get(f"gan/{precision}/noxla"), steps.get(f"gan-simultaneous/{precision}/noxla")
         if a and b:
             print(f"gan/{precision}: alternating costs {a['s_per_step'] / b['s_per_step']:.2f}x simultaneous")
