@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
+from keras_srgan import precision as precision_policy
 from keras_srgan.errors import UserError
 from keras_srgan.inference import engines, transforms
 from keras_srgan.inference.predict import Predictor, resolve_precision
@@ -212,7 +213,8 @@ def test_engine_and_precision_resolution(monkeypatch):
     expected = "bf16" if engines.cpu_has_bf16() and not engines.has_gpu() else "fp32"
     assert resolve_precision("auto") == expected  # the TensorFlow engine's rule
     assert engines.resolve_precision("auto", "openvino") == ("bf16" if engines.cpu_has_amx() else "fp32")
-    monkeypatch.setattr(engines, "cpu_has_amx", lambda: False)  # AVX512_BF16 without AMX: OpenVINO fp32
+    # AVX512_BF16 without AMX: OpenVINO fp32
+    monkeypatch.setattr(precision_policy, "cpu_has_amx", lambda: False)
     assert engines.resolve_precision("auto", "openvino") == "fp32"
     assert resolve_precision("fp32") == "fp32"
     monkeypatch.setenv(engines.PRECISION_ENV, "fp32")

@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from keras_srgan import defaults
+from keras_srgan import precision as precision_policy
 from keras_srgan.errors import UserError, reason
 from keras_srgan.precision import cpu_has_amx, cpu_has_bf16, has_gpu  # noqa: F401 (re-exported)
 
@@ -82,14 +83,7 @@ def resolve_precision(precision: str = "auto", engine: str = "openvino") -> str:
     speed, docs/performance.md). TensorFlow: bf16 with AVX512_BF16 or AMX (measured 1.8x its fp32 on an
     AVX512_BF16 CPU without AMX), fp32 without, and fp32 on a GPU.
     """
-    precision = _env_choice(precision, PRECISION_ENV, PRECISIONS, "precision")
-    if precision != "auto":
-        return precision
-    if engine == "openvino":
-        return "bf16" if cpu_has_amx() else "fp32"
-    if has_gpu():
-        return "fp32"  # measured on CPUs only; a GPU has its own fast paths
-    return "bf16" if cpu_has_bf16() else "fp32"
+    return precision_policy.resolve(_env_choice(precision, PRECISION_ENV, PRECISIONS, "precision"), engine)
 
 
 def resolve_engine(engine: str = "auto") -> tuple[str, str | None]:
