@@ -48,7 +48,9 @@ def _top_level_imports(path) -> set[str]:
 def test_every_third_party_import_is_declared():
     core, extras = _declared()
     declared = core.union(*extras.values())
-    local = {"keras_srgan", "_common", "conftest"} | {p.stem for d in SOURCES for p in (REPO / d).glob("*.py")}
+    local = {"keras_srgan", "_common", "conftest"} | {
+        p.stem for d in SOURCES for p in (REPO / d).glob("*.py")
+    }
     distributions = importlib.metadata.packages_distributions()
     missing = {}
     for folder in SOURCES:
@@ -57,7 +59,9 @@ def test_every_third_party_import_is_declared():
                 # not installed (an extra the test install leaves out): its import name must be declared
                 dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
                 if not dists & declared:
-                    missing.setdefault(module, []).append(f"{path.relative_to(REPO)} ({', '.join(sorted(dists))})")
+                    missing.setdefault(module, []).append(
+                        f"{path.relative_to(REPO)} ({', '.join(sorted(dists))})"
+                    )
     assert not missing, f"imports no requirement in setup.cfg names: {missing}"
 
 

@@ -31,7 +31,10 @@ BASE = [
 VARIANTS = {
     "paper": ([], "the paper's step: alternating D then G, BCE, BN in D, pixel MSE"),
     "simultaneous": (["--gan-update", "simultaneous"], "both gradients from one pass (the old step)"),
-    "blur-d": (["--d-downsample", "blur"], "antialiased downsampling in D: no aliased, periodic gradients to G"),
+    "blur-d": (
+        ["--d-downsample", "blur"],
+        "antialiased downsampling in D: no aliased, periodic gradients to G",
+    ),
     "ema": (["--ema-decay", "0.995"], "moving average of G's weights (horizon ~200 steps at this length)"),
     "relativistic": (["--adversarial", "relativistic"], "ESRGAN's relativistic average D"),
     "spectral": (["--d-norm", "spectral"], "spectral normalisation instead of BN in D"),
@@ -61,14 +64,26 @@ def train(runs: Path, name: str, steps: int, data: list[str]) -> Path:
 def measure(run: Path, sets: list[str]) -> dict:
     out = run / "eval.json"
     if not out.is_file():
-        cmd = ["keras-srgan", "evaluate", "--weights", str(run), "--data", *sets, "--json", str(out), "--no-progress"]
+        cmd = [
+            "keras-srgan",
+            "evaluate",
+            "--weights",
+            str(run),
+            "--data",
+            *sets,
+            "--json",
+            str(out),
+            "--no-progress",
+        ]
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
     return json.loads(out.read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=Path, required=True, help="folder holding one run per variant")
     parser.add_argument("--only", nargs="*", choices=list(VARIANTS), help="variants (default: all)")
     parser.add_argument("--steps", type=int, default=500)
