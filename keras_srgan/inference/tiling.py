@@ -66,9 +66,7 @@ def receptive_radius(num_blocks: int = 16, scale: int = 4) -> int:
     ``body_radius + tail_radius``: in LR pixels 4 + 2 * num_blocks + 1 + (1 + 1/2 + ...) + 4 / scale
     (39.5 for 16 blocks at x4), each stage rounded the way pixel shuffles do (exact, 40 here).
     """
-    if num_blocks < 0:
-        raise ValueError(f"need num_blocks >= 0 and a power-of-two scale >= 2, got {num_blocks}, {scale}")
-    return body_radius(num_blocks) + tail_radius(scale)
+    return body_radius(num_blocks) + tail_radius(scale)  # each checks its own argument
 
 
 # The context for the default generator (16 blocks, x4): 40 LR pixels.
