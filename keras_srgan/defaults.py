@@ -26,3 +26,6 @@ CONTENT_LOSSES = ("mse", "l1", "vgg54", "vgg22")
 # keras-srgan upscale / Upscaler / upscale()
 ENGINES = ("auto", "openvino", "tensorflow")
 MAX_PIXELS = 4096 * 4096  # inputs above this are refused (4096^2 in = 805 MB of 8-bit RGB out)
+
+# keras-srgan upscale / evaluate --phase-equalize (inference/phase.py): "auto" takes the weights' own setting
+PHASE_EQUALIZE = {"auto": None, "on": True, "off": False}

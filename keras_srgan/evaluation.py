@@ -30,6 +30,7 @@ from PIL import Image
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, is_image_file, write_atomic_text
+from keras_srgan.inference import phase
 from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
 from keras_srgan.pixels import to_uint8, to_unit
 from keras_srgan.settings import require_tensorflow_backend
@@ -94,14 +95,16 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 class ProtocolUpscaler:
     """uint8 LR [h, w, 3] -> uint8 SR [s*h, s*w, 3], by a generator or by bicubic interpolation."""
 
-    def __init__(self, scale: int, generator=None, runner=None):
-        """``runner`` (LR float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``."""
+    def __init__(self, scale: int, generator=None, runner=None, phase_equalize: bool = False):
+        """``runner`` (LR float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``;
+        ``phase_equalize`` removes the generator's static per-phase offset (``inference.phase``)."""
         import tensorflow as tf
 
         from keras_srgan.data.degradation import bicubic_downsample
         from keras_srgan.inference.predict import Predictor
 
         self.scale = scale
+        self.phase_equalize = bool(phase_equalize)
         if runner is None and generator is not None:
             runner = Predictor(generator)
         self._predictor = runner
@@ -122,11 +125,18 @@ class ProtocolUpscaler:
         lr = self._down(to_unit(hr_rgb)[None]).numpy()[0]
         return to_uint8(lr)
 
-    def upscale(self, lr_rgb: np.ndarray) -> np.ndarray:
+    def upscale_unit(self, lr_rgb: np.ndarray) -> np.ndarray:
+        """uint8 LR -> float64 SR in [0, 1] before any rounding (no phase equalisation)."""
         lr01 = to_unit(lr_rgb)
         if self._predictor is not None:
-            return to_uint8(self._predictor(lr01))
-        return to_uint8(self._up(lr01[None]).numpy()[0])
+            return np.asarray(self._predictor(lr01), np.float64)
+        return np.asarray(self._up(lr01[None]).numpy()[0], np.float64)
+
+    def upscale(self, lr_rgb: np.ndarray) -> np.ndarray:
+        sr01 = self.upscale_unit(lr_rgb)
+        if self.phase_equalize:
+            return phase.equalize(sr01, lr_rgb, self.scale, np.uint8)
+        return to_uint8(sr01)
 
 
 def _unique_names(items: Sequence[Path], short, fallback) -> list[str]:
@@ -171,6 +181,7 @@ def evaluate(
     save_images: str | os.PathLike | None = None,
     progress: bool = True,
     hr: bool = False,
+    phase_equalize: bool | None = None,
 ) -> dict:
     """Measure a generator (or bicubic) on folders of HR images; one folder = one set, named by the folder.
 
@@ -182,6 +193,8 @@ def evaluate(
     too-small files with their reason under ``failed``. PSNR of an image identical to its HR is ``inf``
     (written to JSON as the string ``"inf"``). NIQE or grid is ``None`` for an image where it is not
     defined (NIQE: smaller than one 96x96 block after the border, or flat) and left out of that mean.
+    ``phase_equalize`` (None = the weights' own setting, on for ``srgan``) removes the generator's static
+    per-phase offset before rounding, as ``upscale`` does (``inference.phase``); the method says so.
     """
     require_tensorflow_backend("evaluation")
     if isinstance(data_dirs, str | os.PathLike):
@@ -206,8 +219,14 @@ def evaluate(
         upscaler, method = None, "HR (the ground truth itself)"
     else:
         generator = None if bicubic else _load_generator(weights, scale)
-        upscaler = ProtocolUpscaler(scale, generator)
+        if phase_equalize is None:
+            phase_equalize = bool(getattr(generator, "phase_equalize", False))
+        if bicubic and phase_equalize:
+            raise UserError("phase equalisation removes a generator's grid: bicubic has none")
+        upscaler = ProtocolUpscaler(scale, generator, phase_equalize=phase_equalize)
         method = "bicubic" if bicubic else _weights_label(weights)
+        if phase_equalize:
+            method += " (phase-equalised)"
     save_root = Path(save_images) if save_images is not None else None
 
     from tqdm.auto import tqdm

@@ -59,7 +59,7 @@ def test_bad_requests_are_one_clear_error(request_, message, tiny_generator):
     with pytest.raises(UserError, match=message):
         resample.check_output_size(**request_)
     with pytest.raises(UserError, match=message):
-        upscale(np.zeros((4, 4, 3), np.uint8), generator=tiny_generator, **request_)
+        upscale(np.zeros((4, 4, 3), np.uint8), weights=tiny_generator, **request_)
 
 
 def test_outscale_4_is_bit_identical_and_not_resized(tiny_generator, monkeypatch):
@@ -101,7 +101,7 @@ def test_alpha_is_resized_to_the_same_size(tiny_generator):
     rgba = np.concatenate(
         [smooth_image(10, 12), np.tile(np.linspace(0, 255, 12), (10, 1))[:, :, None]], axis=2
     )
-    out = upscale(rgba.astype(np.uint8), generator=tiny_generator, outscale=1.5)
+    out = upscale(rgba.astype(np.uint8), weights=tiny_generator, outscale=1.5)
     assert out.shape == (15, 18, 4)
     assert out[:, 0, 3].mean() < 40 and out[:, -1, 3].mean() > 215  # still the left-to-right ramp
 
@@ -172,5 +172,5 @@ def test_api_accepts_every_engine_name(tiny_generator):
 
     image = smooth_image(5, 6)
     for engine in ENGINES:
-        out = upscale(image, generator=tiny_generator, engine=engine, precision="fp32", width=30)
+        out = upscale(image, weights=tiny_generator, engine=engine, precision="fp32", width=30)
         assert out.shape == (25, 30, 3)

@@ -294,7 +294,7 @@ def test_upscale_default_and_fp32_opt_out(trained_like_generator):
     image = smooth_image(30, 26)
     reference = keras_sr(trained_like_generator, image[None].astype(np.float32) / 255.0)[0]
     exact = upscale(
-        image.astype(np.float32) / 255.0, generator=trained_like_generator, precision="fp32", tile=0
+        image.astype(np.float32) / 255.0, weights=trained_like_generator, precision="fp32", tile=0
     )
     assert np.max(np.abs(exact - reference)) < 1e-6
     default = Upscaler(trained_like_generator, tile=0)
@@ -308,9 +308,9 @@ def test_upscale_default_and_fp32_opt_out(trained_like_generator):
 
 def test_upscale_options_and_env(trained_like_generator, monkeypatch):
     with pytest.raises(UserError, match="precision"):
-        upscale(np.zeros((4, 4, 3), np.uint8), generator=trained_like_generator, precision="fp8")
+        upscale(np.zeros((4, 4, 3), np.uint8), weights=trained_like_generator, precision="fp8")
     with pytest.raises(UserError, match="engine"):
-        upscale(np.zeros((4, 4, 3), np.uint8), generator=trained_like_generator, engine="cuda")
+        upscale(np.zeros((4, 4, 3), np.uint8), weights=trained_like_generator, engine="cuda")
     monkeypatch.setenv(engines.PRECISION_ENV, "fp32")
     monkeypatch.setenv(engines.ENGINE_ENV, "tensorflow")
     up = Upscaler(trained_like_generator)

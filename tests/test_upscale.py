@@ -12,6 +12,7 @@ from conftest import REPO, run_cli, smooth_image
 from PIL import Image
 
 from keras_srgan.errors import UserError
+from keras_srgan.inference import upscale as upscale_module
 from keras_srgan.inference.upscale import Upscaler, upscale
 
 
@@ -25,16 +26,16 @@ def leftovers(folder) -> list[str]:
 def test_numpy_in_numpy_out_sizes(tiny_generator, shape):
     image = smooth_image(shape[0], shape[1], channels=3)
     image = image[:, :, 0] if len(shape) == 2 else np.concatenate([image] * 2, axis=2)[:, :, : shape[2]]
-    out = upscale(image, generator=tiny_generator, tile=4, tile_overlap=4)
+    out = upscale(image, weights=tiny_generator, tile=4, tile_overlap=4)
     assert isinstance(out, np.ndarray) and out.dtype == np.uint8
     assert out.shape == (shape[0] * 4, shape[1] * 4) + tuple(shape[2:])
 
 
 def test_pil_in_pil_out_and_float_arrays(tiny_generator):
     img = Image.fromarray(smooth_image(10, 12)).convert("LA")
-    out = upscale(img, generator=tiny_generator)
+    out = upscale(img, weights=tiny_generator)
     assert isinstance(out, Image.Image) and out.mode == "LA" and out.size == (48, 40)
-    floats = upscale(smooth_image(6, 7).astype(np.float32) / 255, generator=tiny_generator)
+    floats = upscale(smooth_image(6, 7).astype(np.float32) / 255, weights=tiny_generator)
     assert (
         floats.dtype == np.float32 and floats.shape == (24, 28, 3) and 0 <= floats.min() <= floats.max() <= 1
     )
@@ -42,9 +43,16 @@ def test_pil_in_pil_out_and_float_arrays(tiny_generator):
 
 def test_api_rejects_bad_arguments(tiny_generator):
     with pytest.raises(UserError, match="expected"):
-        upscale(np.zeros((4, 4, 5), np.uint8), generator=tiny_generator)
-    with pytest.raises(UserError, match="either weights or generator"):
-        upscale(np.zeros((4, 4, 3), np.uint8), "x.weights.h5", generator=tiny_generator)
+        upscale(np.zeros((4, 4, 5), np.uint8), weights=tiny_generator)
+
+
+def test_generator_keyword_is_deprecated_and_exclusive_with_weights(tiny_generator):
+    image = np.zeros((4, 4, 3), np.uint8)
+    with pytest.warns(DeprecationWarning, match="pass the model as weights="):
+        old = upscale(image, generator=tiny_generator, precision="fp32", engine="tensorflow")
+    np.testing.assert_array_equal(old, upscale(image, tiny_generator, precision="fp32", engine="tensorflow"))
+    with pytest.warns(DeprecationWarning), pytest.raises(UserError, match="either weights or generator"):
+        upscale(image, "x.weights.h5", generator=tiny_generator)
 
 
 def test_repeated_calls_share_one_engine_and_never_change_it(tiny_generator, monkeypatch):
@@ -58,12 +66,13 @@ def test_repeated_calls_share_one_engine_and_never_change_it(tiny_generator, mon
         return real(*args, **kwargs)
 
     monkeypatch.setattr(engines, "load_engine", counting)
+    upscale_module._shared_upscaler.cache_clear()  # earlier tests may have made this one already
     image = smooth_image(9, 11)
     calls = [{"tile": 4, "tile_overlap": 4}, {"tile": 0}, {"outscale": 2.5}, {"tile": 4, "tile_overlap": 4}]
     outs = [upscale(image, tiny_generator, precision="fp32", engine="tensorflow", **c) for c in calls]
     assert len(built) == 1  # one model, one engine: only the tile and size differ per call
-    # the older keyword is the same model, the same cached engine
-    again = upscale(image, generator=tiny_generator, precision="fp32", engine="tensorflow")
+    # the keyword form is the same model, the same cached engine
+    again = upscale(image, weights=tiny_generator, precision="fp32", engine="tensorflow")
     assert len(built) == 1
     upscale(image, tiny_generator, precision="bf16", engine="tensorflow")
     assert len(built) == 2

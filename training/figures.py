@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     upscalers = {"bicubic": ProtocolUpscaler(args.scale)}
     for spec in args.models:
-        upscalers[Path(spec).name] = ProtocolUpscaler(args.scale, load_generator(spec))
+        generator = load_generator(spec)  # each as users get it: phase equalisation where its weights ask
+        upscalers[Path(spec).name] = ProtocolUpscaler(
+            args.scale, generator, phase_equalize=generator.phase_equalize
+        )
 
     for set_name, stem, left, top, size in CROPS:
         path = next((p for p in list_images(args.data / set_name) if p.stem == stem), None)

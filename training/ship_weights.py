@@ -65,9 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out-dir", type=Path, default=WEIGHTS_DIR, help="default: the package's weights folder"
     )
+    parser.add_argument(
+        "--phase-equalize",
+        action="store_true",
+        help="mark the weights so inference removes their static per-phase offset (inference/phase.py); "
+        "for GAN stages, whose grid it removes (docs/gan_stage.md)",
+    )
     args = parser.parse_args(argv)
 
     generator, step = generator_from_run(args.run_dir)
+    generator.phase_equalize = args.phase_equalize  # saved in the weights' config
     config = json.loads((args.run_dir / "config.json").read_text())
     extra = {
         "name": args.name,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from keras_srgan.defaults import PHASE_EQUALIZE
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -27,6 +29,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--hr", action="store_true", help="measure the HR images themselves (NIQE and grid; no PSNR/SSIM)"
     )
     parser.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
+    parser.add_argument(
+        "--phase-equalize",
+        choices=tuple(PHASE_EQUALIZE),
+        default="auto",
+        help="remove the generator's static 4-px pattern (its grid) before rounding; auto (default): the "
+        "weights' own setting, on for srgan",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write all results (per image) to this JSON file")
     parser.add_argument("--save-images", metavar="DIR", help="save SR images as DIR/<set>/<name>.png")
     parser.add_argument("--per-image", action="store_true", help="print a row per image")
@@ -47,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weights,
         bicubic=args.bicubic,
         hr=args.hr,
+        phase_equalize=PHASE_EQUALIZE[args.phase_equalize],
         scale=args.scale,
         json_path=args.json,
         save_images=args.save_images,

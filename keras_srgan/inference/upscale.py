@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from PIL import Image, ImageOps
 
 from keras_srgan import pixels
 from keras_srgan.errors import UserError
-from keras_srgan.inference import image_io, resample
+from keras_srgan.inference import image_io, phase, resample
 from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE_BATCH,
@@ -70,6 +71,11 @@ class Upscaler:
     Output size: the model's x4 unless ``outscale`` (any number > 0: the x4 result resized to
     round(outscale x each side), ``resample.resize``) or ``width``/``height`` (the output's pixels, the
     aspect ratio kept; both = fit inside that box) is given; x4 itself is never resized.
+
+    ``phase_equalize``: remove the generator's static per-phase offset, its grid (``inference.phase``);
+    None takes the weights' own setting (on for the shipped ``srgan``). The tiler's output then stays at
+    16 bits until the offset is known (one more copy of the output in memory), and tiled still equals
+    untiled.
     """
 
     generator: object
@@ -82,6 +88,7 @@ class Upscaler:
     outscale: float | None = None
     width: int | None = None
     height: int | None = None
+    phase_equalize: bool | None = None
     two_stage: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -105,6 +112,8 @@ class Upscaler:
                 raise UserError("Upscaler needs a generator (or use Upscaler.from_weights)")
             self.runner = load_engine(self.generator, self.engine, self.precision)
         self.two_stage = self.tile is None and self.tile_overlap is None
+        if self.phase_equalize is None:
+            self.phase_equalize = bool(getattr(self.generator, "phase_equalize", False))
         if self.tile_overlap is None:
             # the engine knows the architecture even when started from a cached IR without the Keras model
             self.tile_overlap = model_overlap(self.generator if self.generator is not None else self.runner)
@@ -122,6 +131,7 @@ class Upscaler:
         (``engines.openvino_from_file``); otherwise ``before_build`` (if given) is called first, e.g. the
         CLI's quiet TensorFlow import."""
         from keras_srgan.inference import engines
+        from keras_srgan.inference.ir_cache import weights_file
         from keras_srgan.weights import is_model, resolve
 
         if is_model(weights):
@@ -131,6 +141,9 @@ class Upscaler:
                 weights, settings.get("precision", "auto"), engine=settings.get("engine", "auto")
             )
             if runner is not None:
+                if settings.get("phase_equalize") is None:
+                    found = weights_file(weights)  # resolved just now, so not None
+                    settings["phase_equalize"] = bool(found[1].get("phase_equalize", False))
                 return cls(None, runner=runner, **settings)
         if before_build is not None:
             before_build()
@@ -139,6 +152,13 @@ class Upscaler:
         return upscaler
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
+        """[H, W, 3] -> [sH, sW, 3] of the same dtype: the network, then the phase equalisation if on."""
+        if not self.phase_equalize:
+            return self._network(rgb, progress)
+        wide = rgb.astype(np.uint16) * np.uint16(257) if rgb.dtype == np.uint8 else rgb  # same [0, 1] values
+        return phase.equalize(self._network(wide, progress), rgb, self.scale, rgb.dtype)
+
+    def _network(self, rgb: np.ndarray, progress=None) -> np.ndarray:
         window = self.tile + 2 * self.tile_overlap
         stages = getattr(self.runner, "stages", None)
         stages = stages() if self.two_stage and stages is not None and max(rgb.shape[:2]) > window else None
@@ -272,30 +292,40 @@ def upscale(
     outscale: float | None = None,
     width: int | None = None,
     height: int | None = None,
+    phase_equalize: bool | None = None,
 ) -> ImageLike:
     """Super-resolve one image x4; a numpy array in gives a numpy array out, a PIL image gives a PIL image.
 
     ``weights``: weights or a model, as everywhere (``weights.resolve``): a built generator, a shipped name,
     ``.weights.h5``, ``.keras`` or run folder (default: the shipped ``srresnet``); ``generator=`` is the
-    older keyword for a built model. ``tile`` is the LR core size per model call (0 = whole image at
+    older keyword for a built model (deprecated). ``tile`` is the LR core size per model call (0 = whole image at
     once, None = chosen from the engine and precision, see ``Upscaler``) and ``tile_overlap`` the LR
     context around each tile (None = the model's receptive radius). ``precision``: "auto" (the fast
     default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the ``KERAS_SRGAN_PRECISION``
     environment variable). ``engine``: one of ``engines.ENGINES`` ("auto", "openvino", "tensorflow"; also
     ``KERAS_SRGAN_ENGINE``). ``outscale`` (any number > 0) or ``width``/``height`` (output pixels, aspect
     kept; both = fit inside) resize the x4 result (``Upscaler``). The last model and engine are kept for
-    the next call; for many images an ``Upscaler`` of your own says so explicitly.
+    the next call; for many images an ``Upscaler`` of your own says so explicitly. ``phase_equalize``:
+    remove the generator's grid (``Upscaler``; None = the weights' own setting).
     """
-    if generator is not None and weights is not None:
-        raise UserError("pass either weights or generator, not both")
+    if generator is not None:
+        warnings.warn(
+            "upscale(generator=...) is deprecated: pass the model as weights=",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if weights is not None:
+            raise UserError("pass either weights or generator, not both")
     if (tile is not None and tile < 0) or (tile_overlap is not None and tile_overlap < 0):
         raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
     resample.check_output_size(outscale, width, height)  # before any model is loaded
     source = generator if generator is not None else weights
     if isinstance(source, str | os.PathLike):
         source = os.fspath(source)  # "x" and Path("x") are the same cache entry
+    shared = _shared_upscaler(source, precision, engine)
     upscaler = dataclasses.replace(
-        _shared_upscaler(source, precision, engine),
+        shared,
+        phase_equalize=shared.phase_equalize if phase_equalize is None else phase_equalize,
         tile=tile,
         tile_overlap=tile_overlap,
         outscale=outscale,

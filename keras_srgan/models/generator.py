@@ -19,6 +19,10 @@ class SRResNet(keras.Model):
     nobody outside the model converts ranges. ``scale`` must be a power of two; each x2 stage is
     conv(4*filters) -> pixel shuffle -> PReLU. The last conv runs in float32 under mixed precision so the
     output keeps full precision.
+
+    ``phase_equalize``: whether inference should remove the static per-phase offset these weights add
+    (``inference.phase``; a GAN stage teaches one). It belongs to trained weights and is saved in their
+    config, but ``call`` never applies it: it needs the whole image, which a tile does not have.
     """
 
     def __init__(
@@ -28,6 +32,7 @@ class SRResNet(keras.Model):
         filters: int = 64,
         icnr: bool = True,
         bn_momentum: float = 0.9,
+        phase_equalize: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -39,6 +44,7 @@ class SRResNet(keras.Model):
         self.filters = int(filters)
         self.icnr = bool(icnr)
         self.bn_momentum = float(bn_momentum)
+        self.phase_equalize = bool(phase_equalize)
 
         self.head = layers.Conv2D(filters, 9, padding="same", name="head_conv")
         self.head_act = layers.PReLU(shared_axes=[1, 2], name="head_prelu")
@@ -110,6 +116,7 @@ class SRResNet(keras.Model):
             "filters": self.filters,
             "icnr": self.icnr,
             "bn_momentum": self.bn_momentum,
+            "phase_equalize": self.phase_equalize,
         }
 
 

@@ -63,7 +63,7 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
 
 
 def generator_config(model) -> dict:
-    keys = ("scale", "num_blocks", "filters", "icnr", "bn_momentum")
+    keys = ("scale", "num_blocks", "filters", "icnr", "bn_momentum", "phase_equalize")
     config = model.get_config()
     return {k: config[k] for k in keys if k in config}
 
