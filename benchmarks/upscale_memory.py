@@ -16,6 +16,7 @@ the cache folder ($KERAS_SRGAN_CACHE_DIR) already holds it.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import sys
@@ -31,6 +32,7 @@ def peak_rss_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from keras_srgan.inference import tiling
     from keras_srgan.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_BATCH
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         "images take the two-stage tiler",
     )
     parser.add_argument("--batch", type=int, default=DEFAULT_TILE_BATCH)
+    parser.add_argument(
+        "--windows",
+        metavar="BODYxTAIL",
+        help=f"two-stage window sides in LR px (default {math.isqrt(tiling.BODY_WINDOW_PIXELS)}x"
+        f"{math.isqrt(tiling.TAIL_WINDOW_PIXELS)})",
+    )
     args = parser.parse_args(argv)
+    if args.windows:
+        body, tail = (int(v) for v in args.windows.lower().split("x"))
+        tiling.BODY_WINDOW_PIXELS, tiling.TAIL_WINDOW_PIXELS = body * body, tail * tail
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     import keras
@@ -83,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"input {width}x{height} -> output {out.shape[1]}x{out.shape[0]} ({mpix:.1f} MP), "
         f"engine {upscaler.runner.name}, precision {upscaler.runner.precision}, tile {args.tile}, "
-        f"overlap {upscaler.tile_overlap}{' (two-stage)' if upscaler.two_stage else ''}, batch {args.batch}, windows {sum(windows)}: wall {seconds:.1f} s, "
+        f"overlap {upscaler.tile_overlap}{' (two-stage)' if upscaler.two_stage else ''}"
+        f"{f' windows {args.windows}' if args.windows else ''}, batch {args.batch}, windows {sum(windows)}: wall {seconds:.1f} s, "
         f"{mpix / seconds:.3f} output MP/s, peak RSS {peak:.0f} MB (after model build+trace {base:.0f} MB)"
     )
     return 0

@@ -383,6 +383,89 @@ def startup(timer: Timer, weights: str | None, work: Path) -> dict:
     return out
 
 
+def _windows_label(windows: str | None) -> str:
+    return DEFAULT if windows is None else f"{DEFAULT}, two-stage windows {windows}"
+
+
+def large_runs(args, default, timer: Timer, results: list[dict], scale: int) -> dict[str, list[float]]:
+    """The tiled ``--large`` image through the default path, per window setting (``--windows``), paired.
+
+    Each setting runs once to compile its window shapes, then ``--large-rounds`` times in rotating
+    order, every run followed by a 256x256-class call of the default (the first ``--sizes``) so that each
+    round gives a large/small ratio measured under the same load (the machine's load drifts over the
+    minutes a large image takes). Rows: the median seconds per setting; returns setting -> the per-round
+    ratios.
+    """
+    from keras_srgan.inference import tiling
+
+    img = test_image(args.large)
+    small = test_image(args.sizes[0])
+    runner = default.runner
+    library = (tiling.BODY_WINDOW_PIXELS, tiling.TAIL_WINDOW_PIXELS)
+    settings = args.windows or [None]
+
+    def run(windows: str | None) -> dict:
+        if windows is not None:
+            body, tail = (int(v) for v in windows.lower().split("x"))
+            tiling.BODY_WINDOW_PIXELS, tiling.TAIL_WINDOW_PIXELS = body * body, tail * tail
+        timed = TimedEngine(timer, runner)
+        default.runner = timed
+        try:
+            start = time.perf_counter()
+            default.upscale_array(img)
+            wall = time.perf_counter() - start
+        finally:
+            default.runner = runner
+            tiling.BODY_WINDOW_PIXELS, tiling.TAIL_WINDOW_PIXELS = library
+        calls = timed.calls
+        return {
+            "seconds": calls.compute_s + (wall - calls.window_s),  # model calls + host-side tiling work
+            "model_call_s": calls.compute_s,
+            "windows": calls.calls,
+            "two_stage": timed.staged,
+            "others": max(timer.others[-calls.calls :]) if calls.calls else None,
+        }
+
+    def row(label: str, runs: list[dict]) -> dict:
+        seconds = statistics.median(r["seconds"] for r in runs)
+        return {
+            "runtime": label,
+            "lr_size": args.large,
+            "tiled": True,
+            "two_stage": runs[0]["two_stage"],
+            "windows": runs[0]["windows"],
+            "seconds": seconds,
+            "times": [r["seconds"] for r in runs],
+            "model_call_s": statistics.median(r["model_call_s"] for r in runs),
+            "out_mp_s": (args.large * scale) ** 2 / seconds / 1e6,
+            "psnr_vs_fp32_db": None,
+            "others_cpu_pct": max((r["others"] for r in runs if r["others"] is not None), default=None),
+        }
+
+    for windows in settings:  # the first run of each setting compiles its window shapes
+        first = run(windows)
+        results.append(row(f"{_windows_label(windows)} (first call: compiles)", [first]))
+        print(f"  {args.large}^2 {results[-1]['runtime']}: {first['seconds']:.1f} s", flush=True)
+    runs: dict[str, list[dict]] = {w or "": [] for w in settings}
+    ratios: dict[str, list[float]] = {w or "": [] for w in settings}
+    for k in range(args.large_rounds):
+        for windows in settings[k % len(settings) :] + settings[: k % len(settings)]:
+            large = run(windows)
+            _, one, _ = timer.time(lambda: default.upscale_array(small), 1)
+            runs[windows or ""].append(large)
+            ratios[windows or ""].append((one[0] / small.shape[0] ** 2) / (large["seconds"] / args.large**2))
+            print(
+                f"  {args.large}^2 {_windows_label(windows)}: {large['seconds']:.1f} s "
+                f"({large['windows']} model calls), {args.sizes[0]}^2 {one[0]:.3f} s: "
+                f"large/small rate {ratios[windows or ''][-1]:.3f}",
+                flush=True,
+            )
+    for windows in settings:
+        results.append(row(_windows_label(windows), runs[windows or ""]))
+        results[-1]["large_vs_small_paired"] = ratios[windows or ""]
+    return ratios
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", help="generator weights (.weights.h5, run folder or shipped name)")
@@ -391,6 +474,18 @@ def main(argv: list[str] | None = None) -> int:
         "--large", type=int, default=2048, help="square LR size run tiled by the default (0 = skip)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size (median kept)")
+    parser.add_argument(
+        "--windows",
+        nargs="*",
+        metavar="BODYxTAIL",
+        help="two-stage window sides (LR px) to compare on --large, e.g. 480x160 600x200 (default: the library's)",
+    )
+    parser.add_argument(
+        "--large-rounds",
+        type=int,
+        default=1,
+        help="timed runs of --large per window setting (after one to compile)",
+    )
     parser.add_argument(
         "--skip",
         nargs="*",
@@ -516,38 +611,9 @@ def main(argv: list[str] | None = None) -> int:
                     f" (first call {first[name]:.2f} s)",
                     flush=True,
                 )
+        paired_large: dict[str, list[float]] = {}
         if args.large:
-            img = test_image(args.large)
-            runner = default.runner
-            for attempt in ("first", "second"):  # the first compiles the image's window shapes
-                timed = TimedEngine(timer, runner)
-                default.runner = timed
-                start = time.perf_counter()
-                out = default.upscale_array(img)
-                wall = time.perf_counter() - start
-                default.runner = runner
-                calls = timed.calls
-                seconds = calls.compute_s + (wall - calls.window_s)  # model calls + host-side tiling work
-                results.append(
-                    {
-                        "runtime": DEFAULT if attempt == "second" else f"{DEFAULT} (first call: compiles)",
-                        "lr_size": args.large,
-                        "tiled": True,
-                        "two_stage": timed.staged,
-                        "windows": calls.calls,
-                        "seconds": seconds,
-                        "model_call_s": calls.compute_s,
-                        "out_mp_s": (args.large * generator.scale) ** 2 / seconds / 1e6,
-                        "psnr_vs_fp32_db": None,
-                        "others_cpu_pct": max(timer.others[-calls.calls :]) if calls.calls else None,
-                    }
-                )
-                print(
-                    f"  {args.large}^2 tiled ({calls.calls} model calls, two-stage {timed.staged}) {DEFAULT}, "
-                    f"{attempt} run: {seconds:.1f} s, {results[-1]['out_mp_s']:.3f} MP/s",
-                    flush=True,
-                )
-                del out
+            paired_large = large_runs(args, default, timer, results, generator.scale)
         set5 = (
             set5_check(generator, default.runner, {k: v for k, v in runtimes.items() if callable(v)})
             if args.set5
@@ -581,6 +647,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.large and args.large in default_rate
             else None
         ),
+        "large_vs_small_paired_median": {
+            windows or "library default": statistics.median(values)
+            for windows, values in paired_large.items()
+        },
         "limit_mp_s_at_bf16_peak": peak["bf16"] * 1e9 / flops_out_px / 1e6,
     }
     rows = [

@@ -271,8 +271,8 @@ def upscale_two_stage(
     scale: int,
     body_context: int,
     tail_context: int,
-    body_pixels: int = BODY_WINDOW_PIXELS,
-    tail_pixels: int = TAIL_WINDOW_PIXELS,
+    body_pixels: int | None = None,
+    tail_pixels: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """``upscale_tiled`` for a model cut in two (``transforms.split_body_tail``): exact, big body windows.
@@ -285,6 +285,8 @@ def upscale_two_stage(
     """
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"expected an [H, W, 3] image, got shape {image.shape}")
+    body_pixels = BODY_WINDOW_PIXELS if body_pixels is None else body_pixels  # read now: benchmarks vary them
+    tail_pixels = TAIL_WINDOW_PIXELS if tail_pixels is None else tail_pixels
     height, width = image.shape[:2]
     context = body_context + tail_context
     w_r, w_c = _grid(height, width, context, body_pixels)
