@@ -41,11 +41,16 @@ def phase_means(image: np.ndarray, period: int) -> np.ndarray:
     h, w, c = image.shape
     if h % period or w % period:
         raise ValueError(f"image of {h}x{w} is not a whole number of {period}x{period} cells")
+    top = pixels.INTEGER_MAX.get(image.dtype)
     sums = np.zeros((period, period, c), np.float64)
     step = _strip_rows(w, period)
     for r in range(0, h, step):
-        strip = pixels.to_unit(image[r : r + step]).astype(np.float64)
-        sums += strip.reshape(-1, period, w // period, period, c).sum(axis=(0, 2))
+        if top is not None:  # integer pixels: exact integer sums, no float copy of the strip
+            cells = image[r : r + step].reshape(-1, period, w // period, period, c)
+            sums += cells.sum(axis=(0, 2), dtype=np.int64) / top
+        else:
+            strip = pixels.to_unit(image[r : r + step]).astype(np.float64)
+            sums += strip.reshape(-1, period, w // period, period, c).sum(axis=(0, 2))
     return sums / (h // period * (w // period))
 
 
