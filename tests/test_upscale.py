@@ -342,3 +342,15 @@ def test_cli_engine_and_precision_options(capsys, tmp_path, tiny_weights, monkey
     monkeypatch.setenv(engines.ENGINE_ENV, "vulkan")
     rc, _, err = run_cli(capsys, "upscale", src, "-o", tmp_path / "bad", "--weights", tiny_weights)
     assert rc == 2 and err.count("\n") == 1 and "KERAS_SRGAN_ENGINE" in err
+
+
+def test_upscaler_takes_weights_or_a_model_like_every_entry_point(tiny_generator, tiny_weights):
+    image = smooth_image(9, 11)
+    settings = {"precision": "fp32", "engine": "tensorflow", "tile": 0}
+    from_file = Upscaler(str(tiny_weights), **settings)
+    assert from_file.generator is not tiny_generator and from_file.generator.num_blocks == 2
+    np.testing.assert_array_equal(
+        from_file.upscale_array(image), Upscaler(tiny_generator, **settings).upscale_array(image)
+    )
+    with pytest.raises(UserError, match="no such weights file|unknown weights"):
+        Upscaler("missing.weights.h5", **settings)

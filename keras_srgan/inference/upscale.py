@@ -54,8 +54,10 @@ def default_tile(engine: str, precision: str, overlap: int = DEFAULT_OVERLAP) ->
 class Upscaler:
     """A generator, the engine that runs it and tiling settings; reuse one instance for many images.
 
-    ``generator``: a built model. ``Upscaler.from_weights(weights_or_model)`` takes weights or a model, the
-    convention of every entry point (``weights.resolve``).
+    ``generator``: weights or a model, the convention of every entry point (``weights.resolve``: a built
+    generator is used as it is; a shipped name, file, run folder or None, the default weights, is
+    loaded). ``Upscaler.from_weights`` takes the same and may start faster: from a cached OpenVINO IR,
+    without TensorFlow or the Keras model.
     ``engine``: "auto" (OpenVINO on a CPU, TensorFlow on a GPU or when OpenVINO is missing, see
     ``engines.load_engine``), "openvino" or "tensorflow"; ``$KERAS_SRGAN_ENGINE`` when "auto".
     ``precision``: "auto" (bf16 where the engine runs it fastest on this CPU, ``engines.resolve_precision``;
@@ -108,8 +110,9 @@ class Upscaler:
                 f"({self.tile_batch}) >= 1"
             )
         if self.runner is None:
-            if self.generator is None:
-                raise UserError("Upscaler needs a generator (or use Upscaler.from_weights)")
+            from keras_srgan.weights import resolve
+
+            self.generator = resolve(self.generator)  # weights or a model, as everywhere; None = default
             self.runner = load_engine(self.generator, self.engine, self.precision)
         self.two_stage = self.tile is None and self.tile_overlap is None
         if self.phase_equalize is None:
