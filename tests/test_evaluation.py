@@ -280,3 +280,26 @@ def test_set14_bridge_is_gray_and_the_rule_matters(tmp_path):
     sr = _independent_bicubic(np.repeat(hr[..., None], 3, -1))
     through_y = psnr(sr, np.repeat(hr[..., None], 3, -1), 4)
     assert through_y - gray == pytest.approx(20 * math.log10(255 / 219), abs=1e-6)
+
+
+def test_cli_phase_equalize_follows_the_weights_unless_told(image_folder, tmp_path, capsys):
+    """--phase-equalize auto takes the weights' config; on/off override; the method line says which."""
+    from keras_srgan.cli import main
+    from keras_srgan.models import build_generator
+    from keras_srgan.weights import write_generator
+
+    flagged = build_generator(scale=4, num_blocks=2, filters=8, phase_equalize=True)
+    weights, _ = write_generator(flagged, tmp_path / "flagged")
+    reports = {}
+    for mode in ("auto", "off", "on"):
+        path = tmp_path / f"{mode}.json"
+        args = ["evaluate", "--weights", str(weights), "--data", str(image_folder), "--no-progress"]
+        assert main([*args, "--phase-equalize", mode, "--json", str(path)]) == 0
+        reports[mode] = json.loads(path.read_text())
+    capsys.readouterr()
+    assert reports["auto"]["method"].endswith("(phase-equalised)")
+    assert not reports["off"]["method"].endswith("(phase-equalised)")
+    assert reports["auto"]["sets"] == reports["on"]["sets"]
+    assert reports["off"]["sets"]["images"]["grid"] != reports["on"]["sets"]["images"]["grid"]
+    assert main(["evaluate", "--bicubic", "--phase-equalize", "on", "--data", str(image_folder)]) == 2
+    assert "bicubic has none" in capsys.readouterr().err
