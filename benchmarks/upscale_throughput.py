@@ -634,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         bf16 = any(
             word in r["runtime"] for word in ("bf16", "bfloat16", "int8")
         )  # int8: against the bf16 peak
-        bf16 = bf16 or (r["runtime"] == DEFAULT and picked["precision"] == "bf16")
+        bf16 = bf16 or (r["runtime"].startswith(DEFAULT) and picked["precision"] == "bf16")
         r["peak_precision"] = "bf16" if bf16 else "fp32"
         r["fraction_of_matmul_peak"] = r["achieved_gflops"] / peak[r["peak_precision"]]
     small = min(args.sizes, key=lambda s: abs(s - 256))

@@ -5,7 +5,7 @@ output conv before the last pixel shuffle), so they differ only in who executes 
 
 * ``openvino`` (the CPU default, ``openvino_engine``): the model converted once to OpenVINO IR, kept in
   the user cache folder keyed by the weights, compiled with the precision the CPU runs fast (bf16 with
-  AMX, else fp32) and one compiled model per window shape, itself cached on disk by OpenVINO so a
+  AMX, else fp32) and ``openvino_engine.CPU_PROPERTIES``, one compiled model per window shape, itself cached on disk by OpenVINO so a
   second process does not compile again.
 * ``tensorflow`` (the GPU default and the fallback): the model in one ``tf.function`` traced once for
   any size; under bf16 the convs run in bfloat16 while the residual stream stays float32.

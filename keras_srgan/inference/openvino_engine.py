@@ -39,6 +39,12 @@ from keras_srgan.inference.ir_cache import (
 MAX_COMPILED_SHAPES = 4
 MAX_COMPILED_PIXELS = 300_000
 
+# CPU properties every compiled part gets (where this OpenVINO knows them). TBB_PARTITIONER=AUTO: for
+# this model OpenVINO picks STATIC, which splits each layer's work evenly across the cores up front;
+# AUTO lets an idle core take work from a busy one. Measured 1.40-1.45x (paired median of the per-round
+# ratios, 15 and 25 rounds, 256x256, Intel Xeon with AMX, 2 cores; docs/performance.md), same output.
+CPU_PROPERTIES = {"TBB_PARTITIONER": "AUTO"}
+
 
 class OpenVINOEngine(engines._Refreshing):
     """The transformed model in OpenVINO on the CPU; one compiled model per input shape (LRU of a few).
@@ -82,9 +88,11 @@ class OpenVINOEngine(engines._Refreshing):
                 self.core.set_property({"CACHE_DIR": str(self.cache / "openvino" / "compiled")})
             except OSError:
                 self.cache = None  # a read-only home: run without the disk cache
+        supported = set(self.core.get_property("CPU", "SUPPORTED_PROPERTIES"))
         self.config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "PERFORMANCE_HINT": "LATENCY",
+            **{key: value for key, value in CPU_PROPERTIES.items() if key in supported},
         }
         self._lock = threading.Lock()
         if ir is not None:
