@@ -26,13 +26,13 @@ SETS = ("Set5", "Set14", "BSD100")
 
 def lr_images(folders: list[Path], scale: int) -> list[np.ndarray]:
     """LR float32 [1, h, w, 3] exactly as the evaluation makes them (crop, antialiased bicubic, uint8)."""
-    from keras_srgan.evaluation import ProtocolUpscaler, _as_rgb, crop_to_scale, list_images, load_hr
+    from keras_srgan.evaluation import ProtocolUpscaler, as_rgb, crop_to_scale, list_images, load_hr
 
     up = ProtocolUpscaler(scale)
     out = []
     for folder in folders:
         for path in list_images(folder):
-            lr = up.degrade(_as_rgb(crop_to_scale(load_hr(path), scale)))
+            lr = up.degrade(as_rgb(crop_to_scale(load_hr(path), scale)))
             out.append(lr.astype(np.float32)[None] / 255.0)
     return out
 

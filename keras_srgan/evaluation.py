@@ -88,7 +88,8 @@ def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:
     return hr[: height - height % scale, : width - width % scale]
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """A gray HxW image as HxWx3 (the generator takes RGB); RGB as it is."""
     return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
@@ -301,7 +302,7 @@ def super_resolve(
         )
     if upscaler is None:
         return hr, hr
-    sr = upscaler.upscale(upscaler.degrade(_as_rgb(hr)))
+    sr = upscaler.upscale(upscaler.degrade(as_rgb(hr)))
     if hr.ndim == 2:
         sr = rgb_to_gray(sr)
     return sr, hr

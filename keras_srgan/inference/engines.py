@@ -65,7 +65,8 @@ def cache_dir() -> Path:
     return Path(base) / "keras-srgan"
 
 
-def _env_choice(value: str, env: str, allowed: tuple[str, ...], what: str) -> str:
+def env_choice(value: str, env: str, allowed: tuple[str, ...], what: str) -> str:
+    """``value``, or the environment variable ``env`` when it is "auto"; checked against ``allowed``."""
     if value == "auto":
         value = os.environ.get(env, "auto").strip().lower() or "auto"
         source = f" (from ${env})"
@@ -83,12 +84,12 @@ def resolve_precision(precision: str = "auto", engine: str = "openvino") -> str:
     speed, docs/performance.md). TensorFlow: bf16 with AVX512_BF16 or AMX (measured 1.8x its fp32 on an
     AVX512_BF16 CPU without AMX), fp32 without, and fp32 on a GPU.
     """
-    return precision_policy.resolve(_env_choice(precision, PRECISION_ENV, PRECISIONS, "precision"), engine)
+    return precision_policy.resolve(env_choice(precision, PRECISION_ENV, PRECISIONS, "precision"), engine)
 
 
 def resolve_engine(engine: str = "auto") -> tuple[str, str | None]:
     """(``openvino`` or ``tensorflow``, why OpenVINO is not used or None); ``auto`` honours ``$KERAS_SRGAN_ENGINE``."""
-    engine = _env_choice(engine, ENGINE_ENV, ENGINES, "engine")
+    engine = env_choice(engine, ENGINE_ENV, ENGINES, "engine")
     if engine != "auto":
         return engine, None
     if has_gpu():
@@ -114,7 +115,7 @@ def weights_key(generator) -> str:
     return digest.hexdigest()
 
 
-def _optimised(generator):
+def optimised_model(generator):
     """The transformed model, or the model itself (plus the clip to [0, 1]) when it is not an SRResNet."""
     from keras_srgan.inference import transforms
 
@@ -123,7 +124,8 @@ def _optimised(generator):
     return transforms.with_clip(generator)
 
 
-def _scale(generator) -> int:
+def generator_scale(generator) -> int:
+    """The generator's upscaling factor (4 for models that do not say)."""
     return int(getattr(generator, "scale", 4))
 
 
@@ -152,7 +154,7 @@ def checksum_of(snapshot) -> int:
     return zlib.adler32(snapshot().numpy().view(np.uint8))
 
 
-class _Refreshing:
+class RefreshingEngine:
     """Rebuild when the generator's weights change (the engines hold copies, not the Keras variables)."""
 
     generator: object
@@ -179,7 +181,7 @@ class _Refreshing:
         raise NotImplementedError
 
 
-class TensorFlowEngine(_Refreshing):
+class TensorFlowEngine(RefreshingEngine):
     """The transformed model in one ``tf.function`` (``[None, None, None, 3]``: traced once for every size).
 
     ``bf16`` runs every conv and PReLU but the first and the body conv in bfloat16; the adds of the
@@ -192,7 +194,7 @@ class TensorFlowEngine(_Refreshing):
         if precision not in ("fp32", "bf16"):
             raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
         self.generator = generator
-        self.scale = _scale(generator)
+        self.scale = generator_scale(generator)
         self.precision = precision
         self.transform = transform
         self.note: str | None = None
@@ -204,7 +206,7 @@ class TensorFlowEngine(_Refreshing):
 
         from keras_srgan.inference import transforms
 
-        model = _optimised(self.generator) if self.transform else transforms.with_clip(self.generator)
+        model = optimised_model(self.generator) if self.transform else transforms.with_clip(self.generator)
         if self.precision == "bf16":
             model = transforms.mixed_bfloat16(model)
         self.model = model
@@ -257,7 +259,7 @@ def load_engine(
     A fallback prints one line on stderr saying why (unless ``quiet``) and is kept in ``engine.note``.
     An explicit ``engine="openvino"`` that cannot run is an error, not a fallback.
     """
-    requested = _env_choice(engine, ENGINE_ENV, ENGINES, "engine")
+    requested = env_choice(engine, ENGINE_ENV, ENGINES, "engine")
     chosen, why = resolve_engine(requested)
     if chosen == "openvino":
         prec = resolve_precision(precision, "openvino")

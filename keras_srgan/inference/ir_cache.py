@@ -20,7 +20,8 @@ from keras_srgan.inference import engines
 PARTS = ("full", "body", "tail")
 
 
-def _part_path(xml: Path, part: str) -> Path:
+def part_path(xml: Path, part: str) -> Path:
+    """The IR file of one model part: the full model's own name, or ``<stem>-body.xml`` / ``-tail.xml``."""
     return xml if part == "full" else xml.with_name(f"{xml.stem}-{part}.xml")
 
 
@@ -31,7 +32,7 @@ def convert_parts(generator) -> dict:
 
     from keras_srgan.inference import transforms
 
-    model = engines._optimised(generator)
+    model = engines.optimised_model(generator)
     keras_parts = {"full": model}
     if transforms.is_srresnet(generator):
         keras_parts["body"], keras_parts["tail"] = transforms.split_body_tail(model)
@@ -51,7 +52,7 @@ def write_irs(models: dict, xml: Path) -> None:
 
     for part in ("body", "tail", "full"):
         if part in models:
-            with atomic_path(_part_path(xml, part), companions=(".bin",)) as tmp:
+            with atomic_path(part_path(xml, part), companions=(".bin",)) as tmp:
                 ov.save_model(models[part], str(tmp), compress_to_fp16=False)
 
 
@@ -61,7 +62,8 @@ MAX_CACHED_IRS = 8
 MAX_CACHED_BLOBS = 32
 
 
-def _touch(path: Path) -> None:
+def touch_file(path: Path) -> None:
+    """Mark a cached file as recently used (what ``prune_cache`` keeps); a read-only cache is left alone."""
     try:
         os.utime(path)  # "recently used", for prune_cache
     except OSError:
@@ -84,7 +86,7 @@ def prune_cache(folder: Path, irs: int = MAX_CACHED_IRS, blobs: int = MAX_CACHED
         whole = (p for p in folder.glob("srgan-*.xml") if not p.stem.endswith(("-body", "-tail")))
         for xml in newest_first(whole)[irs:]:
             for part in PARTS:
-                for p in (_part_path(xml, part), _part_path(xml, part).with_suffix(".bin")):
+                for p in (part_path(xml, part), part_path(xml, part).with_suffix(".bin")):
                     p.unlink(missing_ok=True)
         compiled = folder / "compiled"
         if compiled.is_dir():
@@ -121,7 +123,7 @@ def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
     return path, config
 
 
-def _file_alias(path: Path, config: dict, folder: Path) -> Path:
+def file_alias(path: Path, config: dict, folder: Path) -> Path:
     """Where the IR name for a weights *file* is recorded: keyed by the file's SHA-256 and config."""
     from keras_srgan.inference.transforms import TRANSFORMS_VERSION
     from keras_srgan.weights import sha256_of
@@ -139,7 +141,7 @@ def remember_weights_file(weights, engine) -> None:
     found = weights_file(weights)
     if getattr(engine, "name", None) != "openvino" or ir is None or found is None or engine.generator is None:
         return
-    alias = _file_alias(*found, ir.parent)
+    alias = file_alias(*found, ir.parent)
     record = {
         "ir": ir.name,
         "weights": str(found[0]),

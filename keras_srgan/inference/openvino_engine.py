@@ -24,11 +24,11 @@ from keras_srgan.errors import UserError
 from keras_srgan.inference import engines
 from keras_srgan.inference.ir_cache import (
     PARTS,
-    _file_alias,
-    _part_path,
-    _touch,
     convert_parts,
+    file_alias,
+    part_path,
     prune_cache,
+    touch_file,
     weights_file,
     write_irs,
 )
@@ -46,7 +46,7 @@ MAX_COMPILED_PIXELS = 300_000
 CPU_PROPERTIES = {"TBB_PARTITIONER": "AUTO"}
 
 
-class OpenVINOEngine(engines._Refreshing):
+class OpenVINOEngine(engines.RefreshingEngine):
     """The transformed model in OpenVINO on the CPU; one compiled model per input shape (LRU of a few).
 
     From a generator, the IRs (``<cache>/openvino/srgan-<weights key>-ov<version>.xml``, plus ``-body``
@@ -73,7 +73,7 @@ class OpenVINOEngine(engines._Refreshing):
         ov = _import_openvino()
         self._ov = ov
         self.generator = generator
-        self.scale = int(scale) if scale is not None else engines._scale(generator)
+        self.scale = int(scale) if scale is not None else engines.generator_scale(generator)
         self.precision = precision
         self.note: str | None = None
         self.cache = (
@@ -98,7 +98,7 @@ class OpenVINOEngine(engines._Refreshing):
         if ir is not None:
             self._key = ""
             self.ir_path = Path(ir)
-            self._load({part: _part_path(self.ir_path, part) for part in PARTS})
+            self._load({part: part_path(self.ir_path, part) for part in PARTS})
         else:
             self._key = engines.weights_key(generator)
             self._build()
@@ -112,7 +112,7 @@ class OpenVINOEngine(engines._Refreshing):
             self._models = self._convert()
             self._compiled: dict[str, OrderedDict] = {part: OrderedDict() for part in self._models}
         else:
-            self._load({part: _part_path(self.ir_path, part) for part in PARTS})
+            self._load({part: part_path(self.ir_path, part) for part in PARTS})
 
     def _load(self, paths: dict[str, Path]) -> None:
         self._models = {
@@ -139,7 +139,7 @@ class OpenVINOEngine(engines._Refreshing):
         version = self._ov.get_version().split("-")[0]
         xml = folder / f"srgan-{self._key}-ov{version}.xml"
         if xml.is_file() and xml.with_suffix(".bin").is_file():
-            _touch(xml)
+            touch_file(xml)
             return xml
         try:
             write_irs(self._convert(), xml)
@@ -291,8 +291,8 @@ def openvino_from_file(
     if cache is False:
         return None
     try:
-        choice = engines._env_choice(engine, engines.ENGINE_ENV, engines.ENGINES, "engine")
-        prec = engines._env_choice(precision, engines.PRECISION_ENV, engines.PRECISIONS, "precision")
+        choice = engines.env_choice(engine, engines.ENGINE_ENV, engines.ENGINES, "engine")
+        prec = engines.env_choice(precision, engines.PRECISION_ENV, engines.PRECISIONS, "precision")
     except UserError:
         return None  # the normal path reports it
     gpu = engines.has_gpu() if "tensorflow" in sys.modules else _nvidia_gpu_present()
@@ -303,13 +303,13 @@ def openvino_from_file(
         return None
     folder = (Path(cache) if cache not in (None, True) else engines.cache_dir()) / "openvino"
     try:
-        alias = json.loads(_file_alias(*found, folder).read_text())
+        alias = json.loads(file_alias(*found, folder).read_text())
         xml = folder / alias["ir"]
     except (OSError, ValueError, KeyError):
         return None
     if not (xml.is_file() and xml.with_suffix(".bin").is_file()):
         return None
-    _touch(xml)
+    touch_file(xml)
     try:
         import openvino  # noqa: F401
     except ImportError:
