@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from keras_srgan.cli import add_phase_equalize_argument
 from keras_srgan.defaults import PHASE_EQUALIZE
 
 
@@ -29,13 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--hr", action="store_true", help="measure the HR images themselves (NIQE and grid; no PSNR/SSIM)"
     )
     parser.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
-    parser.add_argument(
-        "--phase-equalize",
-        choices=tuple(PHASE_EQUALIZE),
-        default="auto",
-        help="remove the generator's static 4-px pattern (its grid) before rounding; auto (default): the "
-        "weights' own setting, on for srgan",
-    )
+    add_phase_equalize_argument(parser)
     parser.add_argument("--json", metavar="FILE", help="also write all results (per image) to this JSON file")
     parser.add_argument("--save-images", metavar="DIR", help="save SR images as DIR/<set>/<name>.png")
     parser.add_argument("--per-image", action="store_true", help="print a row per image")

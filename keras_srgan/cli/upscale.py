@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_srgan.cli import add_phase_equalize_argument
 from keras_srgan.defaults import DEFAULT_WEIGHTS, ENGINES, MAX_PIXELS, PHASE_EQUALIZE, PRECISIONS
 
 # TensorFlow only when the model must be built: a weights file whose OpenVINO IR is cached runs without it.
@@ -76,13 +77,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="LR context pixels around each tile (default: the model's receptive radius, seam-free; "
         "40 for the 16-block SRResNet)",
     )
-    parser.add_argument(
-        "--phase-equalize",
-        choices=tuple(PHASE_EQUALIZE),
-        default="auto",
-        help="remove the generator's static 4-px pattern (its grid) before rounding; auto (default): the "
-        "weights' own setting, on for srgan",
-    )
+    add_phase_equalize_argument(parser)
     size = parser.add_argument_group(
         "output size",
         "the model always runs x4; any other size is its result resized (antialiased Lanczos). "
