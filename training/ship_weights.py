@@ -3,7 +3,7 @@
     python training/ship_weights.py runs/srresnet srresnet --recipe training/configs/srresnet.yaml
 
 Takes the run's final ``generator.weights.h5`` when it has one, else the generator of its newest
-checkpoint (a run still in progress), and records provenance (data, steps, recipe, wall time) and the
+checkpoint (a run still in progress), or the checkpoint given with ``--checkpoint``, and records provenance (data, steps, recipe, wall time) and the
 SHA-256 that ``load_generator`` checks on every load.
 """
 
@@ -21,9 +21,29 @@ from keras_srgan.models.generator import build_generator
 from keras_srgan.weights import WEIGHTS_DIR, load_generator, shipped_weights, write_generator
 
 
-def generator_from_run(run_dir: Path):
-    """(generator, step) from a finished run or from the newest checkpoint of a running one."""
+def generator_from_checkpoint(config: dict, prefix: str):
+    """(generator, step) restored from one checkpoint (``.../ckpt-N``) of a run with this ``config.json``."""
+    generator = build_generator(
+        scale=config["scale"], num_blocks=config["num_blocks"], filters=config["filters"], icnr=config["icnr"]
+    )
+    step = tf.Variable(0, dtype=tf.int64)
+    # a run with --ema-decay ships its moving average, as its final weights would be
+    name = "generator_ema" if config.get("ema_decay") else "generator"
+    tf.train.Checkpoint(step=step, **{name: generator}).restore(prefix).expect_partial()
+    return generator, int(step.numpy())
+
+
+def generator_from_run(run_dir: Path, checkpoint: str | None = None):
+    """(generator, step) from a finished run or from the newest checkpoint of a running one.
+
+    ``checkpoint`` (a ``.../ckpt-N`` prefix, e.g. one chosen by training/select_checkpoint.py) takes that
+    checkpoint instead.
+    """
     config = json.loads((run_dir / "config.json").read_text())
+    if checkpoint is not None:
+        if not Path(checkpoint + ".index").is_file():
+            raise SystemExit(f"{checkpoint}: no such checkpoint (expected {checkpoint}.index)")
+        return generator_from_checkpoint(config, checkpoint)
     final = run_dir / "generator.weights.h5"
     latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     if final.is_file() and (
@@ -33,14 +53,7 @@ def generator_from_run(run_dir: Path):
         return load_generator(run_dir), int(meta.get("steps", config["steps"]))
     if latest is None:
         raise SystemExit(f"{run_dir}: no generator weights and no checkpoint")
-    generator = build_generator(
-        scale=config["scale"], num_blocks=config["num_blocks"], filters=config["filters"], icnr=config["icnr"]
-    )
-    step = tf.Variable(0, dtype=tf.int64)
-    # a run with --ema-decay ships its moving average, as its final weights would be
-    name = "generator_ema" if config.get("ema_decay") else "generator"
-    tf.train.Checkpoint(step=step, **{name: generator}).restore(latest).expect_partial()
-    return generator, int(step.numpy())
+    return generator_from_checkpoint(config, latest)
 
 
 def wall_seconds(run_dir: Path, upto_step: int) -> float:
@@ -63,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", required=True, help="the recipe file that reproduces the run")
     parser.add_argument("--note", default="", help="free text, e.g. 'snapshot of a run in progress'")
     parser.add_argument(
+        "--checkpoint",
+        help="ship this checkpoint (a .../ckpt-N prefix) instead of the final or newest weights",
+    )
+    parser.add_argument(
         "--out-dir", type=Path, default=WEIGHTS_DIR, help="default: the package's weights folder"
     )
     parser.add_argument(
@@ -73,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    generator, step = generator_from_run(args.run_dir)
+    generator, step = generator_from_run(args.run_dir, args.checkpoint)
     generator.phase_equalize = args.phase_equalize  # saved in the weights' config
     config = json.loads((args.run_dir / "config.json").read_text())
     extra = {
