@@ -28,6 +28,7 @@ import keras
 from ship_weights import generator_from_checkpoint
 
 from keras_srgan.evaluation import evaluate, list_images
+from keras_srgan.inference.phase import BLOCK_PIXELS, SIGMA_PIXELS
 
 KEYS = ("psnr", "ssim", "niqe", "grid")
 
@@ -92,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     if not found:
         raise SystemExit(f"{folder}: no ckpt-N checkpoints in this folder")
     cache_path = args.run_dir / "selection.json"
-    settings = {"every": args.every, "phase_equalize": args.phase_equalize, "data": config["data"]}
+    settings = {
+        "every": args.every,
+        "phase_equalize": args.phase_equalize
+        and {"sigma_pixels": SIGMA_PIXELS, "block_pixels": BLOCK_PIXELS},
+        "data": config["data"],
+    }
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache.get("settings") != settings:
         cache = {"settings": settings, "steps": {}}
