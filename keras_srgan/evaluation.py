@@ -98,7 +98,7 @@ class ProtocolUpscaler:
 
     def __init__(self, scale: int, generator=None, runner=None, phase_equalize: bool = False):
         """``runner`` (LR float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``;
-        ``phase_equalize`` removes the generator's static per-phase offset (``inference.phase``)."""
+        ``phase_equalize`` removes the generator's per-phase offset (``inference.phase``)."""
         import tensorflow as tf
 
         from keras_srgan.data.degradation import bicubic_downsample
@@ -194,7 +194,7 @@ def evaluate(
     too-small files with their reason under ``failed``. PSNR of an image identical to its HR is ``inf``
     (written to JSON as the string ``"inf"``). NIQE or grid is ``None`` for an image where it is not
     defined (NIQE: smaller than one 96x96 block after the border, or flat) and left out of that mean.
-    ``phase_equalize`` (None = the weights' own setting, on for ``srgan``) removes the generator's static
+    ``phase_equalize`` (None = the weights' own setting, on for ``srgan``) removes the generator's
     per-phase offset before rounding, as ``upscale`` does (``inference.phase``); the method says so.
     """
     require_tensorflow_backend("evaluation")

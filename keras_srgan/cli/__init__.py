@@ -103,6 +103,6 @@ def add_phase_equalize_argument(parser: argparse.ArgumentParser) -> None:
         "--phase-equalize",
         choices=tuple(PHASE_EQUALIZE),
         default="auto",
-        help="remove the generator's static 4-px pattern (its grid) before rounding; auto (default): the "
+        help="remove the generator's 4-px pattern (its grid) before rounding; auto (default): the "
         "weights' own setting, on for srgan",
     )

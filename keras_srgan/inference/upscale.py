@@ -74,7 +74,7 @@ class Upscaler:
     round(outscale x each side), ``resample.resize``) or ``width``/``height`` (the output's pixels, the
     aspect ratio kept; both = fit inside that box) is given; x4 itself is never resized.
 
-    ``phase_equalize``: remove the generator's static per-phase offset, its grid (``inference.phase``);
+    ``phase_equalize``: remove the generator's per-phase offset, its grid (``inference.phase``);
     None takes the weights' own setting (on for the shipped ``srgan``). The tiler's output then stays at
     16 bits until the offset is known (one more copy of the output in memory), and tiled still equals
     untiled.

@@ -20,7 +20,7 @@ class SRResNet(keras.Model):
     conv(4*filters) -> pixel shuffle -> PReLU. The last conv runs in float32 under mixed precision so the
     output keeps full precision.
 
-    ``phase_equalize``: whether inference should remove the static per-phase offset these weights add
+    ``phase_equalize``: whether inference should remove the per-phase offset these weights add
     (``inference.phase``; a GAN stage teaches one). It belongs to trained weights and is saved in their
     config, but ``call`` never applies it: it needs the whole image, which a tile does not have.
     """
