@@ -72,7 +72,7 @@ def phase_sums(image: np.ndarray, period: int, block: int) -> np.ndarray:
     parts = []
     for r in range(0, h, step):
         strip = image[r : r + step]
-        # integer pixels: exact integer sums first, no float copy of the strip
+        # integer pixels: exact int64 sums, divided once per block
         cells = strip.reshape(-1, period, w // period, period, c)
         cells = cells.astype(np.int64) if top is not None else pixels.to_unit(cells).astype(np.float64)
         sums = _cell_block_sums(cells, block, r // period)
