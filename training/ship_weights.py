@@ -3,8 +3,8 @@
     python training/ship_weights.py runs/srresnet srresnet --recipe training/configs/srresnet.yaml
 
 Takes the run's final ``generator.weights.h5`` when it has one, else the generator of its newest
-checkpoint (a run still in progress), or the checkpoint given with ``--checkpoint``, and records provenance (data, steps, recipe, wall time) and the
-SHA-256 that ``load_generator`` checks on every load.
+checkpoint (a run still in progress), or the checkpoint given with ``--checkpoint``; records provenance
+(data, steps, recipe, wall time) and the SHA-256 that ``load_generator`` checks on every load.
 """
 
 from __future__ import annotations
