@@ -49,10 +49,9 @@ def _block_starts(cells: int, block: int) -> np.ndarray:
     return np.arange(0, cells, block)
 
 
-def _cell_block_sums(cells: np.ndarray, block: int, first_row: int) -> np.ndarray:
-    """[rows, P, w, P, C] per-cell values -> [row blocks, col blocks, P, P, C] sums; rows start at a block."""
-    if first_row % block:
-        raise ValueError("a strip must start at a block boundary")
+def _cell_block_sums(cells: np.ndarray, block: int) -> np.ndarray:
+    """[rows, P, w, P, C] per-cell values of a strip that starts at a block boundary -> [row blocks,
+    col blocks, P, P, C] sums."""
     sums = np.add.reduceat(cells, _block_starts(cells.shape[0], block), axis=0)
     sums = np.add.reduceat(sums, _block_starts(cells.shape[2], block), axis=2)
     return sums.transpose(0, 2, 1, 3, 4)
@@ -75,7 +74,7 @@ def phase_sums(image: np.ndarray, period: int, block: int) -> np.ndarray:
         # integer pixels: exact int64 sums, divided once per block
         cells = strip.reshape(-1, period, w // period, period, c)
         cells = cells.astype(np.int64) if top is not None else pixels.to_unit(cells).astype(np.float64)
-        sums = _cell_block_sums(cells, block, r // period)
+        sums = _cell_block_sums(cells, block)
         parts.append(sums / top if top is not None else sums)
     return np.concatenate(parts, axis=0)
 
@@ -101,7 +100,7 @@ def bicubic_phase_sums(lr: np.ndarray, scale: int, block: int) -> np.ndarray:
             ],
             axis=-1,
         )
-        parts.append(_cell_block_sums(up.astype(np.float64).reshape(rows, scale, w, scale, c), block, r))
+        parts.append(_cell_block_sums(up.astype(np.float64).reshape(rows, scale, w, scale, c), block))
     return np.concatenate(parts, axis=0)
 
 
