@@ -70,6 +70,19 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def add_phase_equalize_argument(parser: argparse.ArgumentParser) -> None:
+    """``--phase-equalize auto|on|off`` (``defaults.PHASE_EQUALIZE``), one definition for upscale and evaluate."""
+    from keras_srgan.defaults import PHASE_EQUALIZE
+
+    parser.add_argument(
+        "--phase-equalize",
+        choices=tuple(PHASE_EQUALIZE),
+        default="auto",
+        help="remove the generator's 4-px pattern (its grid) before rounding; auto (default): the "
+        "weights' own setting, on for srgan",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -93,16 +106,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def add_phase_equalize_argument(parser: argparse.ArgumentParser) -> None:
-    """``--phase-equalize auto|on|off`` (``defaults.PHASE_EQUALIZE``), one definition for upscale and evaluate."""
-    from keras_srgan.defaults import PHASE_EQUALIZE
-
-    parser.add_argument(
-        "--phase-equalize",
-        choices=tuple(PHASE_EQUALIZE),
-        default="auto",
-        help="remove the generator's 4-px pattern (its grid) before rounding; auto (default): the "
-        "weights' own setting, on for srgan",
-    )
