@@ -138,9 +138,10 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path, image_fold
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
-    def newest_step() -> int:  # the manager keeps 3 checkpoints, so look for any, not one name
-        steps = [int(p.name[5:-6]) for p in (out / "checkpoints").glob("ckpt-*.index")]
-        return max(steps, default=0)
+    def newest_step() -> int:  # what --resume would take: the state file, written after the checkpoint's
+        # files (waiting on ckpt-N.index alone raced: killed between the two, the state still said 5)
+        state = tf.train.get_checkpoint_state(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
+        return int(state.model_checkpoint_path.rsplit("-", 1)[1]) if state else 0
 
     deadline = time.time() + 240
     while time.time() < deadline and newest_step() < 10 and proc.poll() is None:
