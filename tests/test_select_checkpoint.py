@@ -50,6 +50,8 @@ def test_choose_takes_the_lowest_niqe_above_the_psnr_floor():
     assert choose(rows, None) == 500
     assert choose(rows, 25.5) == 750
     assert choose(rows, 28.0) is None
+    assert choose(rows, None, min_step=600) == 750  # a recipe's minimum number of updates
+    assert choose(rows, 25.5, min_step=1000) is None
 
 
 def test_ship_weights_takes_the_named_checkpoint_not_the_newest(tmp_path):

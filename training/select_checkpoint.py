@@ -12,7 +12,9 @@ was trained on is optimistic and only compares checkpoints with each other.
 
 Results are cached per step in ``<run>/selection.json``, so a later call measures only new checkpoints
 (``--checkpoints`` can name a folder where every checkpoint was kept, as the run keeps only a few). The
-choice: the lowest NIQE among the checkpoints whose selection PSNR is at least ``--min-psnr``.
+choice: the lowest NIQE among the checkpoints whose selection PSNR is at least ``--min-psnr`` and whose step
+is at least ``--min-step`` (e.g. a recipe's minimum number of GAN updates); ``--steps`` measures only the
+named checkpoints.
 """
 
 from __future__ import annotations
@@ -66,12 +68,13 @@ def pooled(report: dict) -> dict[str, float | None]:
     return result
 
 
-def choose(rows: dict[int, dict], min_psnr: float | None) -> int | None:
-    """The step with the lowest NIQE among rows with a NIQE and, if given, PSNR >= ``min_psnr``."""
+def choose(rows: dict[int, dict], min_psnr: float | None, min_step: int = 0) -> int | None:
+    """The step with the lowest NIQE among rows with a NIQE, at least ``min_step`` updates and, if given,
+    PSNR >= ``min_psnr``."""
     allowed = [
         (row["niqe"], step)
         for step, row in rows.items()
-        if row["niqe"] is not None and (min_psnr is None or row["psnr"] >= min_psnr)
+        if row["niqe"] is not None and step >= min_step and (min_psnr is None or row["psnr"] >= min_psnr)
     ]
     return min(allowed)[1] if allowed else None
 
@@ -85,6 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=4, help="take every N-th training image (default 4)")
     parser.add_argument("--phase-equalize", action="store_true", help="measure as shipped with equalisation")
     parser.add_argument("--min-psnr", type=float, help="ignore checkpoints below this selection PSNR")
+    parser.add_argument(
+        "--min-step",
+        type=int,
+        default=0,
+        help="choose only among checkpoints with at least this many updates",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        help="measure only these checkpoints (default: every one not yet measured)",
+    )
     args = parser.parse_args(argv)
 
     config = json.loads((args.run_dir / "config.json").read_text())
@@ -104,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         cache = {"settings": settings, "steps": {}}
     rows = {int(k): v for k, v in cache["steps"].items()}
 
-    todo = [step for step in found if step not in rows]
+    if args.steps:
+        missing = sorted(set(args.steps) - set(found))
+        if missing:
+            raise SystemExit(f"{folder}: no checkpoint for step(s) {', '.join(map(str, missing))}")
+    todo = [step for step in found if step not in rows and (not args.steps or step in args.steps)]
     with tempfile.TemporaryDirectory() as tmp:
         data = selection_folders([Path(d) for d in config["data"]], args.every, Path(tmp))
         for n, step in enumerate(todo, 1):
@@ -118,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{n}/{len(todo)}] step {step}: " + ", ".join(f"{k} {rows[step][k]:.3f}" for k in KEYS))
             keras.backend.clear_session()
 
-    best = choose(rows, args.min_psnr)
+    best = choose(rows, args.min_psnr, args.min_step)
     images = next(iter(rows.values()))["images"]
     print(f"selection set: every {args.every}th image of {', '.join(config['data'])} ({images} images)")
     print(f"{'step':>7}  {'PSNR':>6}  {'SSIM':>6}  {'NIQE':>5}  {'grid':>5}")
@@ -128,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{step:>7}  {row['psnr']:6.2f}  {row['ssim']:6.4f}  {row['niqe']:5.2f}  {row['grid']:5.2f}{mark}"
         )
     if best is None:
-        print("no checkpoint passes --min-psnr")
+        print("no measured checkpoint passes --min-psnr and --min-step")
         return 1
     print(f"chosen: step {best} ({found.get(best, 'checkpoint no longer in ' + str(folder))})")
     return 0
