@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         # A GAN stage names the generator it started from; pin the exact file when that was shipped weights.
         init = config["init"]
         extra["initialised_from"] = {"weights": init, "sha256": shipped_weights().get(init, {}).get("sha256")}
-    args.out_dir.mkdir(parents=True, exist_ok=True)  # e.g. a scratch folder for measuring a candidate
     weights_path, meta_path = write_generator(generator, args.out_dir / args.name, extra=extra)
     print(f"shipped {args.name}: step {step} -> {weights_path} ({weights_path.stat().st_size} bytes)")
     print(json.dumps(json.loads(meta_path.read_text()), indent=2))

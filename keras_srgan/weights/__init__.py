@@ -50,6 +50,7 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
     stem = Path(path_stem)
     weights_path = stem.with_name(stem.name + ".weights.h5")
     meta_path = stem.with_name(stem.name + ".json")
+    stem.parent.mkdir(parents=True, exist_ok=True)  # e.g. a scratch folder for a candidate checkpoint
     with atomic_path(weights_path) as tmp_weights:
         model.save_weights(tmp_weights)
         meta = {
