@@ -20,6 +20,7 @@ _LAZY = {
     "SRResNet": "keras_srgan.models.generator",
     "Discriminator": "keras_srgan.models.discriminator",
     "load_generator": "keras_srgan.weights",
+    "interpolate_generators": "keras_srgan.weights",
     "evaluate": "keras_srgan.evaluation",
     "upscale": "keras_srgan.inference.upscale",
     "Upscaler": "keras_srgan.inference.upscale",

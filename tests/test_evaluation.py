@@ -232,13 +232,16 @@ def test_list_weights_shows_provenance_and_load_checks_the_hash(
     weights_path, meta_path = weights.write_generator(
         tiny_generator, tmp_path / "tiny", extra={"stage": "pretrain", "content_loss": "mse",
                                                   "trained_on": ["T91", "BSDS200"], "steps": 7, "note": "a test",
-                                                  "initialised_from": {"weights": "base", "sha256": "ab" * 32}}
+                                                  "initialised_from": {"weights": "base", "sha256": "ab" * 32},
+                                                  "interpolation": {"psnr_weights": "base", "sha256": "cd" * 32,
+                                                                    "gan_weight": 0.75}}
     )  # fmt: skip
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
     assert main(["list-weights"]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "pretrain (mse)" in out and "T91 + BSDS200" in out and "tiny: a test" in out
     assert "tiny: initialised from base (sha256 abababababab)" in out
+    assert "tiny: network interpolation, 0.75 x its GAN run + 0.25 x base (sha256 cdcdcdcdcdcd)" in out
     assert weights.load_generator("tiny").count_params() == tiny_generator.count_params()
     data = bytearray(weights_path.read_bytes())
     data[-100] ^= 0xFF

@@ -18,7 +18,14 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_srgan.models.generator import build_generator
-from keras_srgan.weights import WEIGHTS_DIR, load_generator, shipped_weights, write_generator
+from keras_srgan.weights import (
+    WEIGHTS_DIR,
+    interpolate_generators,
+    load_generator,
+    sha256_of,
+    shipped_weights,
+    write_generator,
+)
 
 
 def generator_from_checkpoint(config: dict, prefix: str):
@@ -88,9 +95,27 @@ def main(argv: list[str] | None = None) -> int:
         help="mark the weights so inference removes their static per-phase offset (inference/phase.py); "
         "for GAN stages, whose grid it removes (docs/gan_stage.md)",
     )
+    parser.add_argument(
+        "--interpolate-with",
+        metavar="WEIGHTS",
+        help="ship a network interpolation of the run's generator with these PSNR weights (the ones the run "
+        "started from; training/interpolation_frontier.py chooses the mix)",
+    )
+    parser.add_argument("--gan-weight", type=float, help="with --interpolate-with: the run's share, 0..1")
     args = parser.parse_args(argv)
+    if (args.interpolate_with is None) != (args.gan_weight is None):
+        parser.error("--interpolate-with and --gan-weight go together")
 
     generator, step = generator_from_run(args.run_dir, args.checkpoint)
+    interpolation = None
+    if args.interpolate_with is not None:
+        generator = interpolate_generators(args.interpolate_with, generator, args.gan_weight)
+        shipped = shipped_weights().get(args.interpolate_with)
+        interpolation = {
+            "psnr_weights": args.interpolate_with,
+            "sha256": shipped["sha256"] if shipped else sha256_of(args.interpolate_with),
+            "gan_weight": args.gan_weight,
+        }
     generator.phase_equalize = args.phase_equalize  # saved in the weights' config
     config = json.loads((args.run_dir / "config.json").read_text())
     extra = {
@@ -113,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         # A GAN stage names the generator it started from; pin the exact file when that was shipped weights.
         init = config["init"]
         extra["initialised_from"] = {"weights": init, "sha256": shipped_weights().get(init, {}).get("sha256")}
+    if interpolation:
+        extra["interpolation"] = interpolation
     weights_path, meta_path = write_generator(generator, args.out_dir / args.name, extra=extra)
     print(f"shipped {args.name}: step {step} -> {weights_path} ({weights_path.stat().st_size} bytes)")
     print(json.dumps(json.loads(meta_path.read_text()), indent=2))

@@ -49,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(init, dict) and init.get("weights"):
             pinned = f" (sha256 {init['sha256'][:12]})" if init.get("sha256") else ""
             notes.append(f"{name}: initialised from {init['weights']}{pinned}")
+        mix = meta.get("interpolation")
+        if isinstance(mix, dict) and mix.get("psnr_weights"):
+            share = float(mix["gan_weight"])
+            notes.append(
+                f"{name}: network interpolation, {share:g} x its GAN run + {1 - share:g} x {mix['psnr_weights']}"
+                f" (sha256 {str(mix.get('sha256'))[:12]})"
+            )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -117,6 +117,40 @@ def resolve(weights_or_model=None):
     return weights_or_model if is_model(weights_or_model) else load_generator(weights_or_model)
 
 
+def _inner_path(variable) -> str:
+    """A variable's path inside its model (``head_conv/kernel``), without the model's unique name."""
+    return variable.path.split("/", 1)[-1]
+
+
+def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
+    """A generator whose every weight and BatchNorm statistic is ``(1 - gan_weight) * psnr + gan_weight * gan``.
+
+    Network interpolation (Wang et al., ESRGAN, 2018): a GAN generator and the PSNR-trained generator it
+    was fine-tuned from mix into a model between them, trading PSNR for natural texture with one number.
+    Both arguments take anything ``load_generator`` takes (or a built generator) and must share the
+    architecture; the result keeps ``gan_weights``' config (e.g. its phase equalisation).
+    """
+    if not 0.0 <= gan_weight <= 1.0:
+        raise WeightsError(f"gan_weight {gan_weight}: must be between 0 and 1")
+    psnr, gan = resolve(psnr_weights), resolve(gan_weights)
+    psnr_config = {k: v for k, v in generator_config(psnr).items() if k != "phase_equalize"}
+    gan_config = {k: v for k, v in generator_config(gan).items() if k != "phase_equalize"}
+    if psnr_config != gan_config:
+        raise WeightsError(
+            f"cannot interpolate generators of different architectures: {psnr_config} vs {gan_config}"
+        )
+    mixed = _build(generator_config(gan))
+    by_path = {_inner_path(v): v.numpy() for v in psnr.weights}
+    values = []
+    for variable in gan.weights:
+        path = _inner_path(variable)
+        if path not in by_path:
+            raise WeightsError(f"cannot interpolate: {path} has no counterpart in the PSNR generator")
+        values.append((1.0 - gan_weight) * by_path[path] + gan_weight * variable.numpy())
+    mixed.set_weights(values)
+    return mixed
+
+
 def load_generator(weights: str | os.PathLike | None = None):
     """A built SRResNet from a shipped name, a ``.weights.h5`` file, a ``.keras`` file or a run folder."""
     spec = DEFAULT_WEIGHTS if weights is None else weights

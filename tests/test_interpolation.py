@@ -1,0 +1,106 @@
+"""Network interpolation of two generators (keras_srgan.weights.interpolate_generators) and its chooser."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from keras_srgan.models.generator import build_generator
+from keras_srgan.weights import WeightsError, interpolate_generators
+
+sys.path.insert(0, str(REPO / "training"))
+from interpolation_frontier import choose  # noqa: E402
+
+
+def tiny(seed: int, **config):
+    """A small built generator with distinct random weights (BatchNorm statistics included)."""
+    model = build_generator(scale=4, num_blocks=2, filters=8, **config)
+    model(np.zeros((1, 8, 8, 3), "float32"))
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+def test_every_layer_is_the_weighted_mix_of_the_same_layer():
+    psnr, gan = tiny(1), tiny(2, phase_equalize=True)
+    mixed = interpolate_generators(psnr, gan, 0.25)
+    assert mixed.phase_equalize  # the GAN side's config is kept
+    walked = [_weighted_layers(m) for m in (psnr, gan, mixed)]
+    assert len(walked[0]) > 10
+    for a, b, m in zip(*walked, strict=True):
+        assert a.name == b.name == m.name  # same place in the same architecture
+        for wa, wb, wm in zip(a.get_weights(), b.get_weights(), m.get_weights(), strict=True):
+            np.testing.assert_allclose(wm, 0.75 * wa + 0.25 * wb, rtol=1e-6)
+
+
+def _weighted_layers(model) -> list:
+    return [layer for layer in model._flatten_layers(include_self=False) if layer.get_weights()]
+
+
+@pytest.mark.parametrize("gan_weight", [0.0, 1.0])
+def test_the_ends_reproduce_each_generator(gan_weight):
+    psnr, gan = tiny(3), tiny(4)
+    x = np.random.default_rng(0).uniform(0, 1, (1, 12, 10, 3)).astype("float32")
+    mixed = interpolate_generators(psnr, gan, gan_weight)
+    want = (gan if gan_weight else psnr)(x, training=False)
+    np.testing.assert_array_equal(np.asarray(mixed(x, training=False)), np.asarray(want))
+
+
+def test_different_architectures_and_bad_weights_are_one_line_errors():
+    with pytest.raises(WeightsError, match="different architectures"):
+        interpolate_generators(tiny(1), build_generator(scale=4, num_blocks=3, filters=8), 0.5)
+    with pytest.raises(WeightsError, match="between 0 and 1"):
+        interpolate_generators(tiny(1), tiny(2), 1.5)
+
+
+def test_the_chooser_takes_the_highest_psnr_within_the_niqe_bound():
+    rows = [
+        {"gan_weight": w, "selection": {"psnr": p, "niqe": n}}
+        for w, p, n in [(0.8, 26.8, 5.1), (0.9, 26.7, 4.6), (0.95, 26.6, 4.4), (1.0, 26.3, 4.3)]
+    ]
+    assert choose(rows, 4.48)["gan_weight"] == 0.95
+    assert choose(rows, 5.2)["gan_weight"] == 0.8
+    assert choose(rows, 4.0) is None
+
+
+def test_ship_weights_ships_the_mix_with_its_provenance(tmp_path):
+    import hashlib
+    import json
+
+    import tensorflow as tf
+    from ship_weights import main as ship
+
+    from keras_srgan.weights import load_generator, write_generator
+
+    run = tmp_path / "run"
+    config = {"scale": 4, "num_blocks": 2, "filters": 8, "icnr": True, "steps": 5, "stage": "gan",
+              "content_loss": "mse", "data": ["T91"], "mixed_precision": "bf16", "batch_size": 2,
+              "patch_size": 24}  # fmt: skip
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.csv").write_text("step,sec_per_step\n5,2.0\n")
+    gan = tiny(5)
+    step = tf.Variable(5, dtype=tf.int64)
+    tf.train.Checkpoint(step=step, generator=gan).save(str(run / "checkpoints" / "ckpt"))
+    psnr = tiny(6)
+    psnr_path, _ = write_generator(psnr, tmp_path / "psnr")
+    out = tmp_path / "out"
+    argv = [str(run), "mixed", "--recipe", "r.yaml", "--out-dir", str(out), "--phase-equalize"]
+    assert ship(argv + ["--interpolate-with", str(psnr_path), "--gan-weight", "0.3"]) == 0
+    shipped = load_generator(out / "mixed.weights.h5")
+    assert shipped.phase_equalize
+    for a, b, m in zip(*(_weighted_layers(x) for x in (psnr, gan, shipped)), strict=True):
+        for wa, wb, wm in zip(a.get_weights(), b.get_weights(), m.get_weights(), strict=True):
+            np.testing.assert_allclose(wm, 0.7 * wa + 0.3 * wb, rtol=1e-6)
+    meta = json.loads((out / "mixed.json").read_text())
+    assert meta["steps"] == 5
+    assert meta["interpolation"] == {
+        "psnr_weights": str(psnr_path),
+        "sha256": hashlib.sha256(psnr_path.read_bytes()).hexdigest(),
+        "gan_weight": 0.3,
+    }
+    with pytest.raises(SystemExit):  # one without the other is a usage error
+        ship(argv + ["--gan-weight", "0.3"])
