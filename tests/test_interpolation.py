@@ -24,6 +24,16 @@ def tiny(seed: int, **config):
     return model
 
 
+def initialised(seed: int):
+    """A small generator with its own initialisers' weights (seeded), so its output is not clipped flat."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_generator(scale=4, num_blocks=2, filters=8)
+    model(np.zeros((1, 8, 8, 3), "float32"))
+    return model
+
+
 def test_every_layer_is_the_weighted_mix_of_the_same_layer():
     psnr, gan = tiny(1), tiny(2, phase_equalize=True)
     mixed = interpolate_generators(psnr, gan, 0.25)
@@ -42,11 +52,13 @@ def _weighted_layers(model) -> list:
 
 @pytest.mark.parametrize("gan_weight", [0.0, 1.0])
 def test_the_ends_reproduce_each_generator(gan_weight):
-    psnr, gan = tiny(3), tiny(4)
+    psnr, gan = initialised(3), initialised(4)
     x = np.random.default_rng(0).uniform(0, 1, (1, 12, 10, 3)).astype("float32")
     mixed = interpolate_generators(psnr, gan, gan_weight)
-    want = (gan if gan_weight else psnr)(x, training=False)
-    np.testing.assert_array_equal(np.asarray(mixed(x, training=False)), np.asarray(want))
+    want, other = (gan, psnr) if gan_weight else (psnr, gan)
+    got = np.asarray(mixed(x, training=False))
+    np.testing.assert_array_equal(got, np.asarray(want(x, training=False)))
+    assert np.abs(got - np.asarray(other(x, training=False))).mean() > 1e-3  # the two ends differ
 
 
 def test_different_architectures_and_bad_weights_are_one_line_errors():
@@ -104,3 +116,42 @@ def test_ship_weights_ships_the_mix_with_its_provenance(tmp_path):
     }
     with pytest.raises(SystemExit):  # one without the other is a usage error
         ship(argv + ["--gan-weight", "0.3"])
+
+
+def test_upscale_cli_gan_weight_runs_the_mix(capsys, tmp_path, monkeypatch):
+    from conftest import run_cli, smooth_image
+    from PIL import Image
+
+    from keras_srgan.inference import engines
+    from keras_srgan.weights import write_generator
+
+    monkeypatch.setenv(engines.CACHE_ENV, str(tmp_path / "cache"))
+    psnr, gan, by_hand = (
+        initialised(seed) for seed in (7, 8, 9)
+    )  # outputs far from saturation  # the mix computed here, in get_weights order, not by the function under test
+    by_hand.set_weights(
+        [0.4 * a + 0.6 * b for a, b in zip(psnr.get_weights(), gan.get_weights(), strict=True)]
+    )
+    files = {name: write_generator(model, tmp_path / name)[0] for name, model in
+             {"psnr": psnr, "gan": gan, "by_hand": by_hand}.items()}  # fmt: skip
+    src = tmp_path / "a.png"
+    Image.fromarray(smooth_image(10, 12)).save(src)
+    common = ["--engine", "tensorflow", "--precision", "fp32"]
+    rc, out, err = run_cli(capsys, "upscale", src, "-o", tmp_path / "mix", "--weights", files["gan"],
+                           "--gan-weight", "0.6", "--mix-with", files["psnr"], *common)  # fmt: skip
+    assert rc == 0 and "wrote 1 of 1" in out, err
+    rc, out, err = run_cli(
+        capsys, "upscale", src, "-o", tmp_path / "hand", "--weights", files["by_hand"], *common
+    )
+    assert rc == 0, err
+    rc, out, err = run_cli(capsys, "upscale", src, "-o", tmp_path / "gan", "--weights", files["gan"], *common)
+    assert rc == 0, err
+    results = {}
+    for name in ("mix", "hand", "gan"):
+        with Image.open(tmp_path / name / "a.png") as im:
+            results[name] = np.asarray(im).astype(np.int16)
+    np.testing.assert_array_equal(results["mix"], results["hand"])
+    assert np.abs(results["mix"] - results["gan"]).mean() > 1  # the mix is not the GAN weights alone
+    rc, out, err = run_cli(capsys, "upscale", src, "-o", tmp_path / "bad", "--weights", files["gan"],
+                           "--gan-weight", "0.5", "--mix-with", tmp_path / "missing.weights.h5")  # fmt: skip
+    assert rc != 0 and err.count("\n") == 1 and "missing.weights.h5: no such weights file" in err

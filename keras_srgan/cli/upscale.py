@@ -9,6 +9,8 @@ import sys
 from keras_srgan.cli import add_phase_equalize_argument
 from keras_srgan.defaults import DEFAULT_WEIGHTS, ENGINES, MAX_PIXELS, PHASE_EQUALIZE, PRECISIONS
 
+GAN_WEIGHTS = "srgan"  # what --gan-weight mixes when --weights is not given
+
 # TensorFlow only when the model must be built: a weights file whose OpenVINO IR is cached runs without it.
 IMPORTS_TENSORFLOW = False
 
@@ -20,6 +22,16 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value:g}")
     return value
 
 
@@ -46,6 +58,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--weights",
         default=None,
         help=f"shipped name, .weights.h5, .keras or training run folder (default: {DEFAULT_WEIGHTS})",
+    )
+    parser.add_argument(
+        "--gan-weight",
+        type=_share,
+        default=None,
+        metavar="W",
+        help=f"network interpolation: W x --weights (a GAN model; default here: {GAN_WEIGHTS}) + (1 - W) x "
+        "--mix-with; lower W invents less texture and keeps closer to the input (1 = the GAN model as it is)",
+    )
+    parser.add_argument(
+        "--mix-with",
+        default="srresnet",
+        metavar="WEIGHTS",
+        help="with --gan-weight: the PSNR model the GAN was trained from (default: srresnet)",
     )
     parser.add_argument(
         "--tile",
@@ -122,8 +148,14 @@ def run(args: argparse.Namespace) -> int:
     outscale, width, height = check_output_size(args.outscale, args.width, args.height)
 
     def factory() -> Upscaler:
+        weights = args.weights
+        if args.gan_weight is not None:
+            quiet_tensorflow_import()
+            from keras_srgan.weights import interpolate_generators
+
+            weights = interpolate_generators(args.mix_with, args.weights or GAN_WEIGHTS, args.gan_weight)
         return Upscaler.from_weights(
-            args.weights,
+            weights,
             tile=args.tile,
             tile_overlap=args.tile_overlap,
             precision=args.precision,
