@@ -1,6 +1,6 @@
 """Measure network interpolations between a PSNR generator and GAN checkpoints, and choose one.
 
-    python training/interpolation_frontier.py runs/srgan --checkpoints runs/srgan_ckpts \\
+    python training/interpolation_frontier.py runs/srgan --checkpoints runs/srgan_ckpts --psnr-weights runs/srresnet \\
         --gan-steps 10000 10500 --gan-weights 0.8 0.85 0.9 0.95 1 --max-niqe 4.48 --json frontier.json
 
 Why: a GAN checkpoint trades PSNR for natural texture by an amount training decides. Mixing its weights
@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoints", type=Path, help="folder of ckpt-N files (default: <run>/checkpoints)"
     )
-    parser.add_argument("--psnr-weights", default="srresnet", help="the PSNR generator the run started from")
+    parser.add_argument(
+        "--psnr-weights",
+        required=True,
+        help="the PSNR generator the run started from, as a file or run folder (a shipped name can change)",
+    )
     parser.add_argument("--gan-steps", type=int, nargs="+", required=True, help="GAN checkpoints to mix")
     parser.add_argument(
         "--gan-weights", type=float, nargs="+", required=True, help="weights of the GAN side, 0..1"

@@ -69,9 +69,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mix-with",
-        default="srresnet",
+        default=DEFAULT_WEIGHTS,
         metavar="WEIGHTS",
-        help="with --gan-weight: the PSNR model the GAN was trained from (default: srresnet)",
+        help=f"with --gan-weight: a PSNR model of the same architecture (default: {DEFAULT_WEIGHTS})",
     )
     parser.add_argument(
         "--tile",
