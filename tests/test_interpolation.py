@@ -118,6 +118,46 @@ def test_ship_weights_ships_the_mix_with_its_provenance(tmp_path):
         ship(argv + ["--gan-weight", "0.3"])
 
 
+def test_ship_weights_continues_a_shipped_model_over_the_whole_chain(tmp_path, monkeypatch):
+    import hashlib
+    import json
+    import shutil
+
+    import tensorflow as tf
+    from ship_weights import main as ship
+
+    import keras_srgan.weights as weights_module
+    from keras_srgan.weights import write_generator
+
+    shipped_dir = tmp_path / "shipped"
+    base_path, _ = write_generator(tiny(3), shipped_dir / "base", extra={
+        "steps": 7, "planned_steps": 7, "recipe": "first recipe", "train_wall_seconds": 100})  # fmt: skip
+    monkeypatch.setattr(weights_module, "WEIGHTS_DIR", shipped_dir)
+    previous_run = tmp_path / "previous"  # the earlier run's folder, holding the same file as shipped
+    previous_run.mkdir()
+    shutil.copy(base_path, previous_run / "generator.weights.h5")
+    run = tmp_path / "more"
+    run.mkdir()
+    config = {"scale": 4, "num_blocks": 2, "filters": 8, "icnr": True, "steps": 5, "stage": "pretrain",
+              "content_loss": "mse", "data": ["T91"], "mixed_precision": "bf16", "batch_size": 2,
+              "patch_size": 24, "init": str(previous_run)}  # fmt: skip
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.csv").write_text("step,sec_per_step\n5,2.0\n")
+    tf.train.Checkpoint(step=tf.Variable(5, dtype=tf.int64), generator=tiny(4)).save(
+        str(run / "checkpoints" / "ckpt")
+    )
+    out = tmp_path / "out"
+    assert ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out), "--continues", "base"]) == 0
+    meta = json.loads((out / "base.json").read_text())
+    assert (meta["steps"], meta["planned_steps"], meta["train_wall_seconds"]) == (12, 12, 110)
+    assert meta["recipe"] == "first recipe, then keras-srgan train --config r.yaml --out runs/more"
+    assert meta["initialised_from"]["sha256"] == hashlib.sha256(base_path.read_bytes()).hexdigest()
+
+    write_generator(tiny(5), previous_run / "generator")  # the run no longer starts from the shipped file
+    with pytest.raises(SystemExit, match="is not the shipped base"):
+        ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out), "--continues", "base"])
+
+
 def test_upscale_cli_gan_weight_runs_the_mix(capsys, tmp_path, monkeypatch):
     from conftest import run_cli, smooth_image
     from PIL import Image

@@ -5,6 +5,9 @@
 Takes the run's final ``generator.weights.h5`` when it has one, else the generator of its newest
 checkpoint (a run still in progress), or the checkpoint given with ``--checkpoint``; records provenance
 (data, steps, recipe, wall time) and the SHA-256 that ``load_generator`` checks on every load.
+
+A run that continues shipped weights (its ``init`` is, bit for bit, what is shipped under a name) ships with
+``--continues NAME``: steps, recipes and wall time then count the whole chain, not the last run alone.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from keras_srgan.weights import (
     WEIGHTS_DIR,
     interpolate_generators,
     load_generator,
-    sha256_of,
     shipped_weights,
+    weights_sha256,
     write_generator,
 )
 
@@ -76,6 +79,18 @@ def wall_seconds(run_dir: Path, upto_step: int) -> float:
     return total
 
 
+def continued_weights(name: str, init: str | None) -> dict:
+    """The shipped metadata of ``name``, checked to be exactly the run's starting point."""
+    shipped = shipped_weights()
+    if name not in shipped:
+        raise SystemExit(f"--continues {name}: no shipped weights of that name")
+    if not init:
+        raise SystemExit(f"--continues {name}: the run has no init, so it continues nothing")
+    if weights_sha256(init) != shipped[name]["sha256"]:
+        raise SystemExit(f"--continues {name}: the run's init ({init}) is not the shipped {name} file")
+    return shipped[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
@@ -102,22 +117,28 @@ def main(argv: list[str] | None = None) -> int:
         "started from; training/interpolation_frontier.py chooses the mix)",
     )
     parser.add_argument("--gan-weight", type=float, help="with --interpolate-with: the run's share, 0..1")
+    parser.add_argument(
+        "--continues",
+        metavar="NAME",
+        help="the run continues these shipped weights (its init): count steps, recipes and wall time over "
+        "the whole chain",
+    )
     args = parser.parse_args(argv)
     if (args.interpolate_with is None) != (args.gan_weight is None):
         parser.error("--interpolate-with and --gan-weight go together")
+    config = json.loads((args.run_dir / "config.json").read_text())
+    previous = continued_weights(args.continues, config.get("init")) if args.continues else None
 
     generator, step = generator_from_run(args.run_dir, args.checkpoint)
     interpolation = None
     if args.interpolate_with is not None:
         generator = interpolate_generators(args.interpolate_with, generator, args.gan_weight)
-        shipped = shipped_weights().get(args.interpolate_with)
         interpolation = {
             "psnr_weights": args.interpolate_with,
-            "sha256": shipped["sha256"] if shipped else sha256_of(args.interpolate_with),
+            "sha256": weights_sha256(args.interpolate_with),
             "gan_weight": args.gan_weight,
         }
     generator.phase_equalize = args.phase_equalize  # saved in the weights' config
-    config = json.loads((args.run_dir / "config.json").read_text())
     extra = {
         "name": args.name,
         "stage": config["stage"],
@@ -126,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "planned_steps": config["steps"],
         "trained_on": [Path(d).name for d in config["data"]],
         "validated_on": [Path(d).name for d in config.get("val_data", [])],
-        "recipe": f"keras-srgan train --config {args.recipe} --out runs/{args.name}",
+        "recipe": f"keras-srgan train --config {args.recipe} --out runs/{args.run_dir.name}",
         "mixed_precision": config["mixed_precision"],
         "batch_size": config["batch_size"],
         "patch_size": config["patch_size"],
@@ -135,9 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
     }
     if config.get("init"):
-        # A GAN stage names the generator it started from; pin the exact file when that was shipped weights.
+        # A GAN stage or a continuation names the generator it started from and pins the exact file.
         init = config["init"]
-        extra["initialised_from"] = {"weights": init, "sha256": shipped_weights().get(init, {}).get("sha256")}
+        extra["initialised_from"] = {"weights": init, "sha256": weights_sha256(init)}
+    if previous is not None:
+        extra["steps"] += previous["steps"]
+        extra["planned_steps"] += previous["planned_steps"]
+        extra["recipe"] = f"{previous['recipe']}, then {extra['recipe']}"
+        extra["train_wall_seconds"] += previous["train_wall_seconds"]
+        extra["initialised_from"]["weights"] = f"{args.continues} as shipped ({previous['steps']} steps)"
     if interpolation:
         extra["interpolation"] = interpolation
     weights_path, meta_path = write_generator(generator, args.out_dir / args.name, extra=extra)

@@ -34,6 +34,20 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(spec: str | os.PathLike) -> str:
+    """SHA-256 of the file a weights spec names, for provenance: a shipped name's recorded digest, a run
+    folder's ``generator.weights.h5``, or the ``.weights.h5`` / ``.keras`` file itself."""
+    shipped = shipped_weights()
+    if isinstance(spec, str) and spec in shipped:
+        return shipped[spec]["sha256"]
+    path = Path(spec)
+    if path.is_dir():
+        path = path / f"{GENERATOR_STEM}.weights.h5"
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    return sha256_of(path)
+
+
 def shipped_weights() -> dict[str, dict]:
     """Name -> metadata of every weights file shipped inside the package."""
     found = {}
