@@ -156,6 +156,9 @@ def test_ship_weights_continues_a_shipped_model_over_the_whole_chain(tmp_path, m
     write_generator(tiny(5), previous_run / "generator")  # the run no longer starts from the shipped file
     with pytest.raises(SystemExit, match="is not the shipped base"):
         ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out), "--continues", "base"])
+    (run / "config.json").write_text(json.dumps({**config, "init": str(tmp_path / "gone")}))
+    with pytest.raises(SystemExit, match="no such weights file: cannot pin the run's init"):
+        ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out)])
 
 
 def test_upscale_cli_gan_weight_runs_the_mix(capsys, tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ import tensorflow as tf
 from keras_srgan.models.generator import build_generator
 from keras_srgan.weights import (
     WEIGHTS_DIR,
+    WeightsError,
     interpolate_generators,
     load_generator,
     shipped_weights,
@@ -86,7 +87,11 @@ def continued_weights(name: str, init: str | None) -> dict:
         raise SystemExit(f"--continues {name}: no shipped weights of that name")
     if not init:
         raise SystemExit(f"--continues {name}: the run has no init, so it continues nothing")
-    if weights_sha256(init) != shipped[name]["sha256"]:
+    try:
+        init_sha = weights_sha256(init)
+    except WeightsError as exc:
+        raise SystemExit(f"--continues {name}: {exc}") from None
+    if init_sha != shipped[name]["sha256"]:
         raise SystemExit(f"--continues {name}: the run's init ({init}) is not the shipped {name} file")
     return shipped[name]
 
@@ -158,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     if config.get("init"):
         # A GAN stage or a continuation names the generator it started from and pins the exact file.
         init = config["init"]
-        extra["initialised_from"] = {"weights": init, "sha256": weights_sha256(init)}
+        try:
+            extra["initialised_from"] = {"weights": init, "sha256": weights_sha256(init)}
+        except WeightsError as exc:
+            raise SystemExit(f"{exc}: cannot pin the run's init; run from the folder the run started in") from None
     if previous is not None:
         extra["steps"] += previous["steps"]
         extra["planned_steps"] += previous["planned_steps"]
