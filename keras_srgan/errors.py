@@ -2,7 +2,12 @@
 
 
 class UserError(Exception):
-    """Bad input or an impossible request; the message names the file (if any) and the problem."""
+    """Bad input or an impossible request; the message names the file (if any) and the problem.
+
+    ``exit_code`` is what the CLI exits with (2; an interrupted run uses 128 + the signal's number).
+    """
+
+    exit_code = 2
 
 
 def reason(exc: BaseException) -> str:

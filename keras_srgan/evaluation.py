@@ -33,6 +33,7 @@ from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, is_image_file, write_
 from keras_srgan.inference import phase
 from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
 from keras_srgan.pixels import to_uint8, to_unit
+from keras_srgan.progress import Progress
 from keras_srgan.settings import require_tensorflow_backend
 
 PERCEPTUAL_STATEMENT = (
@@ -230,21 +231,13 @@ def evaluate(
             method += " (phase-equalised)"
     save_root = Path(save_images) if save_images is not None else None
 
-    from tqdm.auto import tqdm
-
     sets: dict[str, dict] = {}
     for set_name, images in zip(_unique_names(folders, lambda p: p.name, str), image_lists, strict=True):
         results: dict[str, dict] = {}
         failed: dict[str, str] = {}
         names = _unique_names(images, lambda p: p.stem, lambda p: p.name)
-        bar = tqdm(
-            list(zip(names, images, strict=True)),
-            desc=set_name,
-            unit="img",
-            disable=not progress,
-            leave=False,
-        )
-        for name, path in bar:
+        counter = Progress(len(images), "img", desc=set_name, enabled=progress)
+        for name, path in counter.over(zip(names, images, strict=True)):
             try:
                 sr, truth = super_resolve(path, upscaler, protocol)
                 if upscaler is None:

@@ -8,6 +8,7 @@ of fp32, is read as fp32 (``normalise``) so recipes and runs that say it resume 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -45,9 +46,24 @@ def _cpuinfo_field(key: str) -> str | None:
     return None
 
 
+# oneDNN's ISA caps (``ONEDNN_MAX_CPU_ISA``) below which the CPU's bf16 (AVX512_BF16, AMX) is not used
+_CAPS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+_CAPS_WITHOUT_AMX = _CAPS_WITHOUT_BF16 | {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512"}
+
+
 def cpu_flags() -> frozenset[str]:
-    """The first CPU's ISA flags (``avx512_bf16``, ``amx_bf16``, ...); empty when unknown."""
-    return frozenset((_cpuinfo_field("flags") or "").split())
+    """The first CPU's ISA flags (``avx512_bf16``, ``amx_bf16``, ...); empty when unknown.
+
+    ``ONEDNN_MAX_CPU_ISA`` (e.g. ``AVX2``) holds oneDNN, and so TensorFlow's kernels, below the CPU's
+    best: the bf16 flags it rules out are left out here too, so the package chooses as on such a CPU.
+    """
+    flags = frozenset((_cpuinfo_field("flags") or "").split())
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if cap in _CAPS_WITHOUT_BF16:
+        flags -= {"avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}
+    elif cap in _CAPS_WITHOUT_AMX:
+        flags -= {"amx_bf16", "amx_tile", "amx_int8"}
+    return flags
 
 
 def cpu_model() -> str | None:

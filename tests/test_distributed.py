@@ -56,7 +56,8 @@ from keras_srgan.train.trainer import fit
 data, out = sys.argv[1], sys.argv[2]
 report = {}
 for stage in ("pretrain", "gan"):
-    common = dict(data=[data], stage=stage, content_loss="mse", mixed_precision="off", steps=4, batch_size=4, patch_size=24,
+    common = dict(data=[data], stage=stage, content_loss="mse", mixed_precision="off", steps=4 if stage == "pretrain" else 2,
+                  batch_size=4, patch_size=24,
                   num_blocks=2, filters=8, log_every=2, checkpoint_every=4, image_every=1000, seed=5)
     one = fit(out=f"{out}/{stage}-one", strategy="default", **common)
     two = fit(out=f"{out}/{stage}-two", strategy="mirrored", cpu_replicas=2, **common)
@@ -66,6 +67,7 @@ print(json.dumps(report))
 
 
 @pytest.mark.slow
+@pytest.mark.cpu_kind
 def test_mirrored_two_cpus_matches_one_device(tmp_path, image_folder):
     """Same global batch, same seed: 2 replicas with synchronized BatchNorm train the same weights.
 
@@ -87,12 +89,15 @@ def test_mirrored_two_cpus_matches_one_device(tmp_path, image_folder):
             np.testing.assert_allclose(
                 result["two"][key], result["one"][key], rtol=1e-4, atol=1e-5, err_msg=key
             )
-        # The GAN stage is chaotic at the float-noise level: G's [0, 1] output rounds to steps of 6e-8, so
-        # the 1e-10 summation-order noise of 1 vs 2 replicas flips a few output values by one step, and Adam
-        # turns gradients that are ~0 into steps of up to the learning rate (1e-4). Measured over seeds 5-7:
-        # D's metrics at step 4 agree to 1.3e-3 (relative), G's weights to 8.5e-5 on a few values (0.7% of
-        # one conv's, fewer overall) (before the [0, 1] contract: 3e-7, 6e-6, 2e-7). Per-replica (unsynchronised)
-        # statistics or one replica's metrics differ on most values, by far more.
+        # The GAN stage is chaotic at the float-noise level: G's [0, 1] output rounds to steps of 6e-8, so the
+        # 1e-10 summation-order noise of 1 vs 2 replicas flips a few output values by one step, and Adam turns
+        # gradients that are ~0 into steps of up to the learning rate (1e-4); BN's moving statistics follow.
+        # Hence two GAN steps, and bounds from what was measured over seeds 5-8 (fp32, weights of G):
+        #   AMX, AVX512 kernels: max 6.4e-6, no weight off;
+        #   AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2 on the AMX machine): seed 5 max 2.2e-4 (body BN's moving
+        #   variance), 249 of 11,691 weights off (2.1%); seeds 6-8 as on AMX;
+        #   the defect this guards against, unsynchronised BN (seed 5): max 4.3e-2, 2,648 off (22.6%).
+        # Bounds: max 5e-4, 5% off. D's metrics agree to 1.3e-3 (relative) on AMX.
         for key in ["d_loss", "d_real"] if stage == "gan" else []:
             np.testing.assert_allclose(
                 result["two"][key], result["one"][key], rtol=5e-3, atol=1e-5, err_msg=key
@@ -107,8 +112,8 @@ def test_mirrored_two_cpus_matches_one_device(tmp_path, image_folder):
                 continue
             off += int(np.sum(np.abs(two[name] - one[name]) > 1e-5 + 1e-4 * np.abs(one[name])))
             total += one[name].size
-            assert np.max(np.abs(two[name] - one[name])) <= 2e-4, f"gan {name}"  # two Adam steps
-        assert off <= 0.01 * total, f"gan: {off} of {total} weights differ"
+            assert np.max(np.abs(two[name] - one[name])) <= 5e-4, f"gan {name}"
+        assert off <= 0.05 * total, f"gan: {off} of {total} weights differ"
 
 
 def _free_port() -> int:
@@ -117,7 +122,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_workers(args_for, count: int = 2, timeout: float = 600) -> list[subprocess.CompletedProcess]:
+def _start_workers(args_for, count: int = 2) -> list[subprocess.Popen]:
     cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(count)]}
     procs = []
     for index in range(count):
@@ -131,6 +136,11 @@ def _run_workers(args_for, count: int = 2, timeout: float = 600) -> list[subproc
                 text=True,
             )
         )
+    return procs
+
+
+def _run_workers(args_for, count: int = 2, timeout: float = 600) -> list[subprocess.CompletedProcess]:
+    procs = _start_workers(args_for, count)
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=timeout)
@@ -264,3 +274,36 @@ def test_batch_norm_synchronized_in_every_nested_layer():
             layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)
         ]
         assert len(norms) == expected and all(layer.synchronized for layer in norms)
+
+
+@pytest.mark.slow
+def test_sigterm_on_one_worker_stops_every_worker_at_the_same_step(tmp_path, image_folder):
+    """A preempted worker must not leave the others waiting in a collective: all stop after the same step,
+    the chief checkpoints it, each says how to continue and exits 143."""
+    import signal
+    import time
+
+    outs = [tmp_path / "chief", tmp_path / "worker1"]
+
+    def endless(i):
+        return [
+            "train", "--data", str(image_folder), "--out", str(outs[i]), "--steps", "100000",
+            "--strategy", "multiworker", *TINY_FLAGS, "--checkpoint-every", "100000",
+        ]  # fmt: skip
+
+    procs = _start_workers(endless)
+    csv_path = outs[0] / "metrics.csv"
+    deadline = time.monotonic() + 300
+    while not (csv_path.exists() and len(csv_path.read_text().splitlines()) >= 3):  # two logged intervals
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "workers did not start"
+        time.sleep(0.1)
+    procs[1].send_signal(signal.SIGTERM)
+    steps = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 143, _tail(err)
+        line = [x for x in err.splitlines() if x.startswith("error: interrupted at step ")]
+        assert len(line) == 1 and f"--out {outs[procs.index(proc)]} --resume" in line[0], _tail(err)
+        steps.append(int(line[0].split("interrupted at step ")[1].split(";")[0]))
+    assert steps[0] == steps[1]
+    assert sorted(p.name for p in (outs[0] / "checkpoints").glob("*.index")) == [f"ckpt-{steps[0]}.index"]

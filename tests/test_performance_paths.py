@@ -209,6 +209,26 @@ def test_openvino_ir_is_cached_per_weights_and_follows_weight_changes(trained_li
     assert first.ir_path != second.ir_path
 
 
+@pytest.mark.parametrize(
+    "cap, bf16, amx",
+    [
+        ("", True, True),
+        ("AVX2", False, False),
+        ("avx512_core", False, False),
+        ("AVX512_CORE_BF16", True, False),
+    ],
+)
+def test_onednn_isa_cap_hides_the_bf16_it_rules_out(monkeypatch, cap, bf16, amx):
+    """``ONEDNN_MAX_CPU_ISA`` makes the package choose as on that CPU kind (how CI emulates AVX2-only)."""
+    flags = "flags\t\t: fpu sse4_1 avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile amx_int8"
+    monkeypatch.setattr(precision_policy, "_cpuinfo", lambda: ("model name\t: Test CPU", flags))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    found = precision_policy.cpu_flags()
+    assert {"avx2", "fma", "avx512f"} <= found
+    assert ("avx512_bf16" in found, "amx_bf16" in found) == (bf16, amx)
+
+
+@pytest.mark.cpu_kind
 def test_engine_and_precision_resolution(monkeypatch):
     expected = "bf16" if engines.cpu_has_bf16() and not engines.has_gpu() else "fp32"
     assert resolve_precision("auto") == expected  # the TensorFlow engine's rule

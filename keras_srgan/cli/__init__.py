@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._module.run(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -14,6 +14,7 @@ from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import is_image_file
 from keras_srgan.inference import image_io, video
+from keras_srgan.progress import Progress
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
@@ -108,8 +109,6 @@ def upscale_files(
     A failing file does not stop the batch. Progress: one bar over the files (for two or more) and,
     for a video, one over its frames (on a terminal, or always when ``show_progress`` is true).
     """
-    from tqdm import tqdm
-
     files, errors = expand_inputs(inputs)
     written: list[Path] = []
     notes: list[str] = []
@@ -124,9 +123,9 @@ def upscale_files(
         raise UserError(f"{out_dir}: output path exists and is not a folder")
     upscaler = upscaler_factory()
     names = plan_outputs(files)
-    disable = (len(files) < 2) if show_progress is None else not show_progress
-    bar = tqdm(list(zip(files, names, strict=True)), unit="file", disable=disable or None, leave=False)
-    for path, name in bar:
+    enabled = len(files) > 1 if show_progress is None else show_progress
+    progress = Progress(len(files), "file", enabled=enabled, every=0)
+    for path, name in progress.over(zip(files, names, strict=True)):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", image_io.ImageReadWarning)

@@ -11,6 +11,7 @@ SHA-256, so a later process can run straight from the cached IR without TensorFl
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -74,8 +75,13 @@ class OpenVINOEngine(engines.RefreshingEngine):
         self._ov = ov
         self.generator = generator
         self.scale = int(scale) if scale is not None else engines.generator_scale(generator)
-        self.precision = precision
         self.note: str | None = None
+        if precision == "bf16" and not runs_bf16():
+            # OpenVINO would run fp32 anyway; bf16 features between the tiling stages would then add a
+            # rounding the whole model does not have
+            precision = "fp32"
+            self.note = "keras-srgan: OpenVINO has no bf16 on this CPU; running fp32"
+        self.precision = precision
         self.cache = (
             None if cache is False else Path(cache) if cache not in (None, True) else engines.cache_dir()
         )
@@ -267,6 +273,25 @@ def bf16_bits(values: np.ndarray) -> np.ndarray:
     """float32 -> bfloat16 bit patterns (``np.uint16``), rounded to nearest even as OpenVINO rounds."""
     bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
     return ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16).astype(np.uint16)
+
+
+@functools.cache
+def runs_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin really infers in bf16 here: a 1-conv model compiled with the bf16
+    hint reports the precision it chose (f32 on CPUs without AVX512_BF16 or AMX, which ignore the hint).
+    """
+    ov = _import_openvino()
+    import openvino.opset13 as opset
+
+    x = opset.parameter([1, 8, 4, 4], np.float32)
+    conv = opset.convolution(
+        x, opset.constant(np.ones((8, 8, 3, 3), np.float32)), [1, 1], [1, 1], [1, 1], [1, 1]
+    )
+    try:
+        compiled = ov.Core().compile_model(ov.Model([conv], [x]), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+        return str(compiled.get_property("INFERENCE_PRECISION_HINT")) in ("bf16", "<Type: 'bfloat16'>")
+    except RuntimeError:  # a CPU capped below what the plugin assumed (e.g. ONEDNN_MAX_CPU_ISA)
+        return False
 
 
 def _import_openvino():

@@ -23,6 +23,7 @@ from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import atomic_path, temporary_name
 from keras_srgan.inference import image_io, resample
+from keras_srgan.progress import Progress
 
 VIDEO_EXTRA = "pip install 'keras-srgan[video]'"
 VIDEO_EXTENSIONS = {
@@ -117,7 +118,6 @@ def upscale_video(
     count, frame rate and audio; each side of the frame size (``Upscaler.output_size``) is rounded down to
     an even number, which 4:2:0 video needs. ``max_pixels`` limits the source frame size.
     """
-    from tqdm import tqdm
 
     source = Path(source)
     name = str(source)
@@ -172,15 +172,12 @@ def upscale_video(
         )
         writer.send(None)
         count = 0
-        disable = None if show_progress is None else not show_progress  # None: shown on a terminal only
-        bar = tqdm(total=expected, unit="frame", desc=source.name, disable=disable, leave=False)
-        try:
+        enabled = True if show_progress is None else show_progress
+        with Progress(expected or None, "frame", desc=source.name, enabled=enabled) as progress:
             for frame in _frames(reader, name, width, height):
                 writer.send(np.ascontiguousarray(upscaler.upscale_array(frame, size=size)))
                 count += 1
-                bar.update(1)
-        finally:
-            bar.close()
+                progress.update()
         if count == 0:
             raise UserError(f"{name}: truncated or corrupt video (no frame could be decoded)")
         if expected and count < 0.9 * expected - 1:  # e.g. a cut file whose index sits at the front

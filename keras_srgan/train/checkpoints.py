@@ -70,6 +70,7 @@ class RunCheckpoints:
         self.checkpoint = tf.train.Checkpoint(step=self.step, **trackables)
         self.manager = self._manager()
         self.last_saved_step: int | None = None
+        self.restored: str | None = None  # the checkpoint ``restore_latest`` restored
 
     def _manager(self) -> tf.train.CheckpointManager:
         state = self.write_directory / "checkpoint"
@@ -145,6 +146,7 @@ class RunCheckpoints:
                 continue
             step = int(self.step.numpy())
             self._adopt(prefix)
+            self.restored = prefix
             return step
         raise UserError(f"{self.directory}: every checkpoint is unusable ({', '.join(candidates)})")
 

@@ -194,3 +194,21 @@ class TrainConfig:
             raise UserError(f"{path}: unknown config keys: {', '.join(sorted(unknown))}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def config_changes(saved: str | os.PathLike, config: TrainConfig) -> list[str]:
+    """``key: saved -> now`` for each setting that differs from a run's saved ``config.json``.
+
+    Why: ``--resume`` with flags continues a run under changed settings; the resume line says which.
+    ``resume`` itself is not a setting; an unreadable file counts as no difference (the run says so elsewhere).
+    """
+    try:
+        before = json.loads(Path(saved).read_text())
+    except (OSError, ValueError):
+        return []
+    now = config.to_dict()
+    return [
+        f"{key}: {before[key]!r} -> {now[key]!r}"
+        for key in now
+        if key != "resume" and key in before and before[key] != now[key]
+    ]

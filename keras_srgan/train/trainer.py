@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,17 +28,40 @@ from keras_srgan.losses.content import ContentLoss
 from keras_srgan.models.discriminator import build_discriminator
 from keras_srgan.models.generator import build_generator
 from keras_srgan.precision import TRAINING_POLICIES, resolve_training
+from keras_srgan.progress import on_terminal
 from keras_srgan.settings import require_tensorflow_backend
 from keras_srgan.train.checkpoints import RunCheckpoints
-from keras_srgan.train.config import TrainConfig
+from keras_srgan.train.config import TrainConfig, config_changes
 from keras_srgan.train.ema import GeneratorEMA
 from keras_srgan.train.logs import MetricsCSV, TensorBoardLog
-from keras_srgan.train.loop import DivergenceGuard, Validation, due, interval_values, local, make_step_fn
+from keras_srgan.train.loop import (
+    DivergenceGuard,
+    StopSignals,
+    TrainLog,
+    Validation,
+    any_worker,
+    due,
+    interval_values,
+    local,
+    make_step_fn,
+)
 from keras_srgan.train.srgan_model import SKIPPED, SRGAN
 from keras_srgan.weights import generator_config, load_generator, write_generator
 
 # the name tests and scripts import; older scripts still say "off" for fp32
 POLICIES = {**TRAINING_POLICIES, **{old: TRAINING_POLICIES[new] for old, new in PRECISION_ALIASES.items()}}
+
+
+class TrainingInterrupted(UserError):
+    """SIGTERM or SIGINT stopped the run after it checkpointed the step reached; ``--resume`` continues it.
+
+    ``exit_code`` is 128 + the signal's number (143 SIGTERM, 130 SIGINT), what the CLI exits with.
+    """
+
+    def __init__(self, message: str, step: int, exit_code: int):
+        super().__init__(message)
+        self.step = step
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -218,6 +242,13 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         raise UserError(
             f"{run_dir}: run is already at step {start_step} of {cfg.steps}; raise --steps to continue"
         )
+    log = TrainLog(output.directory if output.chief else None, cfg.steps, start_step)
+    if cfg.resume:
+        changes = config_changes(run_dir / "config.json", cfg)
+        log.say(
+            f"resuming {run_dir} from step {start_step} ({checkpoints.restored}); "
+            + (f"changed from the saved run: {', '.join(changes)}" if changes else "settings as saved")
+        )
     if output.chief:
         cfg.save(run_dir / "config.json")
     iterator, sample_batch = _batches(cfg, records, strategy, start_step)
@@ -225,54 +256,65 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     validation = Validation(model, shown_generator, val_ds, sample_batch)
     csv_log = MetricsCSV(output.directory, resume_step=start_step if cfg.resume else None)
     tb_log = TensorBoardLog(output.directory, resume_step=start_step if cfg.resume else None)
-    guard = DivergenceGuard(cfg.max_bad_steps, start_step)
-    try:
-        step, history, seconds_per_step, last_checkpoint = _run_loop(
-            cfg, model, ema, strategy, iterator, start_step, checkpoints, guard, validation, csv_log, tb_log,
-            output.chief,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        step = guard.last_step
-        if checkpoints.last_saved_step != step and step != start_step:
-            checkpoints.save(step)
-        tb_log.close()
-        raise UserError(
-            f"interrupted at step {step}; checkpoint written to {checkpoints.latest_path() or ''}; "
-            f"continue with: keras-srgan train --out {run_dir} --resume"
-        ) from None
-    finally:
-        tb_log.close()
-    if checkpoints.last_saved_step != step and guard.healthy:
-        last_checkpoint = checkpoints.save(step)
+    guard = DivergenceGuard(cfg.max_bad_steps)
+    with StopSignals(any_worker(strategy) if cfg.strategy == "multiworker" else None) as stop:
+        try:
+            step, history, seconds_per_step, last_checkpoint = _run_loop(
+                cfg, model, ema, strategy, iterator, start_step, checkpoints, guard, validation, csv_log,
+                tb_log, log, stop, output.chief,
+            )  # fmt: skip
+        finally:
+            tb_log.close()
+        if checkpoints.last_saved_step != step and step != start_step and guard.healthy:
+            last_checkpoint = checkpoints.save(step)
+        if step < cfg.steps:
+            raise _interrupted(
+                stop, step, last_checkpoint if output.chief else "written by the chief", run_dir, log
+            )
+        extra = {
+            "stage": cfg.stage,
+            "steps": step,
+            "content_loss": cfg.content_loss,
+            "trained_on": [Path(d).name for d in cfg.data],
+        }
+        if cfg.lr_data:
+            extra["lr_data"] = [Path(d).name for d in cfg.lr_data]
+        else:
+            extra["degradation"] = model.degradation.get_config()
+        weights_path = meta_path = None
+        if output.chief:
+            weights_path, meta_path = _write_final(shown_generator, run_dir / "generator", extra)
+        return FitResult(
+            run_dir=run_dir,
+            generator_weights=weights_path,
+            generator_config=meta_path,
+            config_path=run_dir / "config.json",
+            metrics_csv=csv_log.path,
+            last_checkpoint=last_checkpoint,
+            final_step=step,
+            start_step=start_step,
+            seconds_per_step=seconds_per_step,
+            history=history,
+            skipped_steps=guard.total,
+            fingerprint=weights_fingerprint(shown_generator),
+            replicas=strategy.num_replicas_in_sync,
+        )
 
-    extra = {
-        "stage": cfg.stage,
-        "steps": step,
-        "content_loss": cfg.content_loss,
-        "trained_on": [Path(d).name for d in cfg.data],
-    }
-    if cfg.lr_data:
-        extra["lr_data"] = [Path(d).name for d in cfg.lr_data]
+
+def _interrupted(stop: StopSignals, step: int, checkpoint: str, run_dir: Path, log: TrainLog) -> UserError:
+    """The one-line error for a run a signal stopped (also written to train.log)."""
+    if not checkpoint:
+        message = (
+            f"interrupted at step {step}; {stop.name} came before the first checkpoint, so nothing was "
+            "saved; start the same command again"
+        )
     else:
-        extra["degradation"] = model.degradation.get_config()
-    weights_path = meta_path = None
-    if output.chief:
-        weights_path, meta_path = _write_final(shown_generator, run_dir / "generator", extra)
-    return FitResult(
-        run_dir=run_dir,
-        generator_weights=weights_path,
-        generator_config=meta_path,
-        config_path=run_dir / "config.json",
-        metrics_csv=csv_log.path,
-        last_checkpoint=last_checkpoint,
-        final_step=step,
-        start_step=start_step,
-        seconds_per_step=seconds_per_step,
-        history=history,
-        skipped_steps=guard.total,
-        fingerprint=weights_fingerprint(shown_generator),
-        replicas=strategy.num_replicas_in_sync,
-    )
+        message = (
+            f"interrupted at step {step}; {stop.name} received; checkpoint: {checkpoint}; "
+            f"continue with: keras-srgan train --out {run_dir} --resume"
+        )
+    log.say(f"error: {message}", stdout=False)
+    return TrainingInterrupted(message, step, stop.exit_code)
 
 
 def _checkpoints(cfg: TrainConfig, run_dir: Path, output: WorkerOutput, model: SRGAN, ema) -> RunCheckpoints:
@@ -287,10 +329,15 @@ def _checkpoints(cfg: TrainConfig, run_dir: Path, output: WorkerOutput, model: S
 
 
 def _batches(cfg: TrainConfig, records, strategy, start_step: int):
-    """(iterator over training batches, distributed when the strategy is; one undistributed batch for images)."""
+    """(iterator over training batches, distributed when the strategy is; one undistributed batch for images).
+
+    A resumed run skips the batches its first ``start_step`` steps used, so it sees exactly the batches
+    an uninterrupted run would.
+    """
     dataset = train_dataset(
-        cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed + start_step, cache=cfg.cache, records=records
-    )
+        cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed, cache=cfg.cache, records=records,
+        skip_batches=start_step,
+    )  # fmt: skip
     sample_batch = next(iter(dataset.take(1)))  # for image logs; never distributed
     if cfg.strategy != "default":
         options = tf.data.Options()
@@ -301,8 +348,9 @@ def _batches(cfg: TrainConfig, records, strategy, start_step: int):
 
 
 def _run_loop(cfg, model, ema, strategy, iterator, start_step, checkpoints, guard, validation, csv_log, tb_log,
-              chief):  # fmt: skip
-    """Steps ``start_step + 1 .. cfg.steps``; returns (last step, history, seconds per step, last checkpoint)."""
+              log, stop, chief):  # fmt: skip
+    """Steps ``start_step + 1 .. cfg.steps``, or fewer when ``stop`` says so; returns (last step, history,
+    seconds per step, last checkpoint)."""
     train_one = make_step_fn(model, strategy, True, cfg.jit_compile)
     warmup_one = (
         make_step_fn(model, strategy, False, cfg.jit_compile) if model.is_gan and cfg.d_warmup_steps else None
@@ -312,7 +360,8 @@ def _run_loop(cfg, model, ema, strategy, iterator, start_step, checkpoints, guar
     history: dict[str, list[float]] = {}
     names = [n for n in trackers if n != SKIPPED]
     shown = [*names, "val_psnr", "lr"]
-    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=shown, verbose=1 if chief else 0)
+    live = chief and on_terminal(sys.stdout)  # elsewhere TrainLog writes plain lines
+    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=shown, verbose=1 if live else 0)
     progbar.update(start_step)
     step = start_step
     interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
@@ -339,6 +388,7 @@ def _run_loop(cfg, model, ema, strategy, iterator, start_step, checkpoints, guar
             if chief:
                 csv_log.write(step, values)
                 tb_log.scalars(step, values)
+                log.interval(step, values, timed_seconds / timed_steps if timed_steps else None)
             for key, value in {"step": step, **values}.items():
                 history.setdefault(key, []).append(value)
             progbar.update(step, [(k, v) for k, v in values.items() if k in shown])
@@ -353,6 +403,8 @@ def _run_loop(cfg, model, ema, strategy, iterator, start_step, checkpoints, guar
         # rotate out good checkpoints while the run may be diverging: wait for a good step.
         if due(step, cfg.checkpoint_every, cfg.steps) and guard.healthy:
             last_checkpoint = checkpoints.save(step)
+        if stop.stop_now():
+            break
     return step, history, timed_seconds / timed_steps if timed_steps else float("nan"), last_checkpoint
 
 
