@@ -110,3 +110,23 @@ class BlurDownsample(layers.Layer):
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
         return (n, None if h is None else (h + 1) // 2, None if w is None else (w + 1) // 2, c)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FixedBlur(layers.Layer):
+    """A fixed separable [1, 2, 1] / 4 blur per channel, same size out, reflected borders (no weights).
+
+    Its response is 0 at 1/2 cycle per pixel and 1/2 at 1/4: it removes a period-2 grid and halves a
+    period-4 one; symmetric, so it shifts nothing, and a constant image stays constant.
+    """
+
+    def call(self, inputs):
+        channels = inputs.shape[-1]
+        taps = ops.convert_to_tensor([1.0, 2.0, 1.0], dtype=inputs.dtype)
+        kernel = ops.outer(taps, taps) / 16.0
+        kernel = ops.tile(ops.reshape(kernel, (3, 3, 1, 1)), (1, 1, channels, 1))
+        padded = ops.pad(inputs, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        return ops.depthwise_conv(padded, kernel, strides=1, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
