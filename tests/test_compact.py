@@ -110,18 +110,18 @@ def test_one_lr_pixel_reaches_only_its_receptive_neighbourhood(upsampler):
 
 
 def _hand_macs(upsampler: str, convs: int = 2, c: int = 8, s: int = 4) -> float:
-    """Conv MACs per output pixel, counted by hand (3x3 kernels; the blur is a 3x3 depthwise conv on RGB)."""
+    """Conv MACs per output pixel, counted by hand (3x3 kernels; the blur is a 5x5 depthwise conv on RGB)."""
     lr = 9 * 3 * c + convs * 9 * c * c  # head + body, per LR pixel
     if upsampler == "nearest_conv":
         return lr / s**2 + 9 * c * c / 4 + 9 * c * c + 9 * c * 3  # up0 at 2x, up1 and tail at 4x
-    blur = 9 * 3 if upsampler == "shuffle_blur" else 0
+    blur = 25 * 3 if upsampler == "shuffle_blur" else 0
     return (lr + 9 * c * 3 * s * s) / s**2 + blur
 
 
 @pytest.mark.parametrize("upsampler", UPSAMPLERS)
 def test_mac_count_matches_a_hand_count(upsampler):
     hand = _hand_macs(upsampler)
-    assert hand == {"shuffle_residual": 301.5, "shuffle_blur": 328.5, "nearest_conv": 1021.5}[upsampler]
+    assert hand == {"shuffle_residual": 301.5, "shuffle_blur": 376.5, "nearest_conv": 1021.5}[upsampler]
     # the profiler also counts bias adds, activations, the residual add, the blur and the clip (<= 5 %)
     macs = macs_per_output_pixel(build_generator(**TINY, upsampler=upsampler))
     assert hand <= macs <= 1.05 * hand
@@ -156,3 +156,14 @@ def test_train_config_and_cli_build_a_compact_generator(tmp_path):
     assert isinstance(_build_generator(TrainConfig(data=[str(tmp_path)], num_blocks=1, filters=8)), SRResNet)
     with pytest.raises(UserError, match="upsampler"):
         TrainConfig(data=[str(tmp_path)], arch="compact", upsampler="bilinear")
+
+
+def test_fixed_blur_removes_every_grid_frequency_and_keeps_constants():
+    from keras_srgan.models.layers import FixedBlur
+
+    yy, xx = np.mgrid[:32, :32]
+    grid = np.cos(np.pi * xx / 2) + np.cos(np.pi * yy) + np.cos(np.pi * (xx + yy) / 2)  # periods 4 and 2
+    x = np.stack([grid, np.full_like(grid, 0.5), grid], axis=-1)[None].astype(np.float32)
+    y = FixedBlur()(x).numpy()[0]
+    np.testing.assert_allclose(y[4:-4, 4:-4, 0], 0.0, atol=1e-5)
+    np.testing.assert_allclose(y[..., 1], 0.5, atol=1e-6)

@@ -143,8 +143,8 @@ class CompactSR(keras.Model):
     ``upsampler``:
       * ``shuffle_residual``: conv3x3(filters -> 3 * scale**2) in float32, one pixel shuffle by ``scale``
         (SRVGGNetCompact). ICNR init, so training starts from nearest-neighbour output: no grid.
-      * ``shuffle_blur``: the same, then a fixed separable [1, 2, 1] / 4 blur (reflected borders) over the
-        sum, which zeroes the period-2 frequencies and halves the period-4 ones the shuffle can draw.
+      * ``shuffle_blur``: the same, then a fixed separable [1, 2, 2, 2, 1] / 8 blur (``FixedBlur``) over the
+        sum, which zeroes every frequency (k/4 cycles per pixel) a 2- or 4-pixel grid can have.
       * ``nearest_conv``: (nearest x2 resize, conv3x3(filters), PReLU) log2(scale) times, then
         conv3x3(filters -> 3) at HR (ESRGAN's upsampler): grid-free by construction, but those convs run
         at 4x and 16x the pixels (``macs_per_output_pixel`` counts them).
@@ -234,7 +234,7 @@ class CompactSR(keras.Model):
             hr = sum(self.scale // 2 ** (i + 1) for i in range(self.num_upsample)) + 1
             return 1 + self.num_convs + math.ceil(hr / self.scale)
         blur = 1 if self.upsampler == "shuffle_blur" else 0
-        return 2 + self.num_convs + blur  # the blur's 1 HR px can cross into the neighbouring LR pixel
+        return 2 + self.num_convs + blur  # the blur's 2 HR px can cross into the neighbouring LR pixel
 
     def build(self, input_shape):
         shape = tuple(input_shape)
