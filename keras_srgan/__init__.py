@@ -18,6 +18,7 @@ _LAZY = {
     "TrainConfig": "keras_srgan.train.config",
     "SRGAN": "keras_srgan.train.srgan_model",
     "SRResNet": "keras_srgan.models.generator",
+    "CompactSR": "keras_srgan.models.generator",
     "Discriminator": "keras_srgan.models.discriminator",
     "load_generator": "keras_srgan.weights",
     "interpolate_generators": "keras_srgan.weights",

@@ -62,7 +62,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="extra weight of the per-phase mean error, the periodic grid (0: off)",
     )
     gan.add_argument("--ema-decay", type=float, help="moving average of G's weights (0: off; e.g. 0.999)")
-    p.add_argument("--num-blocks", type=int)
+    p.add_argument(
+        "--arch",
+        choices=["srresnet", "compact"],
+        help="generator: srresnet (default) or compact (plain 3x3 convs at LR resolution, CompactSR)",
+    )
+    p.add_argument(
+        "--upsampler",
+        choices=["shuffle_residual", "shuffle_blur", "nearest_conv"],
+        help="compact's upsampler (shuffle_residual)",
+    )
+    p.add_argument("--num-blocks", type=int, help="srresnet: residual blocks (16); compact: body convs")
     p.add_argument("--filters", type=int)
     p.add_argument(
         "--degradation",
@@ -116,7 +126,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _overrides(args) -> dict:
     keys = [
         "data", "out", "stage", "steps", "init", "content_loss", "vgg_weights", "adv_weight", "batch_size",
-        "patch_size", "scale", "lr", "lr_drop_steps", "num_blocks", "filters", "degradation", "blur_sigma",
+        "patch_size", "scale", "lr", "lr_drop_steps", "arch", "upsampler", "num_blocks", "filters", "degradation", "blur_sigma",
         "noise_sigma", "val_data", "val_every", "log_every", "image_every", "checkpoint_every",
         "mixed_precision", "jit_compile", "seed", "resume", "max_bad_steps", "strategy", "cpu_replicas",
         "gan_update", "adversarial", "d_norm", "d_downsample", "d_lr", "d_warmup_steps", "fm_weight", "phase_weight", "ema_decay", "lr_data",

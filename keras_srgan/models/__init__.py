@@ -1,10 +1,11 @@
-"""Network architectures: the SRResNet generator, the SRGAN discriminator and their layers."""
+"""Network architectures: the SRResNet and CompactSR generators, the SRGAN discriminator and their layers."""
 
 from keras_srgan.models.discriminator import Discriminator, build_discriminator
-from keras_srgan.models.generator import SRResNet, build_generator
+from keras_srgan.models.generator import CompactSR, SRResNet, build_generator
 from keras_srgan.models.layers import ICNR, PixelShuffle, ResidualBlock
 
 __all__ = [
+    "CompactSR",
     "ICNR",
     "Discriminator",
     "PixelShuffle",

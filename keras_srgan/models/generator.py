@@ -1,4 +1,5 @@
-"""SRResNet: the SRGAN generator (Ledig et al. 2017, Fig. 4)."""
+"""The generators: SRResNet, the SRGAN generator (Ledig et al. 2017, Fig. 4), and CompactSR, a plain stack
+of 3x3 convs at LR resolution (the SRVGGNetCompact idea of Real-ESRGAN) for cheap or real-world models."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import keras
 from keras import layers
 
-from keras_srgan.models.layers import ICNR, PACKAGE, PixelShuffle, ResidualBlock
+from keras_srgan.models.layers import ICNR, PACKAGE, FixedBlur, PixelShuffle, ResidualBlock
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -125,8 +126,172 @@ def unit_from_tanh(x):
     return (keras.ops.cast(x, "float32") + 1.0) * 0.5
 
 
-def build_generator(**config) -> SRResNet:
-    """An SRResNet with its weights created (so it can load weights or be counted right away)."""
-    model = SRResNet(**config)
+UPSAMPLERS = ("shuffle_residual", "shuffle_blur", "nearest_conv")
+ARCHS = ("srresnet", "compact")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CompactSR(keras.Model):
+    """Input: RGB in [0, 1], any size. Output: RGB, ``scale`` times larger; in [0, 1] outside training.
+
+    conv3x3(3 -> filters) + PReLU, then ``num_convs`` x (conv3x3 + PReLU), all at LR resolution, then the
+    upsampler; the nearest-upsampled input is added to the result (the network learns a residual), in
+    float32. No BatchNorm, no tanh. Bounding: ``call`` clips to [0, 1] when ``training`` is false (what
+    validation, evaluation and inference call), and returns the raw residual sum while training, so the
+    loss keeps its gradient on pixels that overshoot (a clip inside the step would zero it).
+
+    ``upsampler``:
+      * ``shuffle_residual``: conv3x3(filters -> 3 * scale**2) in float32, one pixel shuffle by ``scale``
+        (SRVGGNetCompact). ICNR init, so training starts from nearest-neighbour output: no grid.
+      * ``shuffle_blur``: the same, then a fixed separable [1, 2, 2, 2, 1] / 8 blur (``FixedBlur``) over the
+        sum, which zeroes every frequency (k/4 cycles per pixel) a 2- or 4-pixel grid can have.
+      * ``nearest_conv``: (nearest x2 resize, conv3x3(filters), PReLU) log2(scale) times, then
+        conv3x3(filters -> 3) at HR (ESRGAN's upsampler): grid-free by construction, but those convs run
+        at 4x and 16x the pixels (``macs_per_output_pixel`` counts them).
+
+    ``phase_equalize`` is kept (always saved) so code that reads it from any generator keeps working.
+    """
+
+    def __init__(
+        self,
+        scale: int = 4,
+        num_convs: int = 16,
+        filters: int = 64,
+        upsampler: str = "shuffle_residual",
+        phase_equalize: bool = False,
+        **kwargs,
+    ):
+        # The model itself computes in float32, so its input (the residual's base) is not cast to bfloat16
+        # under mixed precision; its layers take the global policy as usual (all but the float32 tail).
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        stages = math.log2(scale) if scale > 0 else -1
+        if stages < 1 or stages != int(stages):
+            raise ValueError(f"scale must be a power of two >= 2, got {scale}")
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"upsampler must be one of {UPSAMPLERS}, got {upsampler!r}")
+        if num_convs < 0 or filters < 1:
+            raise ValueError(f"need num_convs >= 0 and filters >= 1, got {num_convs} and {filters}")
+        self.scale = int(scale)
+        self.num_convs = int(num_convs)
+        self.filters = int(filters)
+        self.upsampler = str(upsampler)
+        self.phase_equalize = bool(phase_equalize)
+        self.num_upsample = int(stages)
+
+        self.head = layers.Conv2D(filters, 3, padding="same", name="head_conv")
+        self.head_act = layers.PReLU(shared_axes=[1, 2], name="head_prelu")
+        for i in range(self.num_convs):
+            setattr(self, f"body{i}_conv", layers.Conv2D(filters, 3, padding="same", name=f"body{i}_conv"))
+            setattr(self, f"body{i}_prelu", layers.PReLU(shared_axes=[1, 2], name=f"body{i}_prelu"))
+        # A small initial residual: the model starts as nearest-neighbour upsampling.
+        small = {"class_name": "VarianceScaling", "config": {"scale": 0.02, "mode": "fan_avg"}}
+        if self.upsampler == "nearest_conv":
+            for i in range(self.num_upsample):
+                setattr(
+                    self,
+                    f"up{i}_resize",
+                    layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}_resize"),
+                )
+                setattr(self, f"up{i}_conv", layers.Conv2D(filters, 3, padding="same", name=f"up{i}_conv"))
+                setattr(self, f"up{i}_prelu", layers.PReLU(shared_axes=[1, 2], name=f"up{i}_prelu"))
+            self.tail = layers.Conv2D(
+                3, 3, padding="same", kernel_initializer=small, dtype="float32", name="tail_conv"
+            )
+        else:
+            self.tail = layers.Conv2D(
+                3 * self.scale**2,
+                3,
+                padding="same",
+                kernel_initializer=ICNR(self.scale, base=small),
+                dtype="float32",
+                name="tail_conv",
+            )
+            self.shuffle = PixelShuffle(self.scale, dtype="float32", name="tail_shuffle")
+        if self.upsampler == "shuffle_blur":
+            self.blur = FixedBlur(dtype="float32", name="blur")
+
+    @property
+    def body(self) -> list[tuple[layers.Layer, layers.Layer]]:
+        return [
+            (getattr(self, f"body{i}_conv"), getattr(self, f"body{i}_prelu")) for i in range(self.num_convs)
+        ]
+
+    @property
+    def upsample(self) -> list[tuple[layers.Layer, layers.Layer, layers.Layer]]:
+        if self.upsampler != "nearest_conv":
+            return []
+        return [
+            (getattr(self, f"up{i}_resize"), getattr(self, f"up{i}_conv"), getattr(self, f"up{i}_prelu"))
+            for i in range(self.num_upsample)
+        ]
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels on each side of an LR pixel whose change can reach its output pixels (an upper bound)."""
+        if self.upsampler == "nearest_conv":
+            # LR convs: 1 + num_convs; then 1 / 2**(i + 1) LR px per resize+conv; the tail conv 1 / scale
+            hr = sum(self.scale // 2 ** (i + 1) for i in range(self.num_upsample)) + 1
+            return 1 + self.num_convs + math.ceil(hr / self.scale)
+        blur = 1 if self.upsampler == "shuffle_blur" else 0
+        return 2 + self.num_convs + blur  # the blur's 2 HR px can cross into the neighbouring LR pixel
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        self.head.build(shape)
+        shape = self.head.compute_output_shape(shape)
+        self.head_act.build(shape)
+        for conv, act in self.body:
+            conv.build(shape)
+            act.build(shape)
+        for resize, conv, act in self.upsample:
+            shape = resize.compute_output_shape(shape)
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            act.build(shape)
+        self.tail.build(shape)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        x = self.head_act(self.head(inputs))
+        for conv, act in self.body:
+            x = act(conv(x))
+        for resize, conv, act in self.upsample:
+            x = act(conv(resize(x)))
+        x = keras.ops.cast(self.tail(x), "float32")
+        if self.upsampler != "nearest_conv":
+            x = self.shuffle(x)
+        base = keras.ops.cast(inputs, "float32")
+        s = self.scale
+        x = x + keras.ops.repeat(keras.ops.repeat(base, s, axis=1), s, axis=2)
+        if self.upsampler == "shuffle_blur":
+            x = self.blur(x)
+        return x if training else keras.ops.clip(x, 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        s = self.scale
+        return (n, None if h is None else h * s, None if w is None else w * s, 3)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "scale": self.scale,
+            "num_convs": self.num_convs,
+            "filters": self.filters,
+            "upsampler": self.upsampler,
+            "phase_equalize": self.phase_equalize,
+        }
+
+
+def build_generator(arch: str = "srresnet", **config) -> SRResNet | CompactSR:
+    """A generator with its weights created (so it can load weights or be counted right away).
+
+    ``arch``: "srresnet" (the default, the SRGAN generator) or "compact" (``CompactSR``); the other
+    keywords are that class's config.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    model = CompactSR(**config) if arch == "compact" else SRResNet(**config)
     model.build((None, None, None, 3))
     return model

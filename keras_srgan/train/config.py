@@ -14,6 +14,7 @@ from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import write_atomic_text
 from keras_srgan.losses.content import ADVERSARIAL_KINDS
 from keras_srgan.models.discriminator import DOWNSAMPLES, NORMS
+from keras_srgan.models.generator import ARCHS, UPSAMPLERS
 from keras_srgan.precision import normalise as normalise_precision
 
 GAN_UPDATES = ("alternating", "simultaneous")
@@ -55,6 +56,10 @@ class TrainConfig:
     fm_weight: float = 0.0  # weight of an L1 match of D's conv features of SR and HR (0: off)
     phase_weight: float = 0.0  # extra weight of the per-phase mean error, the periodic grid (0: off)
     ema_decay: float = 0.0  # exponential moving average of G's weights (0: off; Real-ESRGAN: 0.999)
+    # generator: "srresnet" (num_blocks residual blocks, icnr) or "compact" (CompactSR: num_blocks plain
+    # convs at LR resolution, and an upsampler)
+    arch: str = "srresnet"
+    upsampler: str = "shuffle_residual"  # compact only: shuffle_residual | shuffle_blur | nearest_conv
     num_blocks: int = 16
     filters: int = 64
     icnr: bool = True
@@ -104,6 +109,8 @@ class TrainConfig:
         if self.strategy not in STRATEGIES:
             raise UserError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         choices = {
+            "arch": ARCHS,
+            "upsampler": UPSAMPLERS,
             "gan_update": GAN_UPDATES,
             "adversarial": ADVERSARIAL_KINDS,
             "d_norm": NORMS,

@@ -110,6 +110,11 @@ def _optimizer(cfg: TrainConfig, variables, learning_rate: float):
 
 def _build_generator(cfg: TrainConfig):
     if not cfg.init:
+        if cfg.arch == "compact":
+            return build_generator(
+                arch="compact", scale=cfg.scale, num_convs=cfg.num_blocks, filters=cfg.filters,
+                upsampler=cfg.upsampler,
+            )  # fmt: skip
         return build_generator(scale=cfg.scale, num_blocks=cfg.num_blocks, filters=cfg.filters, icnr=cfg.icnr)
     source = load_generator(cfg.init)
     model = build_generator(**generator_config(source))

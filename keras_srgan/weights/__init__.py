@@ -77,10 +77,21 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
     return weights_path, meta_path
 
 
+GENERATOR_KEYS = {
+    "srresnet": ("scale", "num_blocks", "filters", "icnr", "bn_momentum", "phase_equalize"),
+    "compact": ("scale", "num_convs", "filters", "upsampler", "phase_equalize"),
+}
+
+
 def generator_config(model) -> dict:
-    keys = ("scale", "num_blocks", "filters", "icnr", "bn_momentum", "phase_equalize")
+    """The config ``build_generator(**config)`` rebuilds ``model`` from. An SRResNet's has no ``arch`` key
+    (the default, as in every shipped or older file); any other architecture's names it."""
+    from keras_srgan.models.generator import CompactSR
+
+    arch = "compact" if isinstance(model, CompactSR) else "srresnet"
     config = model.get_config()
-    return {k: config[k] for k in keys if k in config}
+    found = {k: config[k] for k in GENERATOR_KEYS[arch] if k in config}
+    return found if arch == "srresnet" else {"arch": arch, **found}
 
 
 def _build(config: dict):
@@ -166,7 +177,7 @@ def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
 
 
 def load_generator(weights: str | os.PathLike | None = None):
-    """A built SRResNet from a shipped name, a ``.weights.h5`` file, a ``.keras`` file or a run folder."""
+    """A built generator (SRResNet or CompactSR, as its config says) from a shipped name, a ``.weights.h5`` file, a ``.keras`` file or a run folder."""
     spec = DEFAULT_WEIGHTS if weights is None else weights
     shipped = shipped_weights()
     if weights is None and DEFAULT_WEIGHTS not in shipped:

@@ -1,0 +1,169 @@
+"""CompactSR: shapes, the [0, 1] contract, config round trips, receptive radius, MAC count, training wiring."""
+
+from __future__ import annotations
+
+import argparse
+
+import keras
+import numpy as np
+import pytest
+
+from keras_srgan.models import CompactSR, SRResNet, build_generator
+from keras_srgan.models.cost import macs_per_output_pixel
+from keras_srgan.models.generator import UPSAMPLERS
+from keras_srgan.weights import generator_config, load_generator, write_generator
+
+TINY = {"arch": "compact", "num_convs": 2, "filters": 8}
+
+
+@pytest.mark.parametrize("upsampler", UPSAMPLERS)
+@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("size", [(7, 5), (16, 16), (1, 1)])
+def test_compact_output_shape_and_range(upsampler, scale, size):
+    model = build_generator(**TINY, scale=scale, upsampler=upsampler)
+    x = np.random.default_rng(0).random((2, *size, 3), dtype=np.float32)
+    y = model(x).numpy()
+    assert y.shape == (2, size[0] * scale, size[1] * scale, 3)
+    assert y.dtype == np.float32
+    assert y.min() >= 0.0 and y.max() <= 1.0
+
+
+@pytest.mark.parametrize("upsampler", UPSAMPLERS)
+def test_compact_starts_near_nearest_upsampling_and_clips_only_outside_training(upsampler):
+    model = build_generator(**TINY, upsampler=upsampler)
+    x = np.random.default_rng(1).random((1, 8, 8, 3), dtype=np.float32) * 1.4 - 0.2  # beyond [0, 1]
+    raw = model(x, training=True).numpy()
+    np.testing.assert_array_equal(model(x).numpy(), np.clip(raw, 0.0, 1.0))
+    assert raw.max() > 1.0 and raw.min() < 0.0  # the training output is not clipped
+    if upsampler != "shuffle_blur":
+        nearest = np.repeat(np.repeat(x, 4, axis=1), 4, axis=2)
+        assert np.abs(raw - nearest).mean() < 0.05
+
+
+def test_compact_under_mixed_precision_keeps_a_float32_residual():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_generator(**TINY)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert model.compute_dtype == "float32" and model.head.compute_dtype == "bfloat16"
+    x = np.random.default_rng(2).random((1, 6, 6, 3), dtype=np.float32)
+    y = model(x).numpy()
+    assert y.dtype == np.float32 and y.min() >= 0.0 and y.max() <= 1.0
+
+
+def test_compact_rejects_bad_config():
+    with pytest.raises(ValueError, match="upsampler"):
+        CompactSR(upsampler="bilinear")
+    with pytest.raises(ValueError, match="power of two"):
+        CompactSR(scale=3)
+    with pytest.raises(ValueError, match="arch"):
+        build_generator(arch="rrdb")
+
+
+@pytest.mark.parametrize("upsampler", UPSAMPLERS)
+def test_compact_config_round_trips_through_write_and_load(tmp_path, upsampler):
+    model = build_generator(**TINY, upsampler=upsampler, phase_equalize=True)
+    config = generator_config(model)
+    assert config == {
+        "arch": "compact", "scale": 4, "num_convs": 2, "filters": 8, "upsampler": upsampler,
+        "phase_equalize": True,
+    }  # fmt: skip
+    write_generator(model, tmp_path / "generator")
+    for spec in (tmp_path, tmp_path / "generator.weights.h5"):
+        loaded = load_generator(spec)
+        assert isinstance(loaded, CompactSR) and generator_config(loaded) == config
+        x = np.random.default_rng(3).random((1, 9, 7, 3), dtype=np.float32)
+        np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+def test_compact_round_trips_through_keras_archive(tmp_path):
+    model = build_generator(**TINY, upsampler="shuffle_blur")
+    path = tmp_path / "g.keras"
+    model.save(path)
+    loaded = load_generator(path)
+    x = np.random.default_rng(4).random((1, 5, 5, 3), dtype=np.float32)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+def test_srresnet_config_is_unchanged():
+    assert generator_config(build_generator(num_blocks=1, filters=8)) == {
+        "scale": 4, "num_blocks": 1, "filters": 8, "icnr": True, "bn_momentum": 0.9, "phase_equalize": False,
+    }  # fmt: skip
+    assert isinstance(build_generator(num_blocks=1, filters=8), SRResNet)
+
+
+@pytest.mark.parametrize("upsampler", UPSAMPLERS)
+def test_one_lr_pixel_reaches_only_its_receptive_neighbourhood(upsampler):
+    model = build_generator(arch="compact", num_convs=3, filters=8, upsampler=upsampler)
+    r, s, i, j = model.receptive_radius, model.scale, 13, 11
+    assert r == {"shuffle_residual": 5, "shuffle_blur": 6, "nearest_conv": 5}[upsampler]
+    x = np.random.default_rng(5).random((1, 28, 26, 3), dtype=np.float32) * 0.6 + 0.2
+    changed = x.copy()
+    changed[0, i, j] += 0.3
+    diff = np.abs(model(changed, training=True).numpy() - model(x, training=True).numpy()).max(axis=-1)[0]
+    ys, xs = np.nonzero(diff)
+    assert len(ys) > 0
+    assert ys.min() >= s * (i - r) and ys.max() <= s * (i + r) + s - 1
+    assert xs.min() >= s * (j - r) and xs.max() <= s * (j + r) + s - 1
+
+
+def _hand_macs(upsampler: str, convs: int = 2, c: int = 8, s: int = 4) -> float:
+    """Conv MACs per output pixel, counted by hand (3x3 kernels; the blur is a 5x5 depthwise conv on RGB)."""
+    lr = 9 * 3 * c + convs * 9 * c * c  # head + body, per LR pixel
+    if upsampler == "nearest_conv":
+        return lr / s**2 + 9 * c * c / 4 + 9 * c * c + 9 * c * 3  # up0 at 2x, up1 and tail at 4x
+    blur = 25 * 3 if upsampler == "shuffle_blur" else 0
+    return (lr + 9 * c * 3 * s * s) / s**2 + blur
+
+
+@pytest.mark.parametrize("upsampler", UPSAMPLERS)
+def test_mac_count_matches_a_hand_count(upsampler):
+    hand = _hand_macs(upsampler)
+    assert hand == {"shuffle_residual": 301.5, "shuffle_blur": 376.5, "nearest_conv": 1021.5}[upsampler]
+    # the profiler also counts bias adds, activations, the residual add, the blur and the clip (<= 5 %)
+    macs = macs_per_output_pixel(build_generator(**TINY, upsampler=upsampler))
+    assert hand <= macs <= 1.05 * hand
+
+
+def test_srresnet_mac_count():
+    assert 138_000 < macs_per_output_pixel(build_generator()) < 140_000
+
+
+def test_train_config_and_cli_build_a_compact_generator(tmp_path):
+    from keras_srgan.cli import train as train_cli
+    from keras_srgan.errors import UserError
+    from keras_srgan.train.config import TrainConfig
+    from keras_srgan.train.trainer import _build_generator
+
+    parser = argparse.ArgumentParser()
+    train_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["train", "--out", str(tmp_path), "--data", str(tmp_path), "--arch", "compact",
+         "--upsampler", "nearest_conv", "--num-blocks", "3", "--filters", "16"]
+    )  # fmt: skip
+    overrides = train_cli._overrides(args)
+    assert overrides["arch"] == "compact" and overrides["upsampler"] == "nearest_conv"
+    model = _build_generator(TrainConfig(**overrides))
+    assert generator_config(model) == {
+        "arch": "compact", "scale": 4, "num_convs": 3, "filters": 16, "upsampler": "nearest_conv",
+        "phase_equalize": False,
+    }  # fmt: skip
+    write_generator(model, tmp_path / "g")
+    again = _build_generator(TrainConfig(data=[str(tmp_path)], init=str(tmp_path / "g.weights.h5")))
+    assert isinstance(again, CompactSR) and again.upsampler == "nearest_conv"
+    assert isinstance(_build_generator(TrainConfig(data=[str(tmp_path)], num_blocks=1, filters=8)), SRResNet)
+    with pytest.raises(UserError, match="upsampler"):
+        TrainConfig(data=[str(tmp_path)], arch="compact", upsampler="bilinear")
+
+
+def test_fixed_blur_removes_every_grid_frequency_and_keeps_constants():
+    from keras_srgan.models.layers import FixedBlur
+
+    yy, xx = np.mgrid[:32, :32]
+    grid = np.cos(np.pi * xx / 2) + np.cos(np.pi * yy) + np.cos(np.pi * (xx + yy) / 2)  # periods 4 and 2
+    x = np.stack([grid, np.full_like(grid, 0.5), grid], axis=-1)[None].astype(np.float32)
+    y = FixedBlur()(x).numpy()[0]
+    np.testing.assert_allclose(y[4:-4, 4:-4, 0], 0.0, atol=1e-5)
+    np.testing.assert_allclose(y[..., 1], 0.5, atol=1e-6)
