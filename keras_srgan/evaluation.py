@@ -31,7 +31,7 @@ from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, is_image_file, write_atomic_text
 from keras_srgan.inference import phase
-from keras_srgan.metrics import Protocol, grid_groups, niqe, rgb_to_gray
+from keras_srgan.metrics import Protocol, blockiness, grid_groups, niqe, rgb_to_gray
 from keras_srgan.pixels import to_uint8, to_unit
 from keras_srgan.progress import Progress
 from keras_srgan.settings import require_tensorflow_backend
@@ -40,10 +40,12 @@ PERCEPTUAL_STATEMENT = (
     "no-reference, on the SR output only (same channel and border): NIQE (Mittal et al. 2013, the authors' "
     "MATLAB model; Y rounded, 96x96 blocks; lower = more natural; needs 96x96 px after the border) and grid "
     "(mean log10 spectral peak over neighbourhood median at the 15 frequencies k/4 cycles/px of the 2- and "
-    "4-px pixel-shuffle periods; about 0 for photographs, higher = stronger periodic grid)"
+    "4-px pixel-shuffle periods; about 0 for photographs, higher = stronger periodic grid); blocks (Y, whole "
+    "image: mean |step| across the 32-px lattice a JPEG'd LR's 8x8 blocks become, over the mean |step| "
+    "elsewhere; about 1 for photographs)"
 )
 # Per-image values; a set's value is the mean over its images that have one.
-METRIC_KEYS = ("psnr", "ssim", "niqe", "grid", "grid_period2", "grid_period4")
+METRIC_KEYS = ("psnr", "ssim", "niqe", "grid", "grid_period2", "grid_period4", "blockiness")
 GRAY_MODES = ("L", "1", "LA")
 RGB_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
 
@@ -184,15 +186,18 @@ def evaluate(
     progress: bool = True,
     hr: bool = False,
     phase_equalize: bool | None = None,
+    lr_dirs: Sequence[str | os.PathLike] | None = None,
 ) -> dict:
     """Measure a generator (or bicubic) on folders of HR images; one folder = one set, named by the folder.
 
     ``weights`` is anything :func:`keras_srgan.weights.load_generator` accepts (``None`` = the default
     shipped weights) or a built generator; ``bicubic`` measures bicubic upsampling instead, ``hr`` the HR
     images themselves (NIQE and grid only: PSNR/SSIM are ``None``). Returns ``{"protocol", "method",
-    "sets"}``; each set has mean ``psnr``/``ssim``/``niqe``/``grid``/``grid_period2``/``grid_period4``
+    "sets"}``; each set has the mean of each of ``METRIC_KEYS``
     over the images that could be measured, per-image values under ``images`` and unreadable or
-    too-small files with their reason under ``failed``. PSNR of an image identical to its HR is ``inf``
+    too-small files with their reason under ``failed``. ``lr_dirs`` (one per data folder): the LR inputs
+    are these folders' images of the same name (e.g. a degraded set, ``make_degraded_set``), exactly the
+    protocol-cropped HR / ``scale``, instead of the HR bicubic-downsampled. PSNR of an image identical to its HR is ``inf``
     (written to JSON as the string ``"inf"``). NIQE or grid is ``None`` for an image where it is not
     defined (NIQE: smaller than one 96x96 block after the border, or flat) and left out of that mean.
     ``phase_equalize`` (None = the weights' own setting, on for ``srgan``) removes the generator's
@@ -208,7 +213,12 @@ def evaluate(
         raise UserError("give either weights or bicubic, not both")
     if hr and (bicubic or weights is not None):
         raise UserError("hr measures the HR images themselves: give it without weights or bicubic")
-    for folder in folders:
+    lr_folders = [Path(d) for d in lr_dirs] if lr_dirs else [None] * len(folders)
+    if len(lr_folders) != len(folders):
+        raise UserError(f"give one LR folder per data folder ({len(folders)} data, {len(lr_folders)} LR)")
+    if hr and lr_dirs:
+        raise UserError("hr measures the HR images themselves: it takes no LR folders")
+    for folder in [*folders, *(f for f in lr_folders if f is not None)]:
         if not folder.is_dir():
             raise UserError(f"{folder}: no such folder")
     image_lists = [list_images(f) for f in folders]
@@ -229,17 +239,23 @@ def evaluate(
         method = "bicubic" if bicubic else _weights_label(weights)
         if phase_equalize:
             method += " (phase-equalised)"
+        if lr_dirs:
+            method += f"; LR inputs from {', '.join(str(d) for d in lr_dirs)}"
     save_root = Path(save_images) if save_images is not None else None
 
     sets: dict[str, dict] = {}
-    for set_name, images in zip(_unique_names(folders, lambda p: p.name, str), image_lists, strict=True):
+    set_names = _unique_names(folders, lambda p: p.name, str)
+    for set_name, images, lr_folder in zip(set_names, image_lists, lr_folders, strict=True):
         results: dict[str, dict] = {}
         failed: dict[str, str] = {}
         names = _unique_names(images, lambda p: p.stem, lambda p: p.name)
+        lr_by_stem = {p.stem: p for p in list_images(lr_folder)} if lr_folder is not None else {}
         counter = Progress(len(images), "img", desc=set_name, enabled=progress)
         for name, path in counter.over(zip(names, images, strict=True)):
             try:
-                sr, truth = super_resolve(path, upscaler, protocol)
+                if lr_folder is not None and path.stem not in lr_by_stem:
+                    raise BadImage(f"no LR image named {path.stem}.* in {lr_folder}")
+                sr, truth = super_resolve(path, upscaler, protocol, lr_by_stem.get(path.stem))
                 if upscaler is None:
                     results[name] = {"psnr": None, "ssim": None}
                 else:
@@ -266,25 +282,31 @@ def evaluate(
 
 
 def perceptual(sr: np.ndarray, crop_border: int) -> dict[str, float | None]:
-    """NIQE and grid score (with its period-2 / period-4 groups) of one uint8 SR image; ``None`` where a
-    score is not defined for the image (too small, or NIQE of a flat image)."""
-    scores: dict[str, float | None] = {"niqe": None, "grid": None, "grid_period2": None, "grid_period4": None}
+    """NIQE, grid score (with its period-2 / period-4 groups) and blockiness (whole image: the lattice
+    starts at its corner) of one uint8 SR image; ``None`` where a score is not defined for the image
+    (too small, or NIQE of a flat image)."""
+    scores: dict[str, float | None] = dict.fromkeys(METRIC_KEYS[2:])
     try:
         scores["niqe"] = niqe(sr, crop_border)
     except ValueError:  # the array is a valid uint8 image by construction: NIQE is undefined for it
         pass
     try:
         groups = grid_groups(sr, crop_border)
+        scores.update(grid=groups["grid"], grid_period2=groups["period2"], grid_period4=groups["period4"])
     except ValueError:
-        return scores
-    scores.update(grid=groups["grid"], grid_period2=groups["period2"], grid_period4=groups["period4"])
+        pass
+    try:
+        scores["blockiness"] = blockiness(sr)
+    except ValueError:
+        pass
     return scores
 
 
 def super_resolve(
-    path: Path, upscaler: ProtocolUpscaler | None, protocol: Protocol
+    path: Path, upscaler: ProtocolUpscaler | None, protocol: Protocol, lr_path: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray; no upscaler: (HR, HR)."""
+    """(SR, HR) uint8 pair for one HR file, both gray (HxW) when the HR is gray; no upscaler: (HR, HR).
+    ``lr_path``: the LR input (exactly the cropped HR / scale) instead of the HR bicubic-downsampled."""
     hr = crop_to_scale(load_hr(path), protocol.scale)
     height, width = hr.shape[:2]
     smallest = max(2 * protocol.crop_border + 11, protocol.scale)  # border removal + one SSIM window
@@ -295,7 +317,20 @@ def super_resolve(
         )
     if upscaler is None:
         return hr, hr
-    sr = upscaler.upscale(upscaler.degrade(as_rgb(hr)))
+    if lr_path is None:
+        lr = upscaler.degrade(as_rgb(hr))
+    else:
+        try:
+            lr = as_rgb(load_hr(lr_path))
+        except BadImage as exc:
+            raise BadImage(f"LR {lr_path}: {exc}") from None
+        expected = (height // protocol.scale, width // protocol.scale)
+        if lr.shape[:2] != expected:
+            raise BadImage(
+                f"LR {lr_path} is {lr.shape[1]}x{lr.shape[0]}, not the cropped HR / {protocol.scale} "
+                f"({expected[1]}x{expected[0]})"
+            )
+    sr = upscaler.upscale(lr)
     if hr.ndim == 2:
         sr = rgb_to_gray(sr)
     return sr, hr
@@ -341,17 +376,19 @@ def format_table(report: dict, per_image: bool = False) -> str:
     def columns(r: dict) -> str:
         return (
             f"{_fmt(r['psnr'], 2):>9}  {_fmt(r['ssim'], 4):>6}  "
-            f"{_fmt(r.get('niqe'), 2):>5}  {_fmt(r.get('grid'), 2):>5}"
+            f"{_fmt(r.get('niqe'), 2):>5}  {_fmt(r.get('grid'), 2):>5}  {_fmt(r.get('blockiness'), 2):>6}"
         )
 
-    lines.append(f"{'set':<{width}}  {'images':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}  {'NIQE':>5}  {'grid':>5}")
+    lines.append(
+        f"{'set':<{width}}  {'images':>6}  {'PSNR (dB)':>9}  {'SSIM':>6}  {'NIQE':>5}  {'grid':>5}  {'blocks':>6}"
+    )
     notes = []
     for set_name, result in report["sets"].items():
         lines.append(f"{set_name:<{width}}  {result['count']:>6}  {columns(result)}")
         if per_image:
             for name, r in result["images"].items():
                 lines.append(f"  {name:<{width - 2}}  {'':>6}  {columns(r)}")
-        for key, label in (("niqe", "NIQE"), ("grid", "grid")):
+        for key, label in (("niqe", "NIQE"), ("grid", "grid"), ("blockiness", "blockiness")):
             missing = sum(1 for r in result["images"].values() if key in r and r[key] is None)
             if missing:
                 notes.append(

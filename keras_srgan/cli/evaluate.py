@@ -23,6 +23,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HR images")
+    parser.add_argument(
+        "--lr-data",
+        nargs="+",
+        metavar="DIR",
+        help="LR inputs instead of bicubic downsampling: one folder per --data folder, images of the same "
+        "names, exactly HR / scale (e.g. a degraded set)",
+    )
     method = parser.add_mutually_exclusive_group(required=True)
     method.add_argument("--weights", metavar="W", help="shipped name, .weights.h5, .keras or run folder")
     method.add_argument("--bicubic", action="store_true", help="measure bicubic upsampling (the baseline)")
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         json_path=args.json,
         save_images=args.save_images,
         progress=not args.no_progress,
+        lr_dirs=args.lr_data,
     )
     print(format_table(report, per_image=args.per_image))
     if args.json:
