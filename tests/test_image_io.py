@@ -164,3 +164,47 @@ def test_pillow_bomb_warning_never_escapes(tmp_path):
         with pytest.raises(UserError, match="decompression bomb"):
             image_io.read_image(bomb)
     assert Image.MAX_IMAGE_PIXELS is not None  # Pillow's global limit restored
+
+
+def test_ext_and_jpeg_quality_choose_the_output_format(capsys, tmp_path, tiny_weights):
+    """``--ext`` picks PNG / JPEG / WebP; ``--jpeg-quality`` is Pillow's quality (checked against Pillow
+    saving the lossless result itself); a format that cannot hold the image falls back to PNG, said."""
+    import png
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(smooth_image(20, 24, seed=2)).save(src / "photo.png")
+    deep = (np.arange(20 * 24 * 3).reshape(20, 24, 3) * 40 % 65536).astype(np.uint16)
+    png.Writer(24, 20, bitdepth=16, greyscale=False).write(
+        open(src / "deep.png", "wb"), deep.reshape(20, -1).tolist()
+    )
+    common = ["--weights", tiny_weights, "--precision", "fp32", "--engine", "tensorflow"]
+    assert run_cli(capsys, "upscale", str(src / "photo.png"), "-o", str(tmp_path / "png"), *common)[0] == 0
+    lossless = Image.open(tmp_path / "png" / "photo.png")
+    for quality in (30, 95):
+        out = tmp_path / f"q{quality}"
+        rc, _, err = run_cli(
+            capsys,
+            "upscale",
+            str(src),
+            "-o",
+            str(out),
+            "--ext",
+            "jpg",
+            "--jpeg-quality",
+            str(quality),
+            *common,
+        )
+        assert rc == 0 and "deep.png: JPEG cannot hold this image (rgb16); wrote PNG" in err, err
+        expected = io.BytesIO()
+        lossless.save(expected, format="JPEG", quality=quality, subsampling=0)
+        assert (out / "photo.jpg").read_bytes() == expected.getvalue()
+        assert Image.open(out / "deep.png").format == "PNG"
+    assert (tmp_path / "q30" / "photo.jpg").stat().st_size < (tmp_path / "q95" / "photo.jpg").stat().st_size
+    rc, _, _ = run_cli(
+        capsys, "upscale", str(src / "photo.png"), "-o", str(tmp_path / "w"), "--ext", "webp", *common
+    )
+    assert rc == 0 and Image.open(tmp_path / "w" / "photo.webp").format == "WEBP"
+    with pytest.raises(SystemExit) as info:  # argparse's own usage error
+        run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "x"), "--jpeg-quality", "0", *common)
+    assert info.value.code == 2 and "expected 1-100, got 0" in capsys.readouterr().err

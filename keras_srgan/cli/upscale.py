@@ -25,6 +25,13 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _quality(text: str) -> int:
+    value = _non_negative(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected 1-100, got {value}")
+    return value
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -129,6 +136,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "size that fits inside W x H, aspect ratio kept",
     )
     parser.add_argument(
+        "--ext",
+        choices=["auto", "png", "jpg", "webp"],
+        default="auto",
+        help="output image format: auto (default) = the input's (formats that cannot hold the result: PNG)",
+    )
+    parser.add_argument(
+        "--jpeg-quality",
+        type=_quality,
+        default=95,
+        metavar="Q",
+        help="quality of JPEG and WebP output, 1-100 (default 95; lower: smaller files, more blocks)",
+    )
+    parser.add_argument(
         "--max-pixels",
         type=_non_negative,
         default=MAX_PIXELS,
@@ -141,6 +161,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from keras_srgan.cli import quiet_tensorflow_import
     from keras_srgan.inference.batch import upscale_files
+    from keras_srgan.inference.image_io import OUTPUT_EXTS
     from keras_srgan.inference.resample import check_output_size
     from keras_srgan.inference.upscale import Upscaler
 
@@ -167,7 +188,10 @@ def run(args: argparse.Namespace) -> int:
             before_build=quiet_tensorflow_import,  # TF's C++ start-up lines stay muted when it is needed
         )
 
-    written, errors, notes = upscale_files(args.inputs, args.out, factory, max_pixels=args.max_pixels or None)
+    fmt = None if args.ext == "auto" else OUTPUT_EXTS[args.ext]
+    written, errors, notes = upscale_files(
+        args.inputs, args.out, factory, max_pixels=args.max_pixels or None, fmt=fmt, quality=args.jpeg_quality
+    )
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     for line in errors:

@@ -70,15 +70,16 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return unique, errors
 
 
-def plan_outputs(files: list[Path]) -> list[str]:
-    """One output name per input, made unique within the batch (``img.gif`` and ``img.png`` both -> PNG)."""
+def plan_outputs(files: list[Path], fmt: str | None = None) -> list[str]:
+    """One output name per input, made unique within the batch (``img.gif`` and ``img.png`` both -> PNG);
+    ``fmt``: the image format asked for (None: each input's own)."""
     names: list[str] = []
     used: set[str] = set()
     for f in files:
         if video.is_video(f):
             name = video.output_name(f)
         else:
-            name = image_io.output_name(f, image_io.output_format(_guess_format(f), "rgb"))
+            name = image_io.output_name(f, image_io.output_format(_guess_format(f), "rgb", fmt))
         stem, ext = os.path.splitext(name)
         k = 2
         while name.lower() in used:
@@ -100,6 +101,8 @@ def upscale_files(
     upscaler_factory,
     max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
     show_progress: bool | None = None,
+    fmt: str | None = None,
+    quality: int | None = None,
 ) -> tuple[list[Path], list[str], list[str]]:
     """Upscale every input (images, and videos via ``video.upscale_video``) into ``out_dir``; returns
     (written paths, error lines, warning lines).
@@ -122,7 +125,7 @@ def upscale_files(
     if not out_dir.is_dir():
         raise UserError(f"{out_dir}: output path exists and is not a folder")
     upscaler = upscaler_factory()
-    names = plan_outputs(files)
+    names = plan_outputs(files, fmt)
     enabled = len(files) > 1 if show_progress is None else show_progress
     progress = Progress(len(files), "file", enabled=enabled, every=0)
     for path, name in progress.over(zip(files, names, strict=True)):
@@ -138,7 +141,9 @@ def upscale_files(
                         show_progress=show_progress,
                     )
                 else:
-                    dest = upscaler.upscale_file(path, out_dir, name=name, max_pixels=max_pixels)
+                    dest = upscaler.upscale_file(
+                        path, out_dir, name=name, max_pixels=max_pixels, fmt=fmt, quality=quality
+                    )
             notes.extend(str(w.message) for w in caught if issubclass(w.category, image_io.ImageReadWarning))
             written.append(dest)
         except UserError as exc:

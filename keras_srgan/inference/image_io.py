@@ -54,6 +54,7 @@ SAVE_OPTIONS = {
     "PNG": {"compress_level": 6},
 }
 CANONICAL_EXT = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
+OUTPUT_EXTS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}  # what `upscale --ext` can ask for
 
 
 def image_extensions() -> set[str]:
@@ -172,9 +173,10 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     return pixels
 
 
-def output_format(source_format: str | None, kind: str) -> str:
-    """The format to write: the source's if its writer can hold the result, else PNG."""
-    fmt = (source_format or "PNG").upper()
+def output_format(source_format: str | None, kind: str, requested: str | None = None) -> str:
+    """The format to write: ``requested`` (a format name) or else the source's, if its writer can hold the
+    result (16 bits, alpha), else PNG."""
+    fmt = (requested or source_format or "PNG").upper()
     if fmt not in WRITABLE:
         return "PNG"
     if (kind == "gray16" or kind in DEEP_KINDS) and fmt not in SIXTEEN_BIT_FORMATS:

@@ -245,16 +245,31 @@ class Upscaler:
         out_dir: str | os.PathLike,
         name: str | None = None,
         max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
+        fmt: str | None = None,
+        quality: int | None = None,
     ) -> Path:
-        """Read, upscale and atomically write one file into ``out_dir``; returns the written path."""
+        """Read, upscale and atomically write one file into ``out_dir``; returns the written path.
+
+        ``fmt`` (PNG, JPEG, WEBP; None: the input's) is what to write, unless it cannot hold the image
+        (16 bits, alpha): then PNG, with a warning. ``quality``: of JPEG and WebP output (default 95).
+        """
         pixels = image_io.read_image(source, max_pixels=max_pixels)
-        fmt = image_io.output_format(pixels.format, pixels.kind)
+        out_fmt = image_io.output_format(pixels.format, pixels.kind, fmt)
+        if fmt and out_fmt != fmt.upper():
+            warnings.warn(
+                f"{source}: {fmt.upper()} cannot hold this image ({pixels.kind}); wrote {out_fmt}",
+                image_io.ImageReadWarning,
+                stacklevel=2,
+            )
+        if name and Image.registered_extensions().get(os.path.splitext(name)[1].lower()) != out_fmt:
+            name = os.path.splitext(name)[0] + image_io.CANONICAL_EXT[out_fmt]
+        fmt = out_fmt
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         dest = image_io.contained_path(out_dir, name or image_io.output_name(source, fmt))
         if dest.exists() and Path(source).exists() and os.path.samefile(dest, source):
             raise UserError(f"{source}: output would overwrite the input; choose another output folder")
         result = self.upscale_pixels(pixels)
-        params = {}
+        params = {"quality": quality} if quality is not None and fmt in ("JPEG", "WEBP") else {}
         if pixels.info.get("icc_profile") and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
             params["icc_profile"] = pixels.info["icc_profile"]
         return image_io.write_atomic(result, dest, fmt, **params)
