@@ -63,3 +63,20 @@ def test_upscale_and_evaluate_log_plain_lines(capsys, tmp_path, tiny_weights):
     rc, out, err = run_cli(capsys, "evaluate", "--weights", tiny_weights, "--data", str(hr))
     assert rc == 0, err
     assert "hr: 1/1 img (100%)" in out and "\x1b" not in out + err and "\r" not in out + err
+
+
+def test_train_log_lines_and_an_eta_a_pause_does_not_spoil(capsys):
+    from keras_srgan.train.loop import TrainLog
+
+    log = TrainLog(None, total_steps=1000)
+
+    def values(seconds: float) -> dict:
+        return {"g_loss": 0.5, "lr": 1e-4, "sec_per_step": seconds}
+
+    log.interval(100, values(9.0), timed=False)  # the first interval traced the step: no ETA from it
+    log.interval(200, values(600.0), timed=True)  # the run was stopped (SIGSTOP) during this one
+    for step in (300, 400):
+        log.interval(step, values(1.0), timed=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "step 100/1000 g_loss 0.5 lr 0.0001 9.000 s/step"
+    assert lines[-1] == "step 400/1000 g_loss 0.5 lr 0.0001 1.000 s/step ETA 10m00s"  # median 1 s x 600

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import sys
 import threading
 from pathlib import Path
@@ -201,9 +202,10 @@ class TrainLog:
     one-line messages (resuming, interrupted) go to both too.
     """
 
-    def __init__(self, run_dir: Path | None, total_steps: int, start_step: int):
+    def __init__(self, run_dir: Path | None, total_steps: int):
         self.path = Path(run_dir) / "train.log" if run_dir is not None else None
-        self.total, self.start = total_steps, start_step
+        self.total = total_steps
+        self.recent: list[float] = []  # s/step of the last timed intervals
         self.to_stdout = not on_terminal(sys.stdout)
 
     def say(self, line: str, stdout: bool = True) -> None:
@@ -213,10 +215,14 @@ class TrainLog:
             with open(self.path, "a") as f:
                 f.write(line + "\n")
 
-    def interval(self, step: int, values: dict, seconds_per_step: float | None) -> None:
-        """``seconds_per_step``: the run's speed without tracing, for the ETA (None in the first interval)."""
+    def interval(self, step: int, values: dict, timed: bool) -> None:
+        """``timed``: the interval's speed counts for the ETA (not the first one, which traced the step).
+        The ETA uses the median of the last five such intervals: a machine's speed drifts, and a run that
+        was paused (SIGSTOP) would otherwise carry the pause for hours."""
+        if timed:
+            self.recent = [*self.recent[-4:], values["sec_per_step"]]
         shown = " ".join(f"{k} {v:.4g}" for k, v in values.items() if k not in ("sec_per_step", "lr"))
-        eta = f" ETA {duration(seconds_per_step * (self.total - step))}" if seconds_per_step else ""
+        eta = f" ETA {duration(statistics.median(self.recent) * (self.total - step))}" if self.recent else ""
         line = (
             f"step {step}/{self.total} {shown} lr {values['lr']:.3g} {values['sec_per_step']:.3f} s/step{eta}"
         )

@@ -247,7 +247,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         raise UserError(
             f"{run_dir}: run is already at step {start_step} of {cfg.steps}; raise --steps to continue"
         )
-    log = TrainLog(output.directory if output.chief else None, cfg.steps, start_step)
+    log = TrainLog(output.directory if output.chief else None, cfg.steps)
     if cfg.resume:
         changes = config_changes(run_dir / "config.json", cfg)
         log.say(
@@ -393,7 +393,7 @@ def _run_loop(cfg, model, ema, strategy, iterator, start_step, checkpoints, guar
             if chief:
                 csv_log.write(step, values)
                 tb_log.scalars(step, values)
-                log.interval(step, values, timed_seconds / timed_steps if timed_steps else None)
+                log.interval(step, values, timed=step - interval_steps > start_step)
             for key, value in {"step": step, **values}.items():
                 history.setdefault(key, []).append(value)
             progbar.update(step, [(k, v) for k, v in values.items() if k in shown])
