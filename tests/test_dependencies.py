@@ -77,7 +77,7 @@ def test_training_logs_need_tensorboard_in_the_core_install(tmp_path):
 
 
 # extras only a benchmark uses, kept out of `all` (the README's test install)
-BENCHMARK_ONLY_EXTRAS = {"int8"}
+BENCHMARK_ONLY_EXTRAS = {"int8", "peers"}
 
 
 def test_all_extra_holds_every_other_extra():

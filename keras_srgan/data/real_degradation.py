@@ -335,17 +335,59 @@ def real_lr_set_config() -> RealDegradation:
     )  # fmt: skip
 
 
+# The named levels of the degraded benchmark sets (docs/evaluation.md), fixed strengths, one draw per image.
+# Quiet stages (no blur, zero noise, no second order) are switched off by their knobs; a resize to the size
+# an image already has is the identity for every kernel (half-pixel centres, integer offsets).
+_ONE_ORDER_BICUBIC = {
+    "resize_range": (0.25, 0.25), "resize_kernel_probs": (0.0, 0.0, 1.0), "gaussian_noise_prob": 1.0,
+    "gray_noise_prob": 0.0, "jpeg_prob": 1.0, "second_order_prob": 0.0,
+}  # fmt: skip
+LEVELS = {
+    # the chain of issue 27's table: isotropic blur -> bicubic x1/4 -> colour noise -> one JPEG
+    "mild": RealDegradation(
+        **_ONE_ORDER_BICUBIC, blur_prob=1.0, blur_kernel_size=11, blur_sigma=(0.4, 1.6), anisotropic_prob=0.0,
+        noise_sigma=(0.0, 8 / 255), jpeg_quality=(35, 85),
+    ),
+    # clearly harsher: wider blur, half of it anisotropic, 3-8x the noise, lower JPEG qualities
+    "strong": RealDegradation(
+        **_ONE_ORDER_BICUBIC, blur_prob=1.0, blur_kernel_size=21, blur_sigma=(1.0, 3.0), anisotropic_prob=0.5,
+        noise_sigma=(5 / 255, 20 / 255), jpeg_quality=(20, 60),
+    ),
+    # a second family made differently: no blur, bilinear x1/4 without antialiasing (OpenCV's and PyTorch's
+    # default resize: aliasing, not blur), no noise, then a JPEG saved twice (a re-saved web photo)
+    "bilinear2jpeg": RealDegradation(
+        blur_prob=0.0, resize_range=(0.25, 0.25), resize_kernel_probs=(0.0, 1.0, 0.0), gaussian_noise_prob=1.0,
+        noise_sigma=(0.0, 0.0), jpeg_prob=1.0, jpeg_quality=(50, 90), second_order_prob=1.0, blur_prob2=0.0,
+        resize_range2=(1.0, 1.0), gaussian_noise_prob2=1.0, noise_sigma2=(0.0, 0.0), jpeg_prob2=1.0,
+        jpeg_quality2=(40, 80),
+    ),
+}  # fmt: skip
+
+
+def degradation_level(name: str) -> RealDegradation:
+    """The degradation of a named benchmark level (``LEVELS``: mild, strong, bilinear2jpeg).
+
+    Why names: a degraded set is only comparable across runs and engineers when everyone makes it with
+    the same knobs; the name is what the folders (``<SET>_<level>``) and docs/evaluation.md refer to.
+    """
+    try:
+        return LEVELS[name]
+    except KeyError:
+        raise ValueError(f"unknown degradation level {name!r}; one of {', '.join(LEVELS)}") from None
+
+
 def make_degraded_set(
     hr_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     seed: int = 14,
-    degradation: RealDegradation | None = None,
+    degradation: RealDegradation | str | None = None,
 ) -> Path:
     """Write a fixed degraded LR copy of a benchmark folder: ``<stem>.png`` per HR image + ``manifest.json``.
 
     Why: a fine-tune for real-world inputs must be measured on the same degraded LR every time. Each HR
     (as RGB, cropped top-left to a multiple of the scale, as the evaluation protocol does) goes through
-    ``degradation`` (default ``real_lr_set_config()``) in name order with one ``SeedGenerator(seed)``;
+    ``degradation`` (a ``RealDegradation``, a level name of ``LEVELS``, or None: ``real_lr_set_config()``)
+    in name order with one ``SeedGenerator(seed)``, one draw per image;
     the LR is saved losslessly (it already is a decoded JPEG). The manifest records the knobs, the seed
     and SHA-256 of every file, so a re-made set can be checked against the one in the docs.
     """
@@ -354,7 +396,8 @@ def make_degraded_set(
     from keras_srgan.data.images import list_image_files
     from keras_srgan.errors import UserError
 
-    degradation = degradation or real_lr_set_config()
+    level = degradation if isinstance(degradation, str) else None
+    degradation = degradation_level(level) if level else degradation or real_lr_set_config()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     generator = keras.random.SeedGenerator(seed)
@@ -372,5 +415,7 @@ def make_degraded_set(
         Image.fromarray(lr).save(target)
         files[target.name] = {"hr": path.name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
     manifest = {"seed": seed, "degradation": degradation.get_config(), "files": files}
+    if level:
+        manifest = {"level": level, **manifest}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return out
