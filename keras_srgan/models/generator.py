@@ -105,9 +105,7 @@ class SRResNet(keras.Model):
         return unit_from_tanh(keras.ops.tanh(self.tail(x)))
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        s = self.scale
-        return (n, None if h is None else h * s, None if w is None else w * s, 3)
+        return upscaled_shape(input_shape, self.scale)
 
     def get_config(self):
         return {
@@ -119,6 +117,12 @@ class SRResNet(keras.Model):
             "bn_momentum": self.bn_momentum,
             "phase_equalize": self.phase_equalize,
         }
+
+
+def upscaled_shape(input_shape, scale: int) -> tuple:
+    """[N, H, W, C] -> [N, scale * H, scale * W, 3] (unknown sides stay unknown): every generator's output."""
+    n, h, w, _ = input_shape
+    return (n, None if h is None else h * scale, None if w is None else w * scale, 3)
 
 
 def unit_from_tanh(x):
@@ -269,9 +273,7 @@ class CompactSR(keras.Model):
         return x if training else keras.ops.clip(x, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        s = self.scale
-        return (n, None if h is None else h * s, None if w is None else w * s, 3)
+        return upscaled_shape(input_shape, self.scale)
 
     def get_config(self):
         return {
