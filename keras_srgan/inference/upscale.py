@@ -255,14 +255,14 @@ class Upscaler:
         """
         pixels = image_io.read_image(source, max_pixels=max_pixels)
         out_fmt = image_io.output_format(pixels.format, pixels.kind, fmt)
-        if fmt and out_fmt != fmt.upper():
+        if fmt and out_fmt != fmt.upper():  # asked for a format that cannot hold it: PNG, named so
             warnings.warn(
                 f"{source}: {fmt.upper()} cannot hold this image ({pixels.kind}); wrote {out_fmt}",
                 image_io.ImageReadWarning,
                 stacklevel=2,
             )
-        if name and Image.registered_extensions().get(os.path.splitext(name)[1].lower()) != out_fmt:
-            name = os.path.splitext(name)[0] + image_io.CANONICAL_EXT[out_fmt]
+            if name:
+                name = os.path.splitext(name)[0] + image_io.CANONICAL_EXT[out_fmt]
         fmt = out_fmt
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         dest = image_io.contained_path(out_dir, name or image_io.output_name(source, fmt))
