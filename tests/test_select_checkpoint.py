@@ -47,11 +47,26 @@ def test_choose_takes_the_lowest_niqe_above_the_psnr_floor():
         750: {"psnr": 26.5, "niqe": 4.3},
         1000: {"psnr": 27.0, "niqe": None},
     }
-    assert choose(rows, None) == 500
-    assert choose(rows, 25.5) == 750
-    assert choose(rows, 28.0) is None
-    assert choose(rows, None, min_step=600) == 750  # a recipe's minimum number of updates
-    assert choose(rows, 25.5, min_step=1000) is None
+    assert choose(rows) == 500
+    assert choose(rows, min_psnr=25.5) == 750
+    assert choose(rows, min_psnr=28.0) is None
+    assert choose(rows, min_step=600) == 750  # a recipe's minimum number of updates
+    assert choose(rows, min_step=1000, min_psnr=25.5) is None
+
+
+def test_choose_applies_every_limit_of_the_real_world_rule():
+    rows = {
+        10000: {"ssim": 0.60, "niqe": 3.9, "grid": 0.20, "blockiness": 1.05},  # grid too high
+        10500: {"ssim": 0.60, "niqe": 4.0, "grid": 0.10, "blockiness": 1.20},  # too blocky
+        11000: {"ssim": 0.57, "niqe": 4.1, "grid": 0.10, "blockiness": 1.05},  # below the SSIM floor
+        11500: {"ssim": 0.59, "niqe": 4.4, "grid": 0.10, "blockiness": 1.05},
+        12000: {"ssim": 0.59, "niqe": 4.2, "grid": 0.15, "blockiness": 1.10},  # limits are inclusive
+        12500: {"ssim": 0.59, "niqe": 3.5, "grid": 0.10, "blockiness": None},  # unmeasured: not allowed
+    }
+    limits = {"min_ssim": 0.58, "max_grid": 0.15, "max_blocks": 1.10}
+    assert choose(rows, **limits) == 12000
+    assert choose(rows, **{**limits, "max_grid": 0.12}) == 11500
+    assert choose(rows, min_ssim=0.61) is None
 
 
 def test_ship_weights_takes_the_named_checkpoint_not_the_newest(tmp_path):
