@@ -98,26 +98,6 @@ def keras_bf16_generator(generator):
     return model
 
 
-def previous_default(generator, rev: str, precision: str):
-    """The default upscaler of an earlier commit (its ``inference/predict.py``, read with ``git show``).
-
-    Why: "never slower than the previous default" needs that default in the same process, paired; the
-    hand-written folded TensorFlow graph it used is gone from the working tree.
-    """
-    import subprocess
-    import types
-
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{rev}:keras_srgan/inference/predict.py"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    module = types.ModuleType("previous_predict")
-    exec(compile(source, f"{rev}:keras_srgan/inference/predict.py", "exec"), module.__dict__)  # noqa: S102
-    return module.Predictor(generator, precision=precision, fold_batchnorm=True)
-
-
 class TimedEngine:
     """The default engine with every model call (whole model, body or tail) in its own pause window."""
 
@@ -145,27 +125,21 @@ def build_runtimes(
     threads: int,
     skip: set[str],
     want: set[str] = frozenset(),
-    previous: tuple[str, str] | None = None,
 ) -> dict:
     """name -> callable on LR float32 [1, h, w, 3] -> SR [1, 4h, 4w, 3] in [0, 1]; None = the default upscale."""
     import tensorflow as tf
 
     from keras_srgan.exporters import onnx as onnx_exp
     from keras_srgan.exporters import parity, savedmodel, tflite
-    from keras_srgan.inference import engines
+    from keras_srgan.inference import engines, openvino_engine
 
     def keras_predict(model):
         return lambda lr: np.clip(model.predict(lr, verbose=0).astype(np.float32), 0, 1)
 
     runtimes: dict = {BASELINE: keras_predict(generator), DEFAULT: None, OPT_OUT: "fp32"}
-    if previous is not None:
-        rev, precision = previous
-        runtimes[f"previous default ({rev}: folded TF graph, {precision})"] = previous_default(
-            generator, rev, precision
-        )
     for precision in ("fp32", "bf16"):
         if "openvino" not in skip:
-            runtimes[f"OpenVINO engine {precision} (transformed model)"] = engines.OpenVINOEngine(
+            runtimes[f"OpenVINO engine {precision} (transformed model)"] = openvino_engine.OpenVINOEngine(
                 generator, precision, cache=work / "cache"
             )
         if "tensorflow" not in skip:
@@ -203,7 +177,7 @@ def build_runtimes(
         runtimes["keras predict mixed_bfloat16"] = keras_predict(keras_bf16_generator(generator))
     if "savedmodel" not in skip:
         path = work / "savedmodel"
-        savedmodel.write(generator, path)
+        savedmodel.write(generator, path, generator.scale, 10**9)
         runtimes["SavedModel (tf.saved_model.load)"] = parity.savedmodel_runner(
             tf.saved_model.load(str(path))
         )
@@ -282,15 +256,15 @@ def int8_engine(generator, work: Path, samples: int = 32):
     import openvino as ov
 
     from keras_srgan.exporters.tflite import calibration_crops
-    from keras_srgan.inference import engines
+    from keras_srgan.inference import openvino_engine
 
-    fp = engines.OpenVINOEngine(generator, "fp32", cache=work / "cache")
+    fp = openvino_engine.OpenVINOEngine(generator, "fp32", cache=work / "cache")
     crops = calibration_crops(samples, (64, 64))  # skimage photos, bicubic /4; never the test image
     quantized = nncf.quantize(fp.ov_model, nncf.Dataset(crops), subset_size=samples)
     path = work / "int8" / "srgan_int8.xml"
     path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(path), compress_to_fp16=False)
-    return engines.OpenVINOEngine(ir=path, precision="bf16", cache=False, scale=generator.scale)
+    return openvino_engine.OpenVINOEngine(ir=path, precision="bf16", cache=False, scale=generator.scale)
 
 
 def protocol_psnr(generator, folder: Path, predictor) -> float:
@@ -503,11 +477,6 @@ def main(argv: list[str] | None = None) -> int:
         default=31,
         help="paired rounds of OpenVINO bf16: plain ONNX vs folded vs transformed (0 = skip)",
     )
-    parser.add_argument(
-        "--previous-default",
-        metavar="REV",
-        help="also time the default upscaler of git revision REV (e.g. 79e51a5, before the engines)",
-    )
     parser.add_argument("--int8", action="store_true", help="also measure OpenVINO int8 (needs nncf)")
     parser.add_argument("--no-set5", dest="set5", action="store_false", help="skip the Set5 fidelity check")
     parser.add_argument(
@@ -555,9 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         opt_out = Upscaler(generator, precision="fp32")
         picked = {"engine": default.runner.name, "precision": default.runner.precision, "tile": default.tile}
         print(f"default path on this machine: {picked} (built in {default_build_s:.1f} s, cold cache)")
-        previous = (args.previous_default, default.runner.precision) if args.previous_default else None
         runtimes = build_runtimes(
-            generator, Path(tmp), threads, set(args.skip), {"int8"} if args.int8 else set(), previous
+            generator, Path(tmp), threads, set(args.skip), {"int8"} if args.int8 else set()
         )
 
         print(f"built {len(runtimes)} runtimes in {time.perf_counter() - t0:.0f} s")

@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             out.mkdir(parents=True, exist_ok=True)
             model = build_generator(scale=4, num_blocks=16, filters=64)
             if args.tail_gain != 1.0:
-                model.tail.set_weights([w * args.tail_gain for w in model.tail.get_weights()])
+                tail = model.get_layer("tail_conv")
+                tail.set_weights([w * args.tail_gain for w in tail.get_weights()])
             weights, _ = write_generator(model, out / "random_generator")
         export(weights, "all", out, quantize="all", progress=print)
         rows = measure(

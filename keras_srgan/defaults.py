@@ -11,6 +11,9 @@ DEFAULT_WEIGHTS = "srresnet"  # what every entry point loads when no weights are
 EXPORT_FORMATS = ("savedmodel", "tflite", "onnx", "openvino")
 TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 32  # LR crops that calibrate a TFLite int8 export
+# LR pixels per image the TF Serving SavedModel accepts (export --max-pixels); above it: INVALID_ARGUMENT
+# (a 2000x2000 JPEG: measured peak memory in docs/serving.md)
+SERVING_MAX_PIXELS = 4_000_000
 
 # One precision vocabulary for training and inference (resolved in precision.py). fp16 (loss-scaled mixed
 # float16) applies to training only; "off" is the older training name of fp32, still read from recipes and

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +140,6 @@ def run_demo(
     out_dir: str | os.PathLike = "demo",
     weights=None,
     names: list[str] | None = None,
-    generator=None,
     echo=print,
 ) -> list[DemoResult]:
     """Run the demo and write LR / bicubic / SR images and ``comparison.png`` into ``out_dir``.
@@ -154,13 +152,6 @@ def run_demo(
     from keras_srgan.metrics import niqe, psnr, ssim
     from keras_srgan.weights import resolve
 
-    if generator is not None:  # the older keyword: one convention for "weights or a model" now
-        warnings.warn(
-            "run_demo(generator=...) is deprecated: pass the model as weights=",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        weights = generator
     if weights is None:
         chosen = default_models()
     elif isinstance(weights, (list, tuple)):

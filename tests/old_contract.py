@@ -8,19 +8,27 @@ against an independent computation rather than against the code under test.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 
 def generator_tanh(g, lr, training: bool = False) -> tf.Tensor:
-    """The SRResNet's output before the [0, 1] mapping (the old contract: [-1, 1])."""
-    x = g.head_act(g.head(lr))
+    """The SRResNet's output before the [0, 1] mapping (the old contract: [-1, 1]), written out by hand
+    from its layers: the paper's Fig. 4, not the model's own graph."""
+
+    def layer(name: str, x, **kwargs):
+        return g.get_layer(name)(x, **kwargs)
+
+    x = layer("head_prelu", layer("head_conv", lr))
     skip = x
-    for block in g.blocks:
-        x = block(x, training=training)
-    x = g.body_bn(g.body_conv(x), training=training) + skip
-    for conv, shuffle, act in g.upsample:
-        x = act(shuffle(conv(x)))
-    return tf.tanh(tf.cast(g.tail(x), tf.float32))
+    for i in range(g.num_blocks):
+        p = f"res_block_{i}_"
+        y = layer(p + "prelu", layer(p + "bn1", layer(p + "conv1", x), training=training))
+        x = x + layer(p + "bn2", layer(p + "conv2", y), training=training)
+    x = layer("body_bn", layer("body_conv", x), training=training) + skip
+    for i in range(int(np.log2(g.scale))):
+        x = layer(f"up{i}_prelu", layer(f"up{i}_shuffle", layer(f"up{i}_conv", x)))
+    return tf.tanh(tf.cast(layer("tail_conv", x), tf.float32))
 
 
 def discriminator_m11(d, images_m11, training: bool = False) -> tf.Tensor:

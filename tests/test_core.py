@@ -152,7 +152,7 @@ def test_tf_checkpoints_hold_every_model_variable(tmp_path):
         saved = [n for n, _ in tf.train.list_variables(path) if n.startswith("model/")]
         assert len(saved) == len(model.weights), (name, len(saved), len(model.weights))
     # and a restore reproduces the outputs, BN moving statistics included
-    gen.res_block_0.bn1.moving_mean.assign(tf.fill([8], 0.3))
+    gen.get_layer("res_block_0_bn1").moving_mean.assign(tf.fill([8], 0.3))
     path = tf.train.Checkpoint(model=gen).save(str(tmp_path / "g2" / "ckpt"))
     fresh = build_generator(scale=4, num_blocks=2, filters=8)
     tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()

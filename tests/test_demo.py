@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from keras_srgan.cli import main
-from keras_srgan.demo import SAMPLES, make_lr, model_label, run_demo, sample_images
+from keras_srgan.demo import SAMPLES, make_lr, model_label, sample_images
 
 
 def test_samples_load_offline_and_are_multiples_of_four():
@@ -55,11 +54,3 @@ def test_demo_without_default_weights_gives_one_line(capsys, tmp_path, monkeypat
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "--weights" in err and "not shipped" in err
     assert not (tmp_path / "d").exists()
-
-
-def test_generator_keyword_still_works_with_a_deprecation_warning(tmp_path, tiny_weights):
-    with pytest.warns(DeprecationWarning, match="pass the model as weights="):
-        results = run_demo(
-            tmp_path / "d", generator=str(tiny_weights), names=["chelsea"], echo=lambda *a: None
-        )
-    assert [r.name for r in results] == ["chelsea"]

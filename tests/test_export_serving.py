@@ -39,7 +39,8 @@ def generator():
     model = build_generator(scale=4, num_blocks=2, filters=8)
     probe = smooth_image(16, 16, seed=9).astype(np.float32)[None] / 255.0
     tanh_std = float((keras_reference(model, probe) * 2.0 - 1.0).std())
-    model.tail.kernel.assign(model.tail.kernel * (0.5 / tanh_std))
+    tail = model.get_layer("tail_conv")
+    tail.kernel.assign(tail.kernel * (0.5 / tanh_std))
     return model
 
 
@@ -359,3 +360,73 @@ def test_client_names_match_the_exported_signatures(served):
     assert names(serving.SIGNATURE, "outputs") == [serving.OUTPUT_NAME]
     assert names(serving.FLOAT_SIGNATURE, "inputs") == [serving.FLOAT_INPUT]
     assert names(serving.FLOAT_SIGNATURE, "outputs") == [serving.FLOAT_OUTPUT]
+
+
+# ------------------------------------------------------------------ whole images: tiled in the graph
+
+
+@pytest.mark.parametrize(("height", "width", "tile"), [(37, 45, 8), (9, 70, 16), (20, 20, 200)])
+def test_graph_tiler_cuts_the_windows_the_cli_cuts_and_equals_the_whole_image(generator, height, width, tile):
+    """The in-graph tiler against two independent computations: the Keras model on the whole image, and
+    the host tiler's window plan (``tiling.axis_spans``: the same windows, starts and seams)."""
+    import tensorflow as tf
+
+    from keras_srgan.exporters.graph import Serving, _spans, tiled
+    from keras_srgan.exporters.parity import keras_reference
+    from keras_srgan.inference import tiling, transforms
+
+    overlap = transforms.receptive_radius(generator)
+    for length in (height, width, 1, 3 * tile + 7):
+        window = tile + 2 * overlap
+        size, starts, keeps, ends = (t.numpy() for t in _spans(tf.constant(length), window, overlap))
+        expected = tiling.axis_spans(length, tile, overlap)
+        assert starts.tolist() == [max(0, s.win_start) for s in expected]
+        assert keeps.tolist() == [s.keep_start for s in expected] and ends.tolist() == [
+            s.keep_end for s in expected
+        ]
+        assert size == min(window, length)
+    image = smooth_image(height, width, seed=11).astype(np.float32) / 255.0
+    serving = Serving(tile=tile, overlap=overlap, scale=4, max_pixels=10**6)
+    whole = keras_reference(generator, image[None])[0]
+    out = tf.function(lambda x: tiled(generator, x, serving, tf.float32))(tf.constant(image)).numpy()
+    # exact seams: only float rounding of differently sized convolutions (measured max 1.1e-6 on AMX; the
+    # host tiler's bound, test_tiling, is 5e-6 from a CPU with oneDNN held to AVX2)
+    np.testing.assert_allclose(out, whole, rtol=0, atol=5e-6)
+    levels = tf.function(lambda x: tiled(generator, x, serving, tf.uint8))(tf.constant(image)).numpy()
+    assert np.abs(levels.astype(int) - np.rint(whole * 255).astype(int)).max() <= MAX_LEVELS
+
+
+def test_savedmodel_refuses_an_image_above_the_pixel_limit_with_invalid_argument(generator, tmp_path):
+    import tensorflow as tf
+
+    from keras_srgan.exporters import export
+
+    limit = 64 * 80  # the export's own parity image, 64x80, must still pass
+    (entry,) = export(generator, "savedmodel", tmp_path, max_pixels=limit)
+    assert entry["serving"]["max_pixels"] == limit and entry["serving"]["overlap"] == 12
+    loaded = tf.saved_model.load(str(tmp_path / entry["path"]))
+    from PIL import Image
+
+    from keras_srgan.exporters.parity import keras_reference
+
+    buffer = io.BytesIO()
+    Image.fromarray(smooth_image(80, 64, seed=1)).save(buffer, format="JPEG", quality=70)
+    lr = np.asarray(Image.open(buffer).convert("RGB"), np.float32)[None] / 255.0  # the CLI's decoder
+    out = loaded.signatures["serving_default"](image_bytes=tf.constant([buffer.getvalue()]))["sr_png_bytes"]
+    sr = tf.io.decode_png(out[0]).numpy().astype(int)
+    # a JPEG decoded as Pillow decodes it (TensorFlow's default DCT was 4 levels off the LR, 11 off the SR)
+    assert np.abs(sr - np.rint(keras_reference(generator, lr)[0] * 255)).max() <= MAX_LEVELS
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=rf"image too large: more than {limit} input pixels"
+    ):
+        loaded.signatures["serving_default"](image_bytes=tf.constant([_png(smooth_image(81, 64, seed=1))]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image too large"):
+        loaded.signatures["predict_float"](lr=tf.zeros([1, 72, 72, 3]))
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()

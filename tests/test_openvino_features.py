@@ -10,9 +10,9 @@ from conftest import smooth_image
 pytest.importorskip("openvino")
 pytestmark = pytest.mark.cpu_kind
 
-from keras_srgan.inference import engines, openvino_engine  # noqa: E402
+from keras_srgan.inference import openvino_engine  # noqa: E402
 from keras_srgan.inference.openvino_engine import bf16_bits  # noqa: E402
-from keras_srgan.inference.tiling import body_radius, tail_radius, upscale_two_stage  # noqa: E402
+from keras_srgan.inference.tiling import upscale_two_stage  # noqa: E402
 
 
 def test_bf16_bits_round_to_nearest_even_like_tensorflow():
@@ -35,7 +35,7 @@ def bf16_engine(request, tiny_generator, monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_SRGAN_CACHE_DIR", str(tmp_path))
     if request.param == "a CPU without bf16":
         monkeypatch.setattr(openvino_engine, "runs_bf16", lambda: False)
-    return engines.OpenVINOEngine(tiny_generator, "bf16")
+    return openvino_engine.OpenVINOEngine(tiny_generator, "bf16")
 
 
 def _same_bits_within(bf16: bool) -> float:
@@ -60,7 +60,7 @@ def test_bf16_stages_pass_bfloat16_features(bf16_engine, tiny_generator, monkeyp
     if bf16:  # float32 features are rounded the way OpenVINO rounds them
         as_float = (features.astype(np.uint32) << 16).view(np.float32)
         np.testing.assert_array_equal(tail(as_float), whole)
-    fp32_body, _ = engines.OpenVINOEngine(tiny_generator, "fp32", cache=tmp_path).stages()
+    fp32_body, _ = openvino_engine.OpenVINOEngine(tiny_generator, "fp32", cache=tmp_path).stages()
     assert fp32_body(lr).dtype == np.float32
 
 
@@ -68,7 +68,7 @@ def test_bf16_two_stage_tiling_equals_the_untiled_bf16_model(bf16_engine):
     image = smooth_image(75, 93, seed=3).astype(np.float32) / 255
     untiled = bf16_engine(image[None])[0]
     body, tail = bf16_engine.stages()
-    tiled = upscale_two_stage(image, body, tail, 4, body_radius(2), tail_radius(4), 40 * 40, 14 * 14)
+    tiled = upscale_two_stage(image, body, tail, 4, *bf16_engine.stage_radii, 40 * 40, 14 * 14)
     # bf16 with float32 features between the stages differed by up to 5e-3; bf16 features into an fp32
     # tail, as on an AVX2-only CPU before the probe, by 1.6e-4; a seam error is larger still
     np.testing.assert_allclose(

@@ -1,6 +1,6 @@
 """The fast upscale path: model transforms, engines, precision/engine selection, fallback and caches.
 
-Correctness only, always against the plain Keras model (``Predictor(generator)`` runs ``SRResNet.call``
+Correctness only, always against the plain Keras model (``Predictor(generator)`` runs the generator itself
 unchanged); speed is measured by benchmarks/upscale_throughput.py, never asserted in tests.
 """
 
@@ -15,8 +15,8 @@ from conftest import smooth_image
 
 from keras_srgan import precision as precision_policy
 from keras_srgan.errors import UserError
-from keras_srgan.inference import engines, transforms
-from keras_srgan.inference.predict import Predictor, resolve_precision
+from keras_srgan.inference import engines, ir_cache, openvino_engine, transforms
+from keras_srgan.inference.predict import Predictor
 from keras_srgan.inference.upscale import Upscaler, default_tile, upscale
 
 HAS_OPENVINO = True
@@ -69,7 +69,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def keras_sr(model, lr: np.ndarray) -> np.ndarray:
-    """The independent reference: the subclassed Keras model's own call (its output is in [0, 1]), clipped."""
+    """The reference: the Keras generator itself, untransformed (its output is in [0, 1]), clipped."""
     return np.clip(np.asarray(model(lr, training=False), np.float64), 0.0, 1.0)
 
 
@@ -81,7 +81,6 @@ def test_each_transform_equals_the_keras_model(trained_like_generator):
     reference = keras_sr(trained_like_generator, lr)
     assert reference.std() > 0.01  # the comparison is not between two flat images
     candidates = {
-        "functional": transforms.as_functional(trained_like_generator),
         "fold": transforms.fold_batchnorm(trained_like_generator),
         "subpixel": transforms.subpixel_output(trained_like_generator),
         "both": transforms.subpixel_output(transforms.fold_batchnorm(trained_like_generator)),
@@ -96,12 +95,12 @@ def test_each_transform_equals_the_keras_model(trained_like_generator):
 
 
 def test_fold_removes_every_batchnorm_and_subpixel_moves_the_shuffle(trained_like_generator):
-    functional = transforms.as_functional(trained_like_generator)
+    functional = trained_like_generator
     assert transforms.count_layers(functional, "BatchNormalization") == 2 * 2 + 1
     folded = transforms.fold_batchnorm(trained_like_generator)
     assert transforms.count_layers(folded, "BatchNormalization") == 0
     assert transforms.count_layers(folded, "Conv2D") == transforms.count_layers(functional, "Conv2D")
-    raw = trained_like_generator.blocks[0].conv1.kernel.numpy()
+    raw = trained_like_generator.get_layer("res_block_0_conv1").kernel.numpy()
     # BN went into the kernel
     assert not np.allclose(folded.get_layer("res_block_0_conv1").kernel.numpy(), raw)
     moved = transforms.subpixel_output(folded)
@@ -111,7 +110,7 @@ def test_fold_removes_every_batchnorm_and_subpixel_moves_the_shuffle(trained_lik
     assert "up1_shuffle" not in names
     assert moved.get_layer("tail_conv_subpixel").kernel.shape == (5, 5, 4 * 8, 4 * 3)
     # the generator itself is untouched
-    assert trained_like_generator.blocks[0].bn1.moving_mean.numpy().std() > 0
+    assert trained_like_generator.get_layer("res_block_0_bn1").moving_mean.numpy().std() > 0
 
 
 def test_transforms_reject_unknown_models():
@@ -171,10 +170,10 @@ def test_tensorflow_engine_fp32_and_bf16(trained_like_generator):
 def test_openvino_engine_fp32_and_bf16(trained_like_generator):
     lr = lr_batch()
     reference = keras_sr(trained_like_generator, lr)
-    exact = engines.OpenVINOEngine(trained_like_generator, "fp32")
+    exact = openvino_engine.OpenVINOEngine(trained_like_generator, "fp32")
     assert np.max(np.abs(exact(lr) - reference)) < 1e-6  # measured 1.2e-7
     assert exact(lr[0]).shape == reference[0].shape  # a single [H, W, 3] image works too
-    fast = engines.OpenVINOEngine(trained_like_generator, "bf16")
+    fast = openvino_engine.OpenVINOEngine(trained_like_generator, "bf16")
     out = fast(lr)
     assert out.dtype == np.float32 and out.shape == reference.shape
     assert psnr(out, reference) > 65.0  # measured 74.5 dB
@@ -185,7 +184,7 @@ def test_openvino_ir_is_cached_per_weights_and_follows_weight_changes(trained_li
     from keras_srgan.models import build_generator
 
     model = build_generator(scale=4, num_blocks=1, filters=4)
-    first = engines.OpenVINOEngine(model, "fp32")
+    first = openvino_engine.OpenVINOEngine(model, "fp32")
     assert first.ir_path is not None and first.ir_path.is_file()
     assert str(first.ir_path).startswith(os.environ[engines.CACHE_ENV])
     compiled = first.ir_path.parent / "compiled"
@@ -196,8 +195,8 @@ def test_openvino_ir_is_cached_per_weights_and_follows_weight_changes(trained_li
     def no_conversion(self):
         raise AssertionError("converted again although the IR is cached")
 
-    monkeypatch.setattr(engines.OpenVINOEngine, "_convert", no_conversion)
-    second = engines.OpenVINOEngine(model, "fp32")
+    monkeypatch.setattr(openvino_engine.OpenVINOEngine, "_convert", no_conversion)
+    second = openvino_engine.OpenVINOEngine(model, "fp32")
     assert second.ir_path == first.ir_path
     np.testing.assert_array_equal(second(lr), before)
     monkeypatch.undo()
@@ -231,17 +230,17 @@ def test_onednn_isa_cap_hides_the_bf16_it_rules_out(monkeypatch, cap, bf16, amx)
 @pytest.mark.cpu_kind
 def test_engine_and_precision_resolution(monkeypatch):
     expected = "bf16" if engines.cpu_has_bf16() and not engines.has_gpu() else "fp32"
-    assert resolve_precision("auto") == expected  # the TensorFlow engine's rule
+    assert engines.resolve_precision("auto", "tensorflow") == expected
     assert engines.resolve_precision("auto", "openvino") == ("bf16" if engines.cpu_has_amx() else "fp32")
     # AVX512_BF16 without AMX: OpenVINO fp32
     monkeypatch.setattr(precision_policy, "cpu_has_amx", lambda: False)
     assert engines.resolve_precision("auto", "openvino") == "fp32"
-    assert resolve_precision("fp32") == "fp32"
+    assert engines.resolve_precision("fp32", "tensorflow") == "fp32"
     monkeypatch.setenv(engines.PRECISION_ENV, "fp32")
-    assert resolve_precision("auto") == "fp32"
+    assert engines.resolve_precision("auto", "tensorflow") == "fp32"
     assert engines.resolve_precision("auto", "openvino") == "fp32"
-    with pytest.raises(ValueError):
-        resolve_precision("int4")
+    with pytest.raises(UserError, match="precision"):
+        engines.resolve_precision("int4", "tensorflow")
     monkeypatch.setenv(engines.ENGINE_ENV, "tensorflow")
     assert engines.resolve_engine("auto") == ("tensorflow", None)
     assert engines.resolve_engine("openvino") == ("openvino", None)  # an explicit choice wins
@@ -286,7 +285,7 @@ def test_openvino_refusing_falls_back(trained_like_generator, monkeypatch, capsy
             "Exception from src/inference: the CPU plugin does not support this CPU\nmore detail"
         )
 
-    monkeypatch.setattr(engines.OpenVINOEngine, where, refuse)
+    monkeypatch.setattr(openvino_engine.OpenVINOEngine, where, refuse)
     runner = engines.load_engine(trained_like_generator, quiet=True)
     assert runner.name == "tensorflow" and "does not support this CPU" in runner.note
     assert "more detail" not in runner.note and capsys.readouterr().err == ""
@@ -294,17 +293,18 @@ def test_openvino_refusing_falls_back(trained_like_generator, monkeypatch, capsy
         engines.load_engine(trained_like_generator, engine="openvino")
 
 
-def test_non_srresnet_models_run_untransformed():
+def test_a_model_without_the_transforms_patterns_runs_unchanged():
     import keras
 
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.UpSampling2D(4)(inputs))
-    runner = Predictor(model, precision="bf16")
-    assert not runner.folded and runner.precision == "fp32"
     lr = lr_batch(1, 5, 6)
-    np.testing.assert_allclose(runner(lr), np.repeat(np.repeat(lr, 4, 1), 4, 2), atol=1e-6)
-    engine = engines.load_engine(model, engine="tensorflow", precision="fp32")
-    np.testing.assert_allclose(engine(lr), np.repeat(np.repeat(lr, 4, 1), 4, 2), atol=1e-6)
+    nearest = np.repeat(np.repeat(lr, 4, 1), 4, 2)
+    np.testing.assert_array_equal(Predictor(model)(lr), nearest)
+    for precision in ("fp32", "bf16"):
+        engine = engines.load_engine(model, engine="tensorflow", precision=precision)
+        np.testing.assert_array_equal(engine(lr), nearest)
+        assert engine.stages() is None and engine.radius == 0
 
 
 # --------------------------------------------------------------------------------------------- upscale
@@ -398,7 +398,7 @@ def test_cache_keeps_the_most_recently_used(tmp_path):
         blob = folder / "compiled" / f"{i}.blob"
         blob.write_text("x")
         os.utime(blob, (now - 100 + i, now - 100 + i))
-    engines.prune_cache(folder, irs=8, blobs=3)
+    ir_cache.prune_cache(folder, irs=8, blobs=3)
     assert sorted(p.name for p in folder.glob("srgan-*.xml")) == [f"srgan-{i}.xml" for i in range(2, 10)]
     assert sorted(p.name for p in folder.glob("srgan-*.bin")) == [f"srgan-{i}.bin" for i in range(2, 10)]
     assert sorted(p.name for p in (folder / "compiled").iterdir()) == ["7.blob", "8.blob", "9.blob"]

@@ -12,16 +12,14 @@ from conftest import smooth_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keras_srgan.inference import transforms
 from keras_srgan.inference.predict import Predictor
 from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
     axis_spans,
-    body_radius,
     cover,
     model_overlap,
     plan_tiles,
-    receptive_radius,
-    tail_radius,
     upscale_tiled,
     upscale_two_stage,
 )
@@ -42,32 +40,46 @@ def test_spans_cover_with_context_and_one_window_size(length, tile, overlap):
         assert s.win_end - s.win_start <= tile + 2 * overlap
 
 
+def receptive_radius(num_blocks: int, scale: int = 4) -> int:
+    return transforms.receptive_radius(build_generator(scale=scale, num_blocks=num_blocks, filters=4))
+
+
 def test_default_overlap_is_the_default_srresnet_receptive_radius():
     # head 9x9 (4) + 16 blocks x 2 convs (32) + body (1) + up convs (1 + 0.5) + 9x9 tail at x4 (1) = 39.5
     assert DEFAULT_OVERLAP == receptive_radius(16, 4) == math.ceil(39.5)
-    assert Predictor(build_generator(num_blocks=16, filters=4)).generator.num_blocks == 16
     assert model_overlap(Predictor(build_generator(num_blocks=16, filters=4))) == DEFAULT_OVERLAP
     assert model_overlap(lambda lr: lr) == DEFAULT_OVERLAP  # no architecture to read: the default
 
 
-@pytest.mark.parametrize(("num_blocks", "scale"), [(8, 4), (16, 4), (24, 4), (3, 2), (3, 8)])
-def test_receptive_radius_is_where_the_gradient_support_ends(num_blocks, scale):
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"num_blocks": 8}, {"num_blocks": 16}, {"num_blocks": 24}, {"num_blocks": 3, "scale": 2},
+        {"num_blocks": 3, "scale": 8},
+        *({"arch": "compact", "num_convs": 3, "upsampler": u} for u in ("shuffle_residual", "shuffle_blur", "nearest_conv")),
+        {"arch": "compact", "num_convs": 2, "upsampler": "nearest_conv", "scale": 8},
+    ],
+)  # fmt: skip
+def test_receptive_radius_is_where_the_gradient_support_ends(config):
     """Independent measure: which LR pixels the SR pixels of one LR pixel have a nonzero gradient for.
 
     The farthest pixel's path runs through every conv, so its gradient is tiny (about 1e-20 at 24 blocks)
     but exactly nonzero, while pixels beyond the field get an exact zero.
     """
-    gen = build_generator(scale=scale, num_blocks=num_blocks, filters=4)
+    gen = build_generator(filters=4, **config)
+    scale = gen.scale
     for w in gen.weights:  # PReLU slope 0 (a ReLU) could cut the path of the farthest pixel by chance
         if w.path.endswith("alpha"):
             w.assign(np.full(w.shape, 0.25, np.float32))
-    radius = receptive_radius(num_blocks, scale)
+    radius = transforms.receptive_radius(gen)
     n = 2 * radius + 7
     centre = n // 2
-    lr = tf.random.stateless_uniform((1, n, n, 3), seed=(num_blocks, scale))
+    lr = tf.random.stateless_uniform((1, n, n, 3), seed=(radius, scale))
     with tf.GradientTape() as tape:
         tape.watch(lr)
-        sr = gen(lr, training=False)
+        # CompactSR in training mode: no clip (a clipped pixel has no gradient); SRResNet not: its
+        # BatchNorm would then use statistics of the whole image
+        sr = gen(lr, training=config.get("arch") == "compact")
         s = scale
         picked = tf.reduce_sum(sr[:, s * centre : s * centre + s, s * centre : s * centre + s, :])
     support = np.argwhere(np.abs(tape.gradient(picked, lr).numpy()[0]).sum(axis=-1) > 0) - centre
@@ -99,7 +111,7 @@ def _far_reaching_generator(num_blocks: int, image: np.ndarray):
             w.assign(np.zeros(shape, np.float32))
         elif "bn2" in w.path and w.path.endswith("gamma"):
             w.assign(np.full(shape, 2.0, np.float32))
-    tail, lr = gen.tail.kernel, image[None, :48, :48]
+    tail, lr = gen.get_layer("tail_conv").kernel, image[None, :48, :48]
     while (peak := float(np.abs(gen(lr, training=False).numpy() * 2.0 - 1.0).max())) > 1e-3:  # tanh(x) = x
         tail.assign(tail * 1e-3)
     tail.assign(tail * (1.0 / peak))
@@ -221,11 +233,16 @@ def test_cover_refuses_a_window_without_core():
         cover(0, 100, 100, 6, 3)
 
 
-def test_body_and_tail_radii_add_up_to_the_receptive_radius():
+@pytest.mark.parametrize(
+    ("blocks", "scale", "tail"), [(16, 4, 3), (2, 4, 3), (24, 4, 3), (3, 2, 3), (3, 8, 3)]
+)
+def test_the_stage_radii_are_the_body_and_tail_receptive_fields(blocks, scale, tail):
     # body: 9x9 head (4) + 2 per block + body conv (1); tail at x4: up convs (1 + 0.5) + 9x9 at 4x (1) -> 3
-    assert (body_radius(16), tail_radius(4)) == (37, 3)
-    for blocks, scale in [(2, 4), (24, 4), (3, 2), (3, 8)]:
-        assert body_radius(blocks) + tail_radius(scale) == receptive_radius(blocks, scale)
+    # (at x2: 1 + 9x9 at 2x (2) = 3; at x8: 1 + 0.5 + 0.25 + 0.5 -> 3, each rounded the way shuffles index)
+    model = transforms.inference_model(build_generator(scale=scale, num_blocks=blocks, filters=4))
+    found = transforms.radii(transforms.parts(model))
+    assert found["stage_radii"] == [4 + 2 * blocks + 1, tail]
+    assert found["radius"] == receptive_radius(blocks, scale) <= sum(found["stage_radii"])
 
 
 def test_split_body_tail_is_the_same_model(tiny_generator):
@@ -244,14 +261,15 @@ def test_split_body_tail_is_the_same_model(tiny_generator):
 
 
 def _stages(generator, engine: str):
-    from keras_srgan.inference import engines
+    """(body, tail, body radius, tail radius) of an engine for ``generator``."""
+    from keras_srgan.inference import engines, openvino_engine
 
     runner = (
         engines.TensorFlowEngine(generator, "fp32")
         if engine == "tensorflow"
-        else engines.OpenVINOEngine(generator, "fp32")
+        else openvino_engine.OpenVINOEngine(generator, "fp32")
     )
-    return runner.stages()
+    return (*runner.stages(), *runner.stage_radii)
 
 
 ENGINES_HERE = ["tensorflow"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
@@ -263,7 +281,8 @@ def test_two_stage_matches_the_untiled_keras_model(tiny_generator, engine, monke
     monkeypatch.setenv("KERAS_SRGAN_CACHE_DIR", str(tmp_path))
     image = smooth_image(75, 93, seed=3).astype(np.float32) / 255
     untiled = upscale_tiled(image, Predictor(tiny_generator), 4, tile=0)  # the Keras model itself
-    body, tail = _stages(tiny_generator, engine)
+    body, tail, body_context, tail_context = _stages(tiny_generator, engine)
+    assert (body_context, tail_context) == (4 + 2 * 2 + 1, 3)
     calls = {"body": [], "tail": []}
 
     def counted(name, run):
@@ -274,8 +293,8 @@ def test_two_stage_matches_the_untiled_keras_model(tiny_generator, engine, monke
         counted("body", body),
         counted("tail", tail),
         4,
-        body_radius(2),
-        tail_radius(4),
+        body_context,
+        tail_context,
         40 * 40,
         14 * 14,
     )
@@ -292,8 +311,8 @@ def test_two_stage_is_exact_with_far_reaching_weights_and_one_pixel_less_is_not(
     image = np.random.default_rng(2).uniform(0, 1, (2 * radius + 30, 2 * radius + 34, 3)).astype(np.float32)
     generator = _far_reaching_generator(blocks, image)
     untiled = upscale_tiled(image, Predictor(generator), 4, tile=0)
-    body, tail = _stages(generator, "tensorflow")
-    b, t = body_radius(blocks), tail_radius(4)
+    body, tail, b, t = _stages(generator, "tensorflow")
+    assert (b, t) == (4 + 2 * blocks + 1, 3)
     small = ((2 * radius + 8) ** 2, 10 * 10)
     exact = upscale_two_stage(image, body, tail, 4, b, t, *small)
     # measured max |diff| 6.0e-7, all of it the transforms' float rounding (the untiled transformed model

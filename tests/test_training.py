@@ -140,7 +140,11 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path, image_fold
 
     def newest_step() -> int:  # what --resume would take: the state file, written after the checkpoint's
         # files (waiting on ckpt-N.index alone raced: killed between the two, the state still said 5)
-        state = tf.train.get_checkpoint_state(str(out / "checkpoints")) if (out / "checkpoints").is_dir() else None
+        state = (
+            tf.train.get_checkpoint_state(str(out / "checkpoints"))
+            if (out / "checkpoints").is_dir()
+            else None
+        )
         return int(state.model_checkpoint_path.rsplit("-", 1)[1]) if state else 0
 
     deadline = time.time() + 240
@@ -196,7 +200,7 @@ def test_mixed_precision_steps_update_both_networks(precision):
         assert np.isfinite(float(logs["g_loss"])) and float(logs["skipped_steps"]) == steps - 1
         assert not np.array_equal(g_before[0], model.generator.trainable_weights[0].numpy())
         assert not np.array_equal(d_before, model.discriminator.trainable_weights[0].numpy())
-        assert model.generator.tail.compute_dtype == "float32"
+        assert model.generator.get_layer("tail_conv").compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy(previous)
 

@@ -12,6 +12,7 @@ from conftest import REPO, run_cli, smooth_image
 from PIL import Image
 
 from keras_srgan.errors import UserError
+from keras_srgan.inference import openvino_engine
 from keras_srgan.inference import upscale as upscale_module
 from keras_srgan.inference.upscale import Upscaler, upscale
 
@@ -44,15 +45,6 @@ def test_pil_in_pil_out_and_float_arrays(tiny_generator):
 def test_api_rejects_bad_arguments(tiny_generator):
     with pytest.raises(UserError, match="expected"):
         upscale(np.zeros((4, 4, 5), np.uint8), weights=tiny_generator)
-
-
-def test_generator_keyword_is_deprecated_and_exclusive_with_weights(tiny_generator):
-    image = np.zeros((4, 4, 3), np.uint8)
-    with pytest.warns(DeprecationWarning, match="pass the model as weights="):
-        old = upscale(image, generator=tiny_generator, precision="fp32", engine="tensorflow")
-    np.testing.assert_array_equal(old, upscale(image, tiny_generator, precision="fp32", engine="tensorflow"))
-    with pytest.warns(DeprecationWarning), pytest.raises(UserError, match="either weights or generator"):
-        upscale(image, "x.weights.h5", generator=tiny_generator)
 
 
 def test_repeated_calls_share_one_engine_and_never_change_it(tiny_generator, monkeypatch):
@@ -293,10 +285,8 @@ def test_second_process_runs_the_cached_ir_without_tensorflow(
         env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    from keras_srgan.inference.tiling import receptive_radius
-
     # the model's own receptive radius (2 blocks here, not the 16-block default) even without the Keras model
-    expected_overlap = receptive_radius(tiny_generator.num_blocks, tiny_generator.scale)
+    expected_overlap = 4 + 2 * tiny_generator.num_blocks + 1 + 3
     assert first.tile_overlap == expected_overlap < 40
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
         "tensorflow": False,
@@ -311,7 +301,7 @@ def test_second_process_runs_the_cached_ir_without_tensorflow(
         if "gamma" in v.path:
             v.assign(v.numpy() * 1.5)
     write_generator(first.generator, tiny_weights.with_name("generator"))
-    assert engines.openvino_from_file(tiny_weights) is None
+    assert openvino_engine.openvino_from_file(tiny_weights) is None
 
 
 def test_cli_engine_and_precision_options(capsys, tmp_path, tiny_weights, monkeypatch):

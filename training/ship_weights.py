@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import tensorflow as tf
 
-from keras_srgan.models.generator import build_generator
+from keras_srgan.train.config import TrainConfig
+from keras_srgan.train.trainer import run_generator
 from keras_srgan.weights import (
     WEIGHTS_DIR,
     WeightsError,
@@ -33,10 +35,10 @@ from keras_srgan.weights import (
 
 
 def generator_from_checkpoint(config: dict, prefix: str):
-    """(generator, step) restored from one checkpoint (``.../ckpt-N``) of a run with this ``config.json``."""
-    generator = build_generator(
-        scale=config["scale"], num_blocks=config["num_blocks"], filters=config["filters"], icnr=config["icnr"]
-    )
+    """(generator, step) restored from one checkpoint (``.../ckpt-N``) of a run with this ``config.json``
+    (the run's own architecture: ``trainer.run_generator``, e.g. its ``init`` weights' for a GAN stage)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    generator = run_generator(TrainConfig(**{k: v for k, v in config.items() if k in known}))
     step = tf.Variable(0, dtype=tf.int64)
     # a run with --ema-decay ships its moving average, as its final weights would be
     name = "generator_ema" if config.get("ema_decay") else "generator"
@@ -166,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             extra["initialised_from"] = {"weights": init, "sha256": weights_sha256(init)}
         except WeightsError as exc:
-            raise SystemExit(f"{exc}: cannot pin the run's init; run from the folder the run started in") from None
+            raise SystemExit(
+                f"{exc}: cannot pin the run's init; run from the folder the run started in"
+            ) from None
     if previous is not None:
         extra["steps"] += previous["steps"]
         extra["planned_steps"] += previous["planned_steps"]

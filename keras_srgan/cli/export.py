@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from keras_srgan.defaults import CALIBRATION_SAMPLES, DEFAULT_WEIGHTS, EXPORT_FORMATS, TFLITE_QUANTIZATIONS
+from keras_srgan.defaults import (
+    CALIBRATION_SAMPLES,
+    DEFAULT_WEIGHTS,
+    EXPORT_FORMATS,
+    SERVING_MAX_PIXELS,
+    TFLITE_QUANTIZATIONS,
+)
 
 FORMAT_CHOICES = (*EXPORT_FORMATS, "all")
 QUANTIZE_CHOICES = (*TFLITE_QUANTIZATIONS, "all")
@@ -50,6 +56,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=CALIBRATION_SAMPLES,
         help="LR crops used to calibrate --quantize int8",
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=SERVING_MAX_PIXELS,
+        help=f"largest input (pixels) the SavedModel serves; larger requests get INVALID_ARGUMENT (default: {SERVING_MAX_PIXELS})",
+    )
     return parser
 
 
@@ -64,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         quantize=args.quantize,
         input_size=size,
         calibration_samples=args.calibration_samples,
+        max_pixels=args.max_pixels,
         progress=print,
     )
     print(f"wrote {len(entries)} artifact(s); manifest: {args.out_dir}/manifest.json")

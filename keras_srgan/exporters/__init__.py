@@ -9,6 +9,7 @@ generator; only if it reaches the parity threshold is it renamed into place and 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from keras_srgan.defaults import CALIBRATION_SAMPLES, TFLITE_QUANTIZATIONS
+from keras_srgan.defaults import CALIBRATION_SAMPLES, SERVING_MAX_PIXELS, TFLITE_QUANTIZATIONS
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.exporters.formats import FORMATS, require
@@ -26,6 +27,7 @@ from keras_srgan.pixels import to_unit
 from keras_srgan.settings import require_tensorflow_backend
 
 QUANTIZATIONS = TFLITE_QUANTIZATIONS
+PARITY_PIXELS = 64 * 80  # parity.parity_image(): the SavedModel must serve it
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "export", "parse_input_size"]
 
@@ -98,14 +100,20 @@ def export(
     quantize: str | Sequence[str] = "none",
     input_size: str | Sequence[int] | None = None,
     calibration_samples: int = CALIBRATION_SAMPLES,
+    max_pixels: int = SERVING_MAX_PIXELS,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Export, verify against Keras, and list in the manifest; returns the new manifest entries.
 
     ``weights`` is anything ``load_generator`` accepts, or an already built generator. ``quantize``
     applies to TFLite only (several modes give several files). ``input_size`` (``"HxW"``) fixes the
-    TFLite, ONNX and OpenVINO input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving.
+    TFLite, ONNX and OpenVINO input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving,
+    serves whole images tiled in its graph, and refuses images above ``max_pixels`` input pixels.
     """
+    if max_pixels < PARITY_PIXELS:
+        raise UserError(
+            f"max_pixels {max_pixels}: must be at least {PARITY_PIXELS}, the export's own 64x80 test image"
+        )
     require_tensorflow_backend("export")
     from keras_srgan.exporters import manifest, parity
 
@@ -128,12 +136,20 @@ def export(
     model, source = _load_model(weights)
     lr = parity.parity_image(size)
     reference = parity.keras_reference(model, lr)  # the plain Keras model: independent of the transforms
-    deployed = _transformed(model)
-    common = {"source": source, "versions": _versions(), "transforms": _transform_names(model)}
+    deployed, applied = _transformed(model)
+    common = {
+        "source": source,
+        "versions": _versions(),
+        "transforms": applied,
+        # what the CLI does after the network that these artifacts do not: a client must apply it
+        "post_processing_not_in_artifact": (
+            ["phase_equalize (keras_srgan.inference.phase.equalize)"] if model.phase_equalize else []
+        ),
+    }
 
     entries = []
     with ExitStack() as stack:
-        context = {"calibration_samples": calibration_samples}
+        context = {"calibration_samples": calibration_samples, "max_pixels": max_pixels, "scale": model.scale}
         for fmt in formats:
             for quant in quants if fmt == "tflite" else ["none"]:
                 say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
@@ -159,26 +175,22 @@ def export(
     return entries
 
 
-def _transformed(model):
-    """The generator with the inference transforms (what every engine runs); other models as they are."""
+def _transformed(model) -> tuple[object, list[str]]:
+    """(the generator with the inference transforms every engine runs, without the final clip; the names
+    of the transforms that changed it)."""
     from keras_srgan.inference import transforms
 
-    if not transforms.is_srresnet(model):
-        return model
-    return transforms.subpixel_output(transforms.fold_batchnorm(model))
-
-
-def _transform_names(model) -> list[str]:
-    from keras_srgan.inference import transforms
-
-    return ["fold_batchnorm", "subpixel_output"] if transforms.is_srresnet(model) else []
+    folded = transforms.fold_batchnorm(model)
+    names = ["fold_batchnorm"] if transforms.count_layers(model, "BatchNormalization") else []
+    moved = transforms.subpixel_output(folded, required=False)
+    return moved, names + (["subpixel_output"] if moved is not folded else [])
 
 
 def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict) -> dict:
     """Convert, check parity in the format's runtime, and rename into place; returns the manifest entry."""
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     if fmt == "savedmodel":
-        return _export_savedmodel(model, out, lr, reference, size, created)
+        return _export_savedmodel(model, out, lr, reference, context, created)
     from keras_srgan.exporters import manifest, parity
 
     spec = FORMATS[fmt]
@@ -214,19 +226,19 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict
     }
 
 
-def _export_savedmodel(model, out: Path, lr, reference, size, created: str) -> dict:
+def _export_savedmodel(model, out: Path, lr, reference, context: dict, created: str) -> dict:
     """A new numbered version folder for TF Serving, published only after both signatures passed."""
     from keras_srgan.exporters import manifest, parity, savedmodel
 
     base = out / savedmodel.SUBDIR
     tmp = savedmodel.temp_dir(base)
     try:
-        savedmodel.write(model, tmp)
+        serving = savedmodel.write(model, tmp, context["scale"], context["max_pixels"])
         import tensorflow as tf
 
         loaded = tf.saved_model.load(str(tmp))  # once: loading dominates the check's cost
         result = parity.check("savedmodel", "none", tmp, lr, reference, loaded=loaded)
-        uint8_lr = parity.parity_image_uint8(size)
+        uint8_lr = parity.parity_image_uint8(None)
         bytes_check = savedmodel.check_bytes_signature(
             loaded, uint8_lr, parity.keras_reference(model, to_unit(uint8_lr)[None])
         )
@@ -253,6 +265,7 @@ def _export_savedmodel(model, out: Path, lr, reference, size, created: str) -> d
         "inputs": signatures[FLOAT_SIGNATURE]["inputs"],
         "outputs": signatures[FLOAT_SIGNATURE]["outputs"],
         "signatures": signatures,
+        "serving": dataclasses.asdict(serving),
         "sha256": digest,
         "sha256_kind": "tree: sha256 of sorted '<file sha256>  <relative path>' lines",
         "size_bytes": nbytes,

@@ -110,7 +110,7 @@ def onnx_runner(path: str | Path, num_threads: int | None = None) -> Callable[[n
 def openvino_runner(path: str | Path, precision: str = "fp32") -> Callable[[np.ndarray], np.ndarray]:
     """LR -> SR [0, 1] with the IR file in OpenVINO: the upscaler's own ``OpenVINOEngine``, from the file."""
     require("openvino", "running an OpenVINO model")
-    from keras_srgan.inference.engines import OpenVINOEngine
+    from keras_srgan.inference.openvino_engine import OpenVINOEngine
 
     return OpenVINOEngine(ir=path, precision=precision, cache=False)
 

@@ -3,7 +3,7 @@
 The exported model is the transformed generator with the float contract of every other artifact
 (input ``lr`` float32 ``[N, H, W, 3]`` in [0, 1], output ``sr`` in [0, 1]). Weights stay float32 in
 the ``.bin``; the precision is chosen when the IR is compiled (``INFERENCE_PRECISION_HINT``), which is
-what ``keras_srgan.inference.engines.OpenVINOEngine`` does with this same file.
+what ``keras_srgan.inference.openvino_engine.OpenVINOEngine`` does with this same file.
 """
 
 from __future__ import annotations

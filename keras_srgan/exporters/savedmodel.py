@@ -12,10 +12,14 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_srgan.errors import reason as error_reason
+
+if TYPE_CHECKING:
+    from keras_srgan.exporters.graph import Serving
 
 SUBDIR = "savedmodel"
 
@@ -32,10 +36,16 @@ def temp_dir(base: Path) -> Path:
     return base / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def write(model, path: str | os.PathLike) -> None:
-    from keras_srgan.exporters.graph import write_archive
+def write(model, path: str | os.PathLike, scale: int, max_pixels: int) -> Serving:
+    """Write the serving SavedModel of ``model`` (the transformed generator); returns how it tiles: the
+    TensorFlow engine's fp32 window, the model's own receptive radius as overlap (exact seams)."""
+    from keras_srgan.exporters.graph import Serving, write_archive
+    from keras_srgan.inference import tiling, transforms
 
-    write_archive(model, str(path), input_size=None, with_bytes=True)
+    overlap = transforms.receptive_radius(model)
+    serving = Serving(tiling.auto_tile(4, overlap), overlap, int(scale), int(max_pixels))
+    write_archive(model, str(path), input_size=None, serving=serving)
+    return serving
 
 
 def publish(tmp: Path, base: Path) -> Path:

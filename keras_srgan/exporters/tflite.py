@@ -91,7 +91,7 @@ def float_saved_model(model, input_size: tuple[int, int] | None = None) -> Itera
     from keras_srgan.exporters.graph import write_archive
 
     with tempfile.TemporaryDirectory(prefix="keras-srgan-tflite-") as tmp:
-        write_archive(model, tmp, input_size=input_size, with_bytes=False)
+        write_archive(model, tmp, input_size=input_size)
         yield tmp
 
 

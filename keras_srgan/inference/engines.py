@@ -42,12 +42,18 @@ OPENVINO_EXTRA = "pip install openvino (or keras-srgan[openvino])"
 
 
 class Engine(Protocol):
-    """What the tiler and every caller needs: ``engine(lr [N, h, w, 3]) -> sr [N, s*h, s*w, 3]``, float32 [0, 1]."""
+    """What the tiler and every caller needs: ``engine(lr [N, h, w, 3]) -> sr [N, s*h, s*w, 3]``, float32 [0, 1].
+
+    ``radius``: LR context for exact tiles (``transforms.receptive_radius`` of the model it runs);
+    ``stage_radii``: the same for its body and tail halves when ``stages()`` offers them.
+    """
 
     name: str
     precision: str
     scale: int
     note: str | None
+    radius: int
+    stage_radii: list[int] | None
 
     def __call__(self, lr: np.ndarray) -> np.ndarray: ...
 
@@ -113,15 +119,6 @@ def weights_key(generator) -> str:
         digest.update(str(tuple(weight.shape)).encode())
         digest.update(np.ascontiguousarray(np.asarray(weight.numpy())).tobytes())
     return digest.hexdigest()
-
-
-def optimised_model(generator):
-    """The transformed model, or the model itself (plus the clip to [0, 1]) when it is not an SRResNet."""
-    from keras_srgan.inference import transforms
-
-    if transforms.is_srresnet(generator):
-        return transforms.inference_model(generator)
-    return transforms.with_clip(generator)
 
 
 def generator_scale(generator) -> int:
@@ -203,18 +200,19 @@ class TensorFlowEngine(RefreshingEngine):
         self._build()
 
     def _build(self) -> None:
-
         from keras_srgan.inference import transforms
 
-        model = optimised_model(self.generator) if self.transform else transforms.with_clip(self.generator)
+        model = transforms.inference_model(self.generator, fold=self.transform, subpixel=self.transform)
         if self.precision == "bf16":
             model = transforms.mixed_bfloat16(model)
         self.model = model
+        found = transforms.parts(model)
+        vars(self).update(transforms.radii(found))
         self._run = self._traced(model, 3)
         self._stages = None
-        if self.transform and transforms.is_srresnet(self.generator):
-            body, tail = transforms.split_body_tail(model)
-            self._stages = (self._traced(body, 3), self._traced(tail, int(body.outputs[0].shape[-1])))
+        if "body" in found:
+            channels = int(found["body"].outputs[0].shape[-1])
+            self._stages = (self._traced(found["body"], 3), self._traced(found["tail"], channels))
 
     def _traced(self, model, channels: int):
         import tensorflow as tf
@@ -262,6 +260,8 @@ def load_engine(
     requested = env_choice(engine, ENGINE_ENV, ENGINES, "engine")
     chosen, why = resolve_engine(requested)
     if chosen == "openvino":
+        from keras_srgan.inference.openvino_engine import OpenVINOEngine  # the optional engine's module
+
         prec = resolve_precision(precision, "openvino")
         try:
             runner = OpenVINOEngine(generator, prec, cache)
@@ -279,36 +279,3 @@ def load_engine(
         if not quiet:
             print(result.note, file=sys.stderr)  # once per engine built: an Upscaler builds one
     return result
-
-
-# The OpenVINO engine lives in its own module (it imports this one for the shared pieces above).
-from keras_srgan.inference.ir_cache import (  # noqa: E402
-    MAX_CACHED_BLOBS,
-    MAX_CACHED_IRS,
-    prune_cache,
-    remember_weights_file,
-    weights_file,
-)
-from keras_srgan.inference.openvino_engine import (  # noqa: E402
-    MAX_COMPILED_PIXELS,
-    MAX_COMPILED_SHAPES,
-    OpenVINOEngine,
-    openvino_from_file,
-)
-
-__all__ = [
-    "MAX_CACHED_BLOBS",
-    "MAX_CACHED_IRS",
-    "MAX_COMPILED_PIXELS",
-    "MAX_COMPILED_SHAPES",
-    "Engine",
-    "OpenVINOEngine",
-    "TensorFlowEngine",
-    "load_engine",
-    "openvino_from_file",
-    "prune_cache",
-    "remember_weights_file",
-    "resolve_engine",
-    "resolve_precision",
-    "weights_file",
-]

@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 from keras_srgan.files import atomic_path, write_atomic_text
-from keras_srgan.inference import engines
 
 # The model parts in the cache: the whole model, and the halves the two-stage tiler runs.
 PARTS = ("full", "body", "tail")
@@ -25,31 +24,34 @@ def part_path(xml: Path, part: str) -> Path:
     return xml if part == "full" else xml.with_name(f"{xml.stem}-{part}.xml")
 
 
-def convert_parts(generator) -> dict:
-    """part -> ``ov.Model``: the transformed Keras model and, for an SRResNet, its body and tail halves."""
+def convert_parts(generator) -> tuple[dict, dict]:
+    """(part -> ``ov.Model``, the radii): the transformed Keras model and, where it has them, its body
+    and tail halves (``transforms.parts``), with the LR context each needs (``transforms.radii``)."""
     import openvino as ov
     import tensorflow as tf
 
     from keras_srgan.inference import transforms
 
-    model = engines.optimised_model(generator)
-    keras_parts = {"full": model}
-    if transforms.is_srresnet(generator):
-        keras_parts["body"], keras_parts["tail"] = transforms.split_body_tail(model)
+    keras_parts = transforms.parts(transforms.inference_model(generator))
     out = {}
     for part, keras_model in keras_parts.items():
         channels = int(keras_model.inputs[0].shape[-1])
         fn = tf.function(lambda x, m=keras_model: m(x, training=False), autograph=False)
         spec = tf.TensorSpec([None, None, None, channels], tf.float32, name="lr")
         out[part] = ov.convert_model(fn.get_concrete_function(spec))
-    return out
+    return out, transforms.radii(keras_parts)
 
 
-def write_irs(models: dict, xml: Path) -> None:
-    """Save each part beside ``xml`` (``-body``, ``-tail``), atomically; the whole model last, so its file
-    existing means the set is complete."""
+def radii_path(xml: Path) -> Path:
+    return xml.with_suffix(".json")
+
+
+def write_irs(models: dict, radii: dict, xml: Path) -> None:
+    """Save each part beside ``xml`` (``-body``, ``-tail``) and the radii (``.json``), atomically; the
+    whole model last, so its file existing means the set is complete."""
     import openvino as ov
 
+    write_atomic_text(radii_path(xml), json.dumps(radii) + "\n")
     for part in ("body", "tail", "full"):
         if part in models:
             with atomic_path(part_path(xml, part), companions=(".bin",)) as tmp:
@@ -142,12 +144,7 @@ def remember_weights_file(weights, engine) -> None:
     if getattr(engine, "name", None) != "openvino" or ir is None or found is None or engine.generator is None:
         return
     alias = file_alias(*found, ir.parent)
-    record = {
-        "ir": ir.name,
-        "weights": str(found[0]),
-        "scale": engine.scale,
-        "num_blocks": int(getattr(engine.generator, "num_blocks", 16)),
-    }
+    record = {"ir": ir.name, "weights": str(found[0]), "scale": engine.scale}
     try:
         alias.parent.mkdir(parents=True, exist_ok=True)
         write_atomic_text(alias, json.dumps(record) + "\n")

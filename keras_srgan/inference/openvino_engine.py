@@ -29,6 +29,7 @@ from keras_srgan.inference.ir_cache import (
     file_alias,
     part_path,
     prune_cache,
+    radii_path,
     touch_file,
     weights_file,
     write_irs,
@@ -115,12 +116,14 @@ class OpenVINOEngine(engines.RefreshingEngine):
     def _build(self) -> None:
         self.ir_path = self._ir()
         if self.ir_path is None:
-            self._models = self._convert()
+            self._models, found = self._convert()
+            vars(self).update(found)
             self._compiled: dict[str, OrderedDict] = {part: OrderedDict() for part in self._models}
         else:
             self._load({part: part_path(self.ir_path, part) for part in PARTS})
 
     def _load(self, paths: dict[str, Path]) -> None:
+        vars(self).update(json.loads(radii_path(paths["full"]).read_text()))
         self._models = {
             part: self.core.read_model(str(path))
             for part, path in paths.items()
@@ -133,8 +136,8 @@ class OpenVINOEngine(engines.RefreshingEngine):
         """The whole model's OpenVINO graph (``ov.Model``)."""
         return self._models["full"]
 
-    def _convert(self) -> dict:
-        """part -> ``ov.Model`` converted in this process (see ``convert_parts``)."""
+    def _convert(self) -> tuple[dict, dict]:
+        """(part -> ``ov.Model``, radii) converted in this process (see ``convert_parts``)."""
         return convert_parts(self.generator)
 
     def _ir(self) -> Path | None:
@@ -144,11 +147,11 @@ class OpenVINOEngine(engines.RefreshingEngine):
         folder = self.cache / "openvino"
         version = self._ov.get_version().split("-")[0]
         xml = folder / f"srgan-{self._key}-ov{version}.xml"
-        if xml.is_file() and xml.with_suffix(".bin").is_file():
+        if xml.is_file() and xml.with_suffix(".bin").is_file() and radii_path(xml).is_file():
             touch_file(xml)
             return xml
         try:
-            write_irs(self._convert(), xml)
+            write_irs(*self._convert(), xml)
         except OSError:
             return None
         finally:
@@ -332,7 +335,7 @@ def openvino_from_file(
         xml = folder / alias["ir"]
     except (OSError, ValueError, KeyError):
         return None
-    if not (xml.is_file() and xml.with_suffix(".bin").is_file()):
+    if not (xml.is_file() and xml.with_suffix(".bin").is_file() and radii_path(xml).is_file()):
         return None
     touch_file(xml)
     try:
@@ -340,9 +343,7 @@ def openvino_from_file(
     except ImportError:
         return None
     prec = prec if prec != "auto" else engines.resolve_precision("auto", "openvino")
-    engine = OpenVINOEngine(ir=xml, precision=prec, cache=cache, scale=int(alias.get("scale", 4)))
-    engine.num_blocks = int(alias.get("num_blocks", 16))
-    return engine
+    return OpenVINOEngine(ir=xml, precision=prec, cache=cache, scale=int(alias.get("scale", 4)))
 
 
 def _nvidia_gpu_present() -> bool:

@@ -15,8 +15,8 @@ Window geometry (per axis, length ``L``, core ``tile``, context ``overlap``):
   window in which it has at least ``overlap`` LR pixels of real context on every side, the seam
   between two neighbours sitting in the middle of their overlap.
 
-With ``overlap`` >= the generator's receptive-field radius (``receptive_radius``: 40 LR pixels for the
-default 16-block x4 SRResNet, 56 for 24 blocks) the tiled result equals the untiled one up to float
+With ``overlap`` >= the generator's receptive-field radius (``transforms.receptive_radius``: 40 LR pixels
+for the default 16-block x4 SRResNet, 56 for 24 blocks) the tiled result equals the untiled one up to float
 rounding, for any weights. ``upscale_tiled`` takes that radius from the model when no overlap is given.
 """
 
@@ -30,58 +30,21 @@ import numpy as np
 
 from keras_srgan.pixels import from_unit, to_unit
 
-
-def body_radius(num_blocks: int = 16) -> int:
-    """LR context of the LR-resolution body (up to the long skip add): 9x9 head, 2 3x3 convs per block, body 3x3."""
-    if num_blocks < 0:
-        raise ValueError(f"need num_blocks >= 0, got {num_blocks}")
-    return 4 + 2 * num_blocks + 1
-
-
-def tail_radius(scale: int = 4) -> int:
-    """LR context of the upsampling tail (after the body): 3 for x4, which is why it tiles almost for free.
-
-    Walks back from the SR pixels of one LR pixel: 9x9 tail conv at full resolution, then per x2 stage a
-    pixel shuffle (undone by halving the index, rounding the way shuffles do) and the 3x3 conv before it.
-    """
-    stages = math.log2(scale) if scale > 0 else -1
-    if stages < 1 or stages != int(stages):
-        raise ValueError(f"need a power-of-two scale >= 2, got {scale}")
-    radius = 0
-    for phase in range(scale):  # SR pixel ``phase`` of LR pixel 0, at full resolution
-        lo, hi = phase - 4, phase + 4  # 9x9 tail conv
-        for _ in range(int(stages)):
-            lo, hi = lo // 2 - 1, hi // 2 + 1  # pixel shuffle to half resolution, then its 3x3 conv
-        radius = max(radius, -lo, hi)
-    return radius
-
-
-def receptive_radius(num_blocks: int = 16, scale: int = 4) -> int:
-    """LR pixels of context an SRResNet needs on each side of an LR pixel for all its SR pixels to be exact.
-
-    Why: an overlap of this many LR pixels gives every kept SR pixel its whole receptive field of real
-    image, so tiling is exact for any weights, not only for a model whose learnt response happens to
-    decay quickly; a larger overlap only costs time (and the radius grows with the block count).
-
-    ``body_radius + tail_radius``: in LR pixels 4 + 2 * num_blocks + 1 + (1 + 1/2 + ...) + 4 / scale
-    (39.5 for 16 blocks at x4), each stage rounded the way pixel shuffles do (exact, 40 here).
-    """
-    return body_radius(num_blocks) + tail_radius(scale)  # each checks its own argument
-
-
-# The context for the default generator (16 blocks, x4): 40 LR pixels.
-DEFAULT_OVERLAP = receptive_radius()
+# The context of the default generator (16-block x4 SRResNet; ``transforms.receptive_radius``): 40 LR px.
+DEFAULT_OVERLAP = 40
 
 
 def model_overlap(model: object) -> int:
-    """``receptive_radius`` of an SRResNet (or of the one behind a ``Predictor``-like runner).
+    """The LR context for exact tiles of ``model``: an engine's (or runner's) ``radius``, else the receptive
+    radius read off a functional Keras model's layers; ``DEFAULT_OVERLAP`` for a plain function."""
+    from keras_srgan.inference import transforms
 
-    A model without ``num_blocks`` and ``scale`` attributes gets ``DEFAULT_OVERLAP``.
-    """
+    radius = getattr(model, "radius", None)
+    if isinstance(radius, int):
+        return radius
     for candidate in (model, getattr(model, "generator", None)):
-        blocks, scale = getattr(candidate, "num_blocks", None), getattr(candidate, "scale", None)
-        if isinstance(blocks, int) and isinstance(scale, int):
-            return receptive_radius(blocks, scale)
+        if hasattr(candidate, "_run_through_graph"):
+            return transforms.receptive_radius(candidate)
     return DEFAULT_OVERLAP
 
 

@@ -1,10 +1,9 @@
 """Inference speed-ups as transforms of one Keras model: each takes a generator, returns an equivalent model.
 
 Why transforms and not a second, hand-written forward pass: every engine (TensorFlow, OpenVINO) and
-every export then runs the same graph, and the only definition of the network stays ``SRResNet.call``.
+every export then runs the same graph, and the only definition of the network stays the functional
+generator of ``models.generator``, whose layers these rewrite with ``keras.models.clone_model``.
 
-* ``as_functional``: the SRResNet unrolled into a functional Keras model (same layers, same maths), so
-  the graph can be inspected and rewritten with ``keras.models.clone_model``.
 * ``fold_batchnorm``: every ``Conv2D -> BatchNormalization`` pair becomes one ``Conv2D``. Inference-mode
   BN is a per-channel affine map, so ``BN(conv(x, W) + b) = conv(x, W * s) + (b - mean) * s + beta``
   with ``s = gamma / sqrt(var + eps)``: exact up to float rounding, and 33 passes over the
@@ -14,12 +13,13 @@ every export then runs the same graph, and the only definition of the network st
   shape convolution libraries run at a small fraction of their speed; before the shuffle it is a 5x5
   conv with 12 outputs at 2x resolution and the 4x-resolution 64-channel activation is never built.
 * ``with_clip``: appends the clip to [0, 1] every engine and export applies (the [0, 1] mapping itself
-  is part of the generator, ``SRResNet.call``, and of its functional copy here).
+  is part of the generator).
 
-``inference_model`` chains them; the result is what every engine compiles. ``split_body_tail`` cuts
-that model in two at the end of the LR-resolution body (after the long skip add), for the two-stage
-tiler (``tiling.upscale_two_stage``): the body needs 37 LR pixels of context but little memory per
-pixel, the upsampling tail 3 pixels of context but 16x the activation memory.
+``inference_model`` chains them (each where the model has its pattern); the result is what every engine
+compiles. ``split_body_tail`` cuts that model in two at the end of the LR-resolution body (after
+SRResNet's long skip add), for the two-stage tiler (``tiling.upscale_two_stage``): the body needs 37 LR
+pixels of context but little memory per pixel, the upsampling tail 3 pixels of context but 16x the
+activation memory. ``receptive_radius`` reads that context off any of these graphs' own layers.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 # Bumped when a transform changes its output graph: it is part of the OpenVINO cache key.
-TRANSFORMS_VERSION = 3  # 3: the cache also holds the body and tail halves
+TRANSFORMS_VERSION = 4  # 4: functional generators; the cache records the model's radii
 
 
 def _keras():
@@ -38,55 +38,16 @@ def _keras():
     return keras
 
 
-def is_srresnet(model) -> bool:
-    from keras_srgan.models.generator import SRResNet
-
-    return isinstance(model, SRResNet)
-
-
-def as_functional(generator):
-    """An SRResNet as an equivalent functional model with its own copies of the weights (inference mode).
-
-    A functional model is returned unchanged. The residual blocks are unrolled into their convs, BNs,
-    PReLU and an ``Add``, so later transforms see every layer.
-    """
+def _functional(model):
+    """``model`` if functional (every generator of the package is); another Keras model wrapped whole, so it
+    runs as it is (no transform sees inside it)."""
     keras = _keras()
-    from keras import layers
-
-    if not is_srresnet(generator):
-        if isinstance(generator, keras.Model) and hasattr(generator, "_run_through_graph"):
-            return generator
-        if not isinstance(generator, keras.Model):
-            raise TypeError(f"cannot transform {type(generator).__name__}: need a Keras model")
-        inputs = keras.Input((None, None, 3), name="lr")  # another subclassed model: wrapped, run as is
-        return keras.Model(inputs, generator(inputs, training=False), name=f"{generator.name}_functional")
-    if not generator.built:
-        generator.build((None, None, None, 3))
-
-    def copy(layer, name: str):
-        def apply(*args):
-            return _call_fresh(layer, args, {}, {**layer.get_config(), "name": name})
-
-        return apply
-
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"cannot transform {type(model).__name__}: need a Keras model")
+    if hasattr(model, "_run_through_graph"):
+        return model
     inputs = keras.Input((None, None, 3), name="lr")
-    x = copy(generator.head_act, "head_prelu")(copy(generator.head, "head_conv")(inputs))
-    skip = x
-    for i, block in enumerate(generator.blocks):
-        p = f"res_block_{i}_"
-        y = copy(block.conv1, p + "conv1")(x)
-        y = copy(block.act, p + "prelu")(copy(block.bn1, p + "bn1")(y))
-        y = copy(block.bn2, p + "bn2")(copy(block.conv2, p + "conv2")(y))
-        x = layers.Add(name=p + "add")([x, y])
-    y = copy(generator.body_bn, "body_bn")(copy(generator.body_conv, "body_conv")(x))
-    x = layers.Add(name="body_add")([y, skip])
-    for i, (conv, shuffle, act) in enumerate(generator.upsample):
-        x = copy(conv, f"up{i}_conv")(x)
-        x = copy(act, f"up{i}_prelu")(copy(shuffle, f"up{i}_shuffle")(x))
-    out = layers.Activation("tanh", dtype="float32", name="tanh")(copy(generator.tail, "tail_conv")(x))
-    # SRResNet.call's unit_from_tanh, (t + 1) * 0.5: t * 0.5 + 0.5 rounds identically (scaling by 2 is exact)
-    out = layers.Rescaling(0.5, offset=0.5, dtype="float32", name="to_unit")(out)
-    return keras.Model(inputs, out, name=f"{generator.name}_functional")
+    return keras.Model(inputs, model(inputs, training=False), name=f"{model.name}_functional")
 
 
 def _fresh(layer, config: dict | None = None, weights: list | None = None):
@@ -106,25 +67,89 @@ def _call_fresh(layer, args, kwargs, config: dict | None = None, weights: list |
 Rule = Callable[[object, tuple, dict, dict], object]
 
 
-def _graph(model) -> tuple[dict, dict]:
-    """(layer id -> ids of the layers that consume its output, layer id -> ids of its input producers)."""
+def _calls(model) -> tuple[list[tuple[object, list[int], list[int]]], list[int], list[int]]:
+    """Every layer call of functional ``model`` in order, as (layer, input tensor ids, output tensor ids),
+    with the ids of the model's input and output tensors (those of a weight-sharing clone)."""
     keras = _keras()
-    producer: dict[int, int] = {}
-    consumers: dict[int, list[int]] = {}
-    inputs_of: dict[int, list[int]] = {}
+    calls = []
 
     def record(layer, *args, **kwargs):
         out = layer(*args, **kwargs)
-        sources = [producer.get(id(t)) for t in keras.tree.flatten((args, kwargs)) if hasattr(t, "shape")]
-        inputs_of[id(layer)] = [s for s in sources if s is not None]
-        for s in inputs_of[id(layer)]:
-            consumers.setdefault(s, []).append(id(layer))
-        for t in keras.tree.flatten(out):
-            producer[id(t)] = id(layer)
+        inputs = [id(t) for t in keras.tree.flatten((args, kwargs)) if hasattr(t, "shape")]
+        calls.append((layer, inputs, [id(t) for t in keras.tree.flatten(out)]))
         return out
 
-    keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=record)
+    clone = keras.models.clone_model(
+        _functional(model), clone_function=lambda layer: layer, call_function=record
+    )
+    return calls, [id(t) for t in clone.inputs], [id(t) for t in clone.outputs]
+
+
+def _graph(model) -> tuple[dict, dict]:
+    """(layer id -> ids of the layers that consume its output, layer id -> ids of its input producers)."""
+    calls, _, _ = _calls(model)
+    producer = {t: id(layer) for layer, _, outs in calls for t in outs}
+    consumers: dict[int, list[int]] = {}
+    inputs_of: dict[int, list[int]] = {}
+    for layer, ins, _ in calls:
+        inputs_of[id(layer)] = [producer[t] for t in ins if t in producer]
+        for source in inputs_of[id(layer)]:
+            consumers.setdefault(source, []).append(id(layer))
     return consumers, inputs_of
+
+
+def _context(layer) -> tuple[int, int]:
+    """(pixels of context on each side, resolution factor) of one layer: what ``receptive_radius`` walks."""
+    keras = _keras()
+    from keras_srgan.models.layers import FixedBlur, PixelShuffle, UnitClip
+
+    pointwise = (
+        keras.layers.InputLayer, keras.layers.PReLU, keras.layers.ReLU, keras.layers.BatchNormalization,
+        keras.layers.Activation, keras.layers.Rescaling, keras.layers.Add, UnitClip,
+    )  # fmt: skip
+    if isinstance(layer, pointwise):
+        return 0, 1
+    if isinstance(layer, PixelShuffle):
+        return 0, layer.factor
+    if isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest":
+        return 0, int(layer.size[0])
+    if isinstance(layer, FixedBlur):
+        return len(FixedBlur.TAPS) // 2, 1
+    if isinstance(layer, keras.layers.Conv2D) and _movable_conv(layer):
+        return layer.kernel_size[0] // 2, 1
+    raise ValueError(f"receptive_radius: no rule for layer {layer.name!r} ({type(layer).__name__})")
+
+
+def receptive_radius(model) -> int:
+    """Input pixels of context a model needs on each side of an input pixel for all its outputs to be exact.
+
+    Why: an overlap of this many pixels between tiles gives every kept output pixel its whole receptive
+    field of real image, so tiling is exact for any weights. Read off the model's own layers: from each
+    output phase of one input pixel, the interval of pixels it depends on is walked back through every
+    layer (a k x k conv widens it by k // 2 at its resolution, a pixel shuffle or nearest resize maps
+    it to the lower resolution the way they index, branches take the union); 40 for the 16-block x4
+    SRResNet, 37 for its body and 3 for its upsampling tail.
+    """
+    calls, inputs, outputs = _calls(model)
+    factor = {t: 1 for t in inputs}
+    for layer, ins, outs in calls:
+        scale = max(factor[t] for t in ins) * _context(layer)[1]
+        factor.update(dict.fromkeys(outs, scale))
+    radius = 0
+    for phase in range(max(factor[t] for t in outputs)):
+        span = dict.fromkeys(outputs, (phase, phase))
+        for layer, ins, outs in reversed(calls):
+            reached = [span[t] for t in outs if t in span]
+            if not reached:
+                continue
+            pad, up = _context(layer)
+            lo, hi = min(r[0] for r in reached) - pad, max(r[1] for r in reached) + pad
+            lo, hi = lo // up, hi // up
+            for t in ins:
+                old = span.get(t, (lo, hi))
+                span[t] = (min(old[0], lo), max(old[1], hi))
+        radius = max([radius] + [max(-span[t][0], span[t][1]) for t in inputs if t in span])
+    return radius
 
 
 def _rewrite(model, rule: Rule):
@@ -177,7 +202,7 @@ def _foldable(conv, bn, graph) -> bool:
 
 def fold_batchnorm(generator):
     """The generator with every ``Conv2D -> BatchNormalization`` pair merged into one conv (exact, inference mode)."""
-    model = as_functional(generator)
+    model = _functional(generator)
 
     def rule(layer, args, kwargs, graph):
         keras = _keras()
@@ -253,14 +278,15 @@ def _shared_prelu(layer) -> bool:
     return isinstance(layer, keras.layers.PReLU) and sorted(layer.shared_axes or []) == [1, 2]
 
 
-def subpixel_output(generator):
+def subpixel_output(generator, required: bool = True):
     """The generator with its last "pixel shuffle -> [PReLU] -> conv" run as "[PReLU] -> conv -> pixel shuffle".
 
-    Raises ValueError when the model has no such pattern (so a model is never silently left slow).
+    Raises ValueError when the model has no such pattern and ``required`` (so a model that should have it is
+    never silently left slow); otherwise returns the model unchanged.
     """
     from keras_srgan.models.layers import PixelShuffle
 
-    model = as_functional(generator)
+    model = _functional(generator)
     consumers, _ = _graph(model)
     layers_by_id = {id(x): x for x in model.layers}
     graph = {"consumers": consumers, "layers": layers_by_id}
@@ -277,6 +303,8 @@ def subpixel_output(generator):
                 plan[id(prelu)] = "prelu"
             factor = layer.factor
     if not plan:
+        if not required:
+            return model
         raise ValueError("subpixel_output: no 'pixel shuffle -> [PReLU] -> conv' in the model")
 
     def rule(layer, args, kwargs, graph):
@@ -321,28 +349,31 @@ def mixed_bfloat16(model, keep_fp32: tuple[str, ...] = ("head_", "body_")):
             return _call_fresh(layer, args, kwargs, {**layer.get_config(), "dtype": "mixed_bfloat16"})
         return None
 
-    return _rewrite(as_functional(model), rule)
+    return _rewrite(_functional(model), rule)
 
 
 def with_clip(model):
     """``model`` (output in [0, 1], the generator's contract) followed by ``clip(y, 0, 1)`` in float32."""
     keras = _keras()
-    model = as_functional(model)
+    model = _functional(model)
     x = keras.layers.ReLU(max_value=1.0, dtype="float32", name="clip_unit")(model.output)
     return keras.Model(model.input, x, name=f"{model.name}_unit")
 
 
 def inference_model(generator, fold: bool = True, subpixel: bool = True):
     """LR [0, 1] -> SR [0, 1]: the generator with the speed-up transforms applied (the model every engine runs)."""
-    model = as_functional(generator)
-    if fold:
-        model = fold_batchnorm(model)
+    model = fold_batchnorm(generator) if fold else _functional(generator)
     if subpixel:
-        model = subpixel_output(model)
+        model = subpixel_output(model, required=False)
     return with_clip(model)
 
 
 BODY_END = "body_add"
+
+
+def has_body_tail(model, at: str = BODY_END) -> bool:
+    """Whether ``model`` has the layer ``split_body_tail`` cuts at (SRResNet's long skip add)."""
+    return any(layer.name == at for layer in _functional(model).layers)
 
 
 def split_body_tail(model, at: str = BODY_END):
@@ -368,6 +399,25 @@ def split_body_tail(model, at: str = BODY_END):
     for layer in after:
         x = layer(x)
     return body, keras.Model(features, x, name=f"{model.name}_tail")
+
+
+def parts(model) -> dict:
+    """``{"full": model}`` plus its ``body`` and ``tail`` halves when it has them (``split_body_tail``)."""
+    found = {"full": model}
+    if has_body_tail(model):
+        found["body"], found["tail"] = split_body_tail(model)
+    return found
+
+
+def radii(found: dict) -> dict:
+    """``{"radius": r, "stage_radii": [body, tail] or None}`` of ``parts``: the context tiling needs; the
+    radius is None for a model with a layer ``receptive_radius`` has no rule for (e.g. a wrapped one)."""
+    try:
+        radius = receptive_radius(found["full"])
+    except ValueError:
+        radius = None
+    stages = [receptive_radius(found[p]) for p in ("body", "tail")] if "body" in found else None
+    return {"radius": radius, "stage_radii": stages}
 
 
 def count_layers(model, kind: str) -> int:

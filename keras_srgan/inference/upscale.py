@@ -28,9 +28,7 @@ from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE_BATCH,
     auto_tile,
-    body_radius,
     model_overlap,
-    tail_radius,
     upscale_tiled,
     upscale_two_stage,
 )
@@ -118,8 +116,8 @@ class Upscaler:
         if self.phase_equalize is None:
             self.phase_equalize = bool(getattr(self.generator, "phase_equalize", False))
         if self.tile_overlap is None:
-            # the engine knows the architecture even when started from a cached IR without the Keras model
-            self.tile_overlap = model_overlap(self.generator if self.generator is not None else self.runner)
+            # the engine knows its radius even when started from a cached IR without the Keras model
+            self.tile_overlap = model_overlap(self.runner)
         self.scale = self.runner.scale
         if self.tile is None:  # the one place the tile follows the engine's resolved precision
             self.tile = default_tile(self.runner.name, self.runner.precision, self.tile_overlap)
@@ -131,16 +129,16 @@ class Upscaler:
         """An Upscaler for weights or a model (``weights.resolve``: a built generator is used as it is; a
         shipped name, file, run folder or None, the default weights, is loaded). A weights file whose
         OpenVINO IR is cached already starts without importing TensorFlow or building the Keras model
-        (``engines.openvino_from_file``); otherwise ``before_build`` (if given) is called first, e.g. the
+        (``openvino_engine.openvino_from_file``); otherwise ``before_build`` (if given) is called first, e.g. the
         CLI's quiet TensorFlow import."""
-        from keras_srgan.inference import engines
+        from keras_srgan.inference import ir_cache, openvino_engine
         from keras_srgan.inference.ir_cache import weights_file
         from keras_srgan.weights import is_model, resolve
 
         if is_model(weights):
             return cls(weights, **settings)
         if settings.get("engine", "auto") in ("auto", "openvino"):
-            runner = engines.openvino_from_file(
+            runner = openvino_engine.openvino_from_file(
                 weights, settings.get("precision", "auto"), engine=settings.get("engine", "auto")
             )
             if runner is not None:
@@ -151,7 +149,7 @@ class Upscaler:
         if before_build is not None:
             before_build()
         upscaler = cls(resolve(weights), **settings)
-        engines.remember_weights_file(weights, upscaler.runner)
+        ir_cache.remember_weights_file(weights, upscaler.runner)
         return upscaler
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
@@ -166,11 +164,9 @@ class Upscaler:
         stages = getattr(self.runner, "stages", None)
         stages = stages() if self.two_stage and stages is not None and max(rgb.shape[:2]) > window else None
         if stages is not None:
-            source = self.generator if self.generator is not None else self.runner
-            blocks = int(getattr(source, "num_blocks", 16))
-            body, tail = stages
+            (body, tail), (body_context, tail_context) = stages, self.runner.stage_radii
             return upscale_two_stage(
-                rgb, body, tail, self.scale, body_radius(blocks), tail_radius(self.scale), progress=progress
+                rgb, body, tail, self.scale, body_context, tail_context, progress=progress
             )
         return upscale_tiled(
             rgb, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
@@ -302,7 +298,6 @@ def upscale(
     image: ImageLike,
     weights=None,
     *,
-    generator=None,
     tile: int | None = None,
     tile_overlap: int | None = None,
     precision: str = "auto",
@@ -315,8 +310,7 @@ def upscale(
     """Super-resolve one image x4; a numpy array in gives a numpy array out, a PIL image gives a PIL image.
 
     ``weights``: weights or a model, as everywhere (``weights.resolve``): a built generator, a shipped name,
-    ``.weights.h5``, ``.keras`` or run folder (default: the shipped ``srresnet``); ``generator=`` is the
-    older keyword for a built model (deprecated). ``tile`` is the LR core size per model call (0 = whole image at
+    ``.weights.h5``, ``.keras`` or run folder (default: the shipped ``srresnet``). ``tile`` is the LR core size per model call (0 = whole image at
     once, None = chosen from the engine and precision, see ``Upscaler``) and ``tile_overlap`` the LR
     context around each tile (None = the model's receptive radius). ``precision``: "auto" (the fast
     default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the ``KERAS_SRGAN_PRECISION``
@@ -326,18 +320,10 @@ def upscale(
     the next call; for many images an ``Upscaler`` of your own says so explicitly. ``phase_equalize``:
     remove the generator's grid (``Upscaler``; None = the weights' own setting).
     """
-    if generator is not None:
-        warnings.warn(
-            "upscale(generator=...) is deprecated: pass the model as weights=",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if weights is not None:
-            raise UserError("pass either weights or generator, not both")
     if (tile is not None and tile < 0) or (tile_overlap is not None and tile_overlap < 0):
         raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
     resample.check_output_size(outscale, width, height)  # before any model is loaded
-    source = generator if generator is not None else weights
+    source = weights
     if isinstance(source, str | os.PathLike):
         source = os.fspath(source)  # "x" and Path("x") are the same cache entry
     shared = _shared_upscaler(source, precision, engine)

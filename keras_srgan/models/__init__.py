@@ -2,15 +2,15 @@
 
 from keras_srgan.models.discriminator import Discriminator, build_discriminator
 from keras_srgan.models.generator import CompactSR, SRResNet, build_generator
-from keras_srgan.models.layers import ICNR, PixelShuffle, ResidualBlock
+from keras_srgan.models.layers import ICNR, PixelShuffle, UnitClip
 
 __all__ = [
     "CompactSR",
     "ICNR",
     "Discriminator",
     "PixelShuffle",
-    "ResidualBlock",
     "SRResNet",
+    "UnitClip",
     "build_discriminator",
     "build_generator",
 ]

@@ -1,4 +1,4 @@
-"""Serializable building blocks: pixel shuffle, ICNR initialisation and the SRResNet residual block."""
+"""Serializable building blocks: pixel shuffle, ICNR initialisation, the training-aware clip, fixed blurs."""
 
 from __future__ import annotations
 
@@ -55,37 +55,15 @@ class ICNR(keras.initializers.Initializer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ResidualBlock(layers.Layer):
-    """conv3x3 - BN - PReLU - conv3x3 - BN, plus the identity skip (SRResNet, Fig. 4 of the paper)."""
+class UnitClip(layers.Layer):
+    """Clip to [0, 1], except while training: there the raw values pass, so a loss keeps its gradient on
+    pixels that overshoot (a clip inside the step would zero it)."""
 
-    def __init__(self, filters: int = 64, momentum: float = 0.9, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.momentum = float(momentum)
-        self.conv1 = layers.Conv2D(filters, 3, padding="same", name="conv1")
-        self.bn1 = layers.BatchNormalization(momentum=momentum, name="bn1")
-        self.act = layers.PReLU(shared_axes=[1, 2], name="prelu")
-        self.conv2 = layers.Conv2D(filters, 3, padding="same", name="conv2")
-        self.bn2 = layers.BatchNormalization(momentum=momentum, name="bn2")
-
-    def build(self, input_shape):
-        self.conv1.build(input_shape)
-        shape = self.conv1.compute_output_shape(input_shape)
-        self.bn1.build(shape)
-        self.act.build(shape)
-        self.conv2.build(shape)
-        self.bn2.build(shape)
-
-    def call(self, x, training=False):
-        y = self.act(self.bn1(self.conv1(x), training=training))
-        y = self.bn2(self.conv2(y), training=training)
-        return x + y
+    def call(self, inputs, training=False):
+        return inputs if training else ops.clip(inputs, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "momentum": self.momentum}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

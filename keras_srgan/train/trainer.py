@@ -108,7 +108,8 @@ def _optimizer(cfg: TrainConfig, variables, learning_rate: float):
     return opt
 
 
-def _build_generator(cfg: TrainConfig):
+def run_generator(cfg: TrainConfig):
+    """The run's generator: its ``init`` weights' architecture and weights, or a new one of the config's."""
     if not cfg.init:
         if cfg.arch == "compact":
             return build_generator(
@@ -157,7 +158,7 @@ def build_model(cfg: TrainConfig) -> SRGAN:
 
     Call it inside ``strategy.scope()`` to create distributed variables.
     """
-    generator = _build_generator(cfg)
+    generator = run_generator(cfg)
     discriminator = None
     if cfg.stage == "gan":
         discriminator = build_discriminator(cfg.patch_size, norm=cfg.d_norm, downsample=cfg.d_downsample)

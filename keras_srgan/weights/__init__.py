@@ -118,11 +118,84 @@ def _load_h5(weights_path: Path, meta_path: Path | None, expected_sha: str | Non
             raise WeightsError(f"{meta_path}: unreadable generator config ({exc})") from None
     model = _build(config)
     try:
-        model.load_weights(weights_path)
+        if not _load_legacy_h5(model, weights_path):
+            model.load_weights(weights_path)
     except Exception as exc:  # h5py/keras raise many types for truncated or mismatched files
         reason = error_reason(exc)
         raise WeightsError(f"{weights_path}: cannot load generator weights ({reason})") from None
     return model
+
+
+# Groups of the layout that the subclassed generators (before issue 28) wrote, by attribute path, and
+# the layers they are now: ``(pattern, name)``, ``{k}`` a block or conv index ("" for 0, "_1", ...).
+_LEGACY_GROUPS = (
+    (r"head", "head_conv"), (r"head_act", "head_prelu"), (r"body_conv", "body_conv"), (r"body_bn", "body_bn"),
+    (r"blocks/residual_block{k}/conv1", "res_block_{k}_conv1"), (r"blocks/residual_block{k}/bn1", "res_block_{k}_bn1"),
+    (r"blocks/residual_block{k}/act", "res_block_{k}_prelu"), (r"blocks/residual_block{k}/conv2", "res_block_{k}_conv2"),
+    (r"blocks/residual_block{k}/bn2", "res_block_{k}_bn2"), (r"body/container{k}/conv2d", "body{k}_conv"),
+    (r"body/container{k}/p_re_lu", "body{k}_prelu"), (r"upsample/container{k}/conv2d", "up{k}_conv"),
+    (r"upsample/container{k}/p_re_lu", "up{k}_prelu"),
+)  # fmt: skip
+
+
+def _load_legacy_h5(model, path: Path) -> bool:
+    """Load a ``.weights.h5`` of the earlier subclassed layout into the functional ``model``; False (nothing
+    done) for a file of the current layout.
+
+    That layout keyed each layer by the attribute that reached it first; the rest sit under ``layers/``
+    as ``<class>_<n>``, numbered per class in the old model's layer order, which is the order of the
+    functional model's remaining layers of that class. Every weight is checked for its shape.
+    """
+    import re
+
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        if "head" not in h5:
+            return False
+        groups: dict[str, list] = {}
+        h5.visititems(
+            lambda name, obj: (
+                groups.setdefault(name.rsplit("/vars/", 1)[0], []).append((name, obj[()]))
+                if isinstance(obj, h5py.Dataset)
+                else None
+            )
+        )
+    values = {
+        g: [v for _, v in sorted(items, key=lambda i: int(i[0].rsplit("/", 1)[-1]))]
+        for g, items in groups.items()
+    }
+    by_layer: dict[str, list] = {}
+    for group, found in values.items():
+        for pattern, name in _LEGACY_GROUPS:
+            match = re.fullmatch(pattern.replace("{k}", r"(_\d+)?"), group)
+            if match:
+                index = int(match.group(1)[1:]) if match.groups() and match.group(1) else 0
+                by_layer[name.replace("{k}", str(index))] = found
+                break
+    with_weights = [layer for layer in model.layers if layer.weights]
+    rest = [layer for layer in with_weights if layer.name not in by_layer]
+    for kind in {type(layer) for layer in rest}:
+        # Keras' snake case of the class name: Conv2D -> conv2d, PReLU -> p_re_lu
+        snake = re.sub(
+            "([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", kind.__name__)
+        ).lower()
+        numbered = sorted(
+            (int(m.group(1) or 0), g) for g in values if (m := re.fullmatch(rf"layers/{snake}(?:_(\d+))?", g))
+        )
+        layers_of_kind = [layer for layer in rest if type(layer) is kind]
+        if len(numbered) < len(layers_of_kind):
+            raise ValueError(
+                f"old layout: {len(layers_of_kind)} {kind.__name__} layers, {len(numbered)} in the file"
+            )
+        for layer, (_, group) in zip(layers_of_kind, numbered[-len(layers_of_kind) :], strict=True):
+            by_layer[layer.name] = values[group]
+    for layer in with_weights:
+        found = by_layer.get(layer.name)
+        if found is None or [v.shape for v in found] != [tuple(w.shape) for w in layer.weights]:
+            raise ValueError(f"old layout: no weights of the right shapes for layer {layer.name!r}")
+        layer.set_weights(found)
+    return True
 
 
 def sibling_meta(weights_path: Path) -> Path:
