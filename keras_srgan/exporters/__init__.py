@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
+
 from keras_srgan.defaults import CALIBRATION_SAMPLES, SERVING_MAX_PIXELS, TFLITE_QUANTIZATIONS
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
@@ -141,15 +143,18 @@ def export(
         "source": source,
         "versions": _versions(),
         "transforms": applied,
-        # what the CLI does after the network that these artifacts do not: a client must apply it
-        "post_processing_not_in_artifact": (
-            ["phase_equalize (keras_srgan.inference.phase.equalize)"] if model.phase_equalize else []
-        ),
+        # what the CLI does after the network, and whether this artifact does it too (else a client must)
+        "post_processing": ["phase_equalize"] if model.phase_equalize else [],
     }
 
     entries = []
     with ExitStack() as stack:
-        context = {"calibration_samples": calibration_samples, "max_pixels": max_pixels, "scale": model.scale}
+        context = {
+            "calibration_samples": calibration_samples,
+            "max_pixels": max_pixels,
+            "scale": model.scale,
+            "phase_equalize": bool(model.phase_equalize),
+        }
         for fmt in formats:
             for quant in quants if fmt == "tflite" else ["none"]:
                 say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
@@ -218,6 +223,8 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict
         "format": fmt,
         "quantization": quant,
         "input_size": list(size) if size else None,
+        # the generator alone: the weights' post-processing (``post_processing``) is the client's to apply
+        "post_processing_in_artifact": not context["phase_equalize"],
         **info,
         "sha256": digest,
         "size_bytes": nbytes,
@@ -233,15 +240,23 @@ def _export_savedmodel(model, out: Path, lr, reference, context: dict, created: 
     base = out / savedmodel.SUBDIR
     tmp = savedmodel.temp_dir(base)
     try:
-        serving = savedmodel.write(model, tmp, context["scale"], context["max_pixels"])
+        serving = savedmodel.write(
+            model, tmp, context["scale"], context["max_pixels"], context["phase_equalize"]
+        )
         import tensorflow as tf
 
         loaded = tf.saved_model.load(str(tmp))  # once: loading dominates the check's cost
-        result = parity.check("savedmodel", "none", tmp, lr, reference, loaded=loaded)
         uint8_lr = parity.parity_image_uint8(None)
-        bytes_check = savedmodel.check_bytes_signature(
-            loaded, uint8_lr, parity.keras_reference(model, to_unit(uint8_lr)[None])
-        )
+        bytes_reference = parity.keras_reference(model, to_unit(uint8_lr)[None])
+        if context["phase_equalize"]:  # the CLI's picture: the generator, then its post-processing
+            from keras_srgan.inference.phase import equalize
+
+            def cli(sr, low):
+                return equalize(sr[0], low[0], context["scale"], np.float32)[None]
+
+            reference, bytes_reference = cli(reference, lr), cli(bytes_reference, to_unit(uint8_lr)[None])
+        result = parity.check("savedmodel", "none", tmp, lr, reference, loaded=loaded)
+        bytes_check = savedmodel.check_bytes_signature(loaded, uint8_lr, bytes_reference)
         if not bytes_check["ok"]:
             raise parity.ParityError(
                 f"{base.name}: serving_default (PNG) output differs from Keras: {bytes_check}"
@@ -266,6 +281,7 @@ def _export_savedmodel(model, out: Path, lr, reference, context: dict, created: 
         "outputs": signatures[FLOAT_SIGNATURE]["outputs"],
         "signatures": signatures,
         "serving": dataclasses.asdict(serving),
+        "post_processing_in_artifact": True,
         "sha256": digest,
         "sha256_kind": "tree: sha256 of sorted '<file sha256>  <relative path>' lines",
         "size_bytes": nbytes,

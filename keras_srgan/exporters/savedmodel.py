@@ -36,14 +36,17 @@ def temp_dir(base: Path) -> Path:
     return base / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def write(model, path: str | os.PathLike, scale: int, max_pixels: int) -> Serving:
-    """Write the serving SavedModel of ``model`` (the transformed generator); returns how it tiles: the
-    TensorFlow engine's fp32 window, the model's own receptive radius as overlap (exact seams)."""
+def write(
+    model, path: str | os.PathLike, scale: int, max_pixels: int, phase_equalize: bool = False
+) -> Serving:
+    """Write the serving SavedModel of ``model`` (the transformed generator); returns how it serves: the
+    TensorFlow engine's fp32 window, the model's own receptive radius as overlap (exact seams), the
+    weights' phase equalisation when they ask for it."""
     from keras_srgan.exporters.graph import Serving, write_archive
     from keras_srgan.inference import tiling, transforms
 
     overlap = transforms.receptive_radius(model)
-    serving = Serving(tiling.auto_tile(4, overlap), overlap, int(scale), int(max_pixels))
+    serving = Serving(tiling.auto_tile(4, overlap), overlap, int(scale), int(max_pixels), phase_equalize)
     write_archive(model, str(path), input_size=None, serving=serving)
     return serving
 
