@@ -221,13 +221,13 @@ def test_the_exported_graph_equalises_as_the_cli_does(h, w):
     sr = np.clip(up + ramp * _tile(_pattern(5 / 255, seed=w), *up.shape[:2]), 0, 1)
     sr16 = np.rint(sr * 65535).astype(np.uint16)
     expected = phase.equalize(sr16, lr, SCALE, np.uint8)
-    graph = tf.function(lambda s, l: equalized(s, l, SCALE, tf.uint8))
+    graph = tf.function(lambda s, low: equalized(s, low, SCALE, tf.uint8))
     got = graph(tf.constant(sr16), tf.constant(lr)).numpy()
     # measured: identical here (AMX); float32 sums in another order could put a value at a rounding
     # boundary one level apart on another CPU, so one level on at most 0.1% of the values
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     assert np.mean(got != expected) < 1e-3
-    as_float = tf.function(lambda s, l: equalized(s, l, SCALE, tf.float32))(
+    as_float = tf.function(lambda s, low: equalized(s, low, SCALE, tf.float32))(
         tf.constant(sr.astype(np.float32)), tf.constant(lr)
     )
     reference = phase.equalize(sr.astype(np.float32), lr, SCALE, np.float64)
