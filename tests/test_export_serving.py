@@ -157,12 +157,12 @@ def levels(a: np.ndarray, b: np.ndarray) -> int:
 @pytest.fixture(scope="module")
 def inputs():
     """A PNG and a JPEG of different sizes (one batch may mix sizes), with the pixels the model sees."""
-    import tensorflow as tf
+    from PIL import Image
 
     png_img, jpg_img = smooth_image(9, 13, seed=3), smooth_image(12, 10, seed=4)
     png, jpg = encoded(png_img, "PNG"), encoded(jpg_img, "JPEG")
-    # The model sees the JPEG as TF decodes it (decoders may differ by a level from PIL's).
-    jpg_pixels = tf.io.decode_jpeg(jpg, channels=3).numpy()
+    # The model sees the JPEG as Pillow (the CLI) decodes it: the SavedModel asks for libjpeg's accurate DCT
+    jpg_pixels = np.asarray(Image.open(io.BytesIO(jpg)).convert("RGB"))
     return {"bytes": [png, jpg], "pixels": [png_img, jpg_pixels]}
 
 

@@ -136,6 +136,7 @@ def test_ship_weights_continues_a_shipped_model_over_the_whole_chain(tmp_path, m
     previous_run = tmp_path / "previous"  # the earlier run's folder, holding the same file as shipped
     previous_run.mkdir()
     shutil.copy(base_path, previous_run / "generator.weights.h5")
+    shutil.copy(base_path.with_name("base.json"), previous_run / "generator.json")
     run = tmp_path / "more"
     run.mkdir()
     config = {"scale": 4, "num_blocks": 2, "filters": 8, "icnr": True, "steps": 5, "stage": "pretrain",
@@ -157,7 +158,7 @@ def test_ship_weights_continues_a_shipped_model_over_the_whole_chain(tmp_path, m
     with pytest.raises(SystemExit, match="is not the shipped base"):
         ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out), "--continues", "base"])
     (run / "config.json").write_text(json.dumps({**config, "init": str(tmp_path / "gone")}))
-    with pytest.raises(SystemExit, match="no such weights file: cannot pin the run's init"):
+    with pytest.raises(SystemExit, match=r"gone: unknown weights .*: cannot rebuild the run's generator from its init"):
         ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out)])
 
 

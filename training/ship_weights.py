@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import json
 import sys
+import types
 from pathlib import Path
 
 import tensorflow as tf
@@ -37,8 +38,12 @@ from keras_srgan.weights import (
 def generator_from_checkpoint(config: dict, prefix: str):
     """(generator, step) restored from one checkpoint (``.../ckpt-N``) of a run with this ``config.json``
     (the run's own architecture: ``trainer.run_generator``, e.g. its ``init`` weights' for a GAN stage)."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    generator = run_generator(TrainConfig(**{k: v for k, v in config.items() if k in known}))
+    # the config's architecture fields over TrainConfig's defaults (no validation: the data may be gone)
+    fields = {f.name: config.get(f.name, f.default) for f in dataclasses.fields(TrainConfig)}
+    try:
+        generator = run_generator(types.SimpleNamespace(**fields))
+    except WeightsError as exc:
+        raise SystemExit(f"{exc}: cannot rebuild the run's generator from its init") from None
     step = tf.Variable(0, dtype=tf.int64)
     # a run with --ema-decay ships its moving average, as its final weights would be
     name = "generator_ema" if config.get("ema_decay") else "generator"

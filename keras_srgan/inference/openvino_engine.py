@@ -123,7 +123,12 @@ class OpenVINOEngine(engines.RefreshingEngine):
             self._load({part: part_path(self.ir_path, part) for part in PARTS})
 
     def _load(self, paths: dict[str, Path]) -> None:
-        vars(self).update(json.loads(radii_path(paths["full"]).read_text()))
+        # an IR of the cache has its radii beside it; an exported one (no sidecar) tiles with the default
+        sidecar = radii_path(paths["full"])
+        found = (
+            json.loads(sidecar.read_text()) if sidecar.is_file() else {"radius": None, "stage_radii": None}
+        )
+        vars(self).update(found)
         self._models = {
             part: self.core.read_model(str(path))
             for part, path in paths.items()

@@ -26,7 +26,6 @@ class Generator(keras.Model):
 
     def __init__(self, inputs, outputs, config: dict, **kwargs):
         super().__init__(inputs, outputs, **kwargs)
-        self._config = config
         for key, value in config.items():
             setattr(self, key, value)
 
@@ -34,8 +33,8 @@ class Generator(keras.Model):
         return upscaled_shape(input_shape, self.scale)
 
     def get_config(self) -> dict:
-        base = {"name": self.name, "trainable": self.trainable}
-        return {**base, **self._config}
+        # read from the attributes: ``phase_equalize`` may be set on trained weights before they are saved
+        return {"name": self.name, "trainable": self.trainable, **{k: getattr(self, k) for k in self.CONFIG}}
 
     @classmethod
     def from_config(cls, config: dict):

@@ -216,8 +216,9 @@ def resolve(weights_or_model=None):
 
 
 def _inner_path(variable) -> str:
-    """A variable's path inside its model (``head_conv/kernel``), without the model's unique name."""
-    return variable.path.split("/", 1)[-1]
+    """A variable's layer and name (``head_conv/kernel``): unique in a functional generator, and free of
+    any model name."""
+    return "/".join(variable.path.split("/")[-2:])
 
 
 def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
