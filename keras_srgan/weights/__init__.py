@@ -77,21 +77,13 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
     return weights_path, meta_path
 
 
-GENERATOR_KEYS = {
-    "srresnet": ("scale", "num_blocks", "filters", "icnr", "bn_momentum", "phase_equalize"),
-    "compact": ("scale", "num_convs", "filters", "upsampler", "phase_equalize"),
-}
-
-
 def generator_config(model) -> dict:
     """The config ``build_generator(**config)`` rebuilds ``model`` from. An SRResNet's has no ``arch`` key
     (the default, as in every shipped or older file); any other architecture's names it."""
     from keras_srgan.models.generator import CompactSR
 
-    arch = "compact" if isinstance(model, CompactSR) else "srresnet"
-    config = model.get_config()
-    found = {k: config[k] for k in GENERATOR_KEYS[arch] if k in config}
-    return found if arch == "srresnet" else {"arch": arch, **found}
+    found = {k: getattr(model, k) for k in model.CONFIG}
+    return {"arch": "compact", **found} if isinstance(model, CompactSR) else found
 
 
 def _build(config: dict):
