@@ -21,6 +21,8 @@ _LAZY = {
     "CompactSR": "keras_srgan.models.generator",
     "Discriminator": "keras_srgan.models.discriminator",
     "load_generator": "keras_srgan.weights",
+    "from_preset": "keras_srgan.weights",
+    "write_preset": "keras_srgan.weights",
     "interpolate_generators": "keras_srgan.weights",
     "evaluate": "keras_srgan.evaluation",
     "upscale": "keras_srgan.inference.upscale",

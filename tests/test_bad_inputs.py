@@ -277,8 +277,8 @@ def test_weights_for_another_architecture_is_a_clear_error(tmp_path, tiny_genera
 def test_tampered_shipped_weights_fail_the_sha256_check(tmp_path, tiny_generator, monkeypatch):
     from keras_srgan import weights as weights_module
 
-    path = _write_tiny(tmp_path, tiny_generator, stem="fakeship")
-    meta = json.loads(path.with_name("fakeship.json").read_text())
+    path = weights_module.write_preset(tiny_generator, tmp_path / "fakeship") / "model.weights.h5"
+    meta = json.loads(path.with_name("metadata.json").read_text())
     assert meta["sha256"] == weights_module.sha256_of(path)
     monkeypatch.setattr(weights_module, "WEIGHTS_DIR", tmp_path)
     assert "fakeship" in weights_module.shipped_weights()

@@ -233,13 +233,13 @@ def test_list_weights_shows_provenance_and_load_checks_the_hash(
     import keras_srgan.weights as weights
     from keras_srgan.cli import main
 
-    weights_path, meta_path = weights.write_generator(
+    weights_path = weights.write_preset(
         tiny_generator, tmp_path / "tiny", extra={"stage": "pretrain", "content_loss": "mse",
                                                   "trained_on": ["T91", "BSDS200"], "steps": 7, "note": "a test",
                                                   "initialised_from": {"weights": "base", "sha256": "ab" * 32},
                                                   "interpolation": {"psnr_weights": "base", "sha256": "cd" * 32,
                                                                     "gan_weight": 0.75}}
-    )  # fmt: skip
+    ) / "model.weights.h5"  # fmt: skip
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
     assert main(["list-weights"]) == 0
     out = capsys.readouterr().out

@@ -102,12 +102,12 @@ def test_ship_weights_ships_the_mix_with_its_provenance(tmp_path):
     out = tmp_path / "out"
     argv = [str(run), "mixed", "--recipe", "r.yaml", "--out-dir", str(out), "--phase-equalize"]
     assert ship(argv + ["--interpolate-with", str(psnr_path), "--gan-weight", "0.3"]) == 0
-    shipped = load_generator(out / "mixed.weights.h5")
+    shipped = load_generator(out / "mixed")
     assert shipped.phase_equalize
     for a, b, m in zip(*(_weighted_layers(x) for x in (psnr, gan, shipped)), strict=True):
         for wa, wb, wm in zip(a.get_weights(), b.get_weights(), m.get_weights(), strict=True):
             np.testing.assert_allclose(wm, 0.7 * wa + 0.3 * wb, rtol=1e-6)
-    meta = json.loads((out / "mixed.json").read_text())
+    meta = json.loads((out / "mixed" / "metadata.json").read_text())
     assert meta["steps"] == 5
     assert meta["interpolation"] == {
         "psnr_weights": str(psnr_path),
@@ -127,16 +127,19 @@ def test_ship_weights_continues_a_shipped_model_over_the_whole_chain(tmp_path, m
     from ship_weights import main as ship
 
     import keras_srgan.weights as weights_module
-    from keras_srgan.weights import write_generator
+    from keras_srgan.weights import write_generator, write_preset
 
     shipped_dir = tmp_path / "shipped"
-    base_path, _ = write_generator(tiny(3), shipped_dir / "base", extra={
-        "steps": 7, "planned_steps": 7, "recipe": "first recipe", "train_wall_seconds": 100})  # fmt: skip
+    base_path = write_preset(tiny(3), shipped_dir / "base", extra={
+        "steps": 7, "planned_steps": 7, "recipe": "first recipe", "train_wall_seconds": 100}) / "model.weights.h5"  # fmt: skip
     monkeypatch.setattr(weights_module, "WEIGHTS_DIR", shipped_dir)
     previous_run = tmp_path / "previous"  # the earlier run's folder, holding the same file as shipped
     previous_run.mkdir()
     shutil.copy(base_path, previous_run / "generator.weights.h5")
-    shutil.copy(base_path.with_name("base.json"), previous_run / "generator.json")
+    meta = json.loads((shipped_dir / "base" / "metadata.json").read_text())
+    (previous_run / "generator.json").write_text(
+        json.dumps({"config": meta["config"], "sha256": meta["sha256"]})
+    )
     run = tmp_path / "more"
     run.mkdir()
     config = {"scale": 4, "num_blocks": 2, "filters": 8, "icnr": True, "steps": 5, "stage": "pretrain",
@@ -149,7 +152,7 @@ def test_ship_weights_continues_a_shipped_model_over_the_whole_chain(tmp_path, m
     )
     out = tmp_path / "out"
     assert ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out), "--continues", "base"]) == 0
-    meta = json.loads((out / "base.json").read_text())
+    meta = json.loads((out / "base" / "metadata.json").read_text())
     assert (meta["steps"], meta["planned_steps"], meta["train_wall_seconds"]) == (12, 12, 110)
     assert meta["recipe"] == "first recipe, then keras-srgan train --config r.yaml --out runs/more"
     assert meta["initialised_from"]["sha256"] == hashlib.sha256(base_path.read_bytes()).hexdigest()
@@ -158,7 +161,9 @@ def test_ship_weights_continues_a_shipped_model_over_the_whole_chain(tmp_path, m
     with pytest.raises(SystemExit, match="is not the shipped base"):
         ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out), "--continues", "base"])
     (run / "config.json").write_text(json.dumps({**config, "init": str(tmp_path / "gone")}))
-    with pytest.raises(SystemExit, match=r"gone: unknown weights .*: cannot rebuild the run's generator from its init"):
+    with pytest.raises(
+        SystemExit, match=r"gone: unknown weights .*: cannot rebuild the run's generator from its init"
+    ):
         ship([str(run), "base", "--recipe", "r.yaml", "--out-dir", str(out)])
 
 

@@ -1,4 +1,4 @@
-"""Copy a run's generator into the package as shipped weights (``keras_srgan/weights/<name>.*``).
+"""Copy a run's generator into the package as shipped weights (the preset ``keras_srgan/weights/<name>/``).
 
     python training/ship_weights.py runs/srresnet srresnet --recipe training/configs/srresnet.yaml
 
@@ -31,7 +31,7 @@ from keras_srgan.weights import (
     load_generator,
     shipped_weights,
     weights_sha256,
-    write_generator,
+    write_preset,
 )
 
 
@@ -184,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         extra["initialised_from"]["weights"] = f"{args.continues} as shipped ({previous['steps']} steps)"
     if interpolation:
         extra["interpolation"] = interpolation
-    weights_path, meta_path = write_generator(generator, args.out_dir / args.name, extra=extra)
-    print(f"shipped {args.name}: step {step} -> {weights_path} ({weights_path.stat().st_size} bytes)")
-    print(json.dumps(json.loads(meta_path.read_text()), indent=2))
+    folder = write_preset(generator, args.out_dir / args.name, extra=extra)
+    size = (folder / "model.weights.h5").stat().st_size
+    print(
+        f"shipped {args.name}: step {step} -> {folder} (a preset: config.json, model.weights.h5, metadata.json; {size} bytes)"
+    )
+    print(json.dumps(json.loads((folder / "metadata.json").read_text()), indent=2))
     return 0
 
 

@@ -107,8 +107,11 @@ def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
     from keras_srgan import weights as w
 
     spec = w.DEFAULT_WEIGHTS if weights is None else weights
-    if isinstance(spec, str) and spec in w.shipped_weights():
-        path, meta = w.WEIGHTS_DIR / f"{spec}.weights.h5", w.WEIGHTS_DIR / f"{spec}.json"
+    if isinstance(spec, str) and spec.startswith(w.REMOTE_PREFIXES):
+        return None
+    folder = w.WEIGHTS_DIR / spec if isinstance(spec, str) and spec in w.shipped_weights() else Path(spec)
+    if w.is_preset(folder):
+        path, meta = folder / w.PRESET_WEIGHTS, folder / w.PRESET_METADATA
     else:
         path = Path(spec)
         if path.is_dir():

@@ -1,12 +1,16 @@
-"""Resolve a weights spec (shipped name, .weights.h5, .keras, run folder) to a built generator.
+"""Resolve a weights spec (shipped name, preset, .weights.h5, .keras, run folder) to a built generator.
 
-``load_generator`` is the one place that does this. Shipped weights live beside this file as
-``<name>.weights.h5`` with ``<name>.json`` (generator config, SHA-256, provenance); the hash is
-checked on every load. ``.keras`` archives load with ``safe_mode=True``; nothing is unpickled.
+``load_generator`` (``keras_srgan.from_preset``) is the one place that does this. Shipped weights are
+presets in Keras' own unzipped layout, a folder beside this file per name: ``config.json`` (the
+serialized model), ``model.weights.h5`` and ``metadata.json`` (Keras' fields plus the generator config,
+the weights' SHA-256, checked on every load, and provenance). ``keras.saving.load_model`` loads any of
+them in safe mode, and so does the same loader for ``hf://org/name`` (Hugging Face Hub) and
+``kaggle://owner/model/keras/variation`` handles; nothing is unpickled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -41,22 +45,98 @@ def weights_sha256(spec: str | os.PathLike) -> str:
     if isinstance(spec, str) and spec in shipped:
         return shipped[spec]["sha256"]
     path = Path(spec)
-    if path.is_dir():
+    if is_preset(path):
+        path = path / PRESET_WEIGHTS
+    elif path.is_dir():
         path = path / f"{GENERATOR_STEM}.weights.h5"
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
     return sha256_of(path)
 
 
+PRESET_WEIGHTS, PRESET_CONFIG, PRESET_METADATA = "model.weights.h5", "config.json", "metadata.json"
+REMOTE_PREFIXES = ("hf://", "kaggle://")
+HUB_EXTRA = "pip install 'keras-srgan[hub]'"
+
+
 def shipped_weights() -> dict[str, dict]:
-    """Name -> metadata of every weights file shipped inside the package."""
+    """Name -> metadata of every preset shipped inside the package."""
     found = {}
-    for meta_path in sorted(WEIGHTS_DIR.glob("*.json")):
-        name = meta_path.stem
-        if (WEIGHTS_DIR / f"{name}.weights.h5").exists():
-            with open(meta_path) as f:
-                found[name] = json.load(f)
+    for folder in sorted(p for p in WEIGHTS_DIR.iterdir() if p.is_dir()):
+        if (folder / PRESET_WEIGHTS).is_file() and (folder / PRESET_METADATA).is_file():
+            found[folder.name] = json.loads((folder / PRESET_METADATA).read_text())
     return found
+
+
+def write_preset(model, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write ``model`` as a preset folder: Keras' unzipped saving layout (``model.save(folder, zipped=False)``:
+    config.json, model.weights.h5, metadata.json), the metadata extended with the generator config, the
+    weights' SHA-256 and ``extra`` (provenance). Made under a temporary name, then renamed into place."""
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save(tmp, zipped=False)
+        meta = json.loads((tmp / PRESET_METADATA).read_text())
+        meta.update(
+            {
+                "class": type(model).__name__,
+                "config": generator_config(model),
+                "sha256": sha256_of(tmp / PRESET_WEIGHTS),
+            }
+        )
+        meta.update(extra or {})
+        (tmp / PRESET_METADATA).write_text(json.dumps(meta, indent=2) + "\n")
+        with contextlib.suppress(OSError):
+            (tmp / "assets").rmdir()  # Keras' empty assets folder: a git checkout would not have it
+        shutil.rmtree(folder, ignore_errors=True)
+        os.rename(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def is_preset(path: Path) -> bool:
+    return path.is_dir() and (path / PRESET_CONFIG).is_file() and (path / PRESET_WEIGHTS).is_file()
+
+
+def _load_preset(folder: Path | str, expected_sha: str | None = None):
+    """A preset folder (local, or a ``hf://`` handle Keras downloads) through ``keras.saving.load_model``."""
+    import keras
+
+    import keras_srgan.models  # noqa: F401  (registers the serializable classes)
+
+    if expected_sha is not None:
+        actual = sha256_of(Path(folder) / PRESET_WEIGHTS)
+        if actual != expected_sha:
+            raise WeightsError(
+                f"{Path(folder) / PRESET_WEIGHTS}: SHA-256 mismatch (expected {expected_sha[:12]}..., got "
+                f"{actual[:12]}...); the file is corrupt or was modified"
+            )
+    try:
+        return keras.saving.load_model(folder, safe_mode=True, compile=False)
+    except ImportError as exc:
+        raise WeightsError(f"{folder}: {error_reason(exc)} ({HUB_EXTRA})") from None
+    except Exception as exc:
+        raise WeightsError(f"{folder}: cannot load the preset ({error_reason(exc)})") from None
+
+
+def _load_remote(handle: str):
+    """``hf://org/name`` through Keras' own loader; ``kaggle://...`` downloaded by kagglehub, then the same."""
+    if handle.startswith("hf://"):
+        return _load_preset(handle)
+    try:
+        import kagglehub
+    except ImportError:
+        raise WeightsError(f"{handle}: loading a kaggle:// preset needs kagglehub ({HUB_EXTRA})") from None
+    try:
+        folder = kagglehub.model_download(handle.removeprefix("kaggle://"))
+    except Exception as exc:
+        raise WeightsError(f"{handle}: cannot download the preset ({error_reason(exc)})") from None
+    return _load_preset(Path(folder))
 
 
 def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = None) -> tuple[Path, Path]:
@@ -243,7 +323,8 @@ def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
 
 
 def load_generator(weights: str | os.PathLike | None = None):
-    """A built generator (SRResNet or CompactSR, as its config says) from a shipped name, a ``.weights.h5`` file, a ``.keras`` file or a run folder."""
+    """A built generator (SRResNet or CompactSR, as its config says) from a shipped name, a preset folder or
+    ``hf://`` / ``kaggle://`` handle, a ``.weights.h5`` file, a ``.keras`` file or a run folder."""
     spec = DEFAULT_WEIGHTS if weights is None else weights
     shipped = shipped_weights()
     if weights is None and DEFAULT_WEIGHTS not in shipped:
@@ -252,10 +333,14 @@ def load_generator(weights: str | os.PathLike | None = None):
             "generator with --weights PATH (a .weights.h5 file, a .keras file or a training run folder)"
         )
     if isinstance(spec, str) and spec in shipped:
-        return _load_h5(
-            WEIGHTS_DIR / f"{spec}.weights.h5", WEIGHTS_DIR / f"{spec}.json", shipped[spec].get("sha256")
-        )
+        return _load_preset(WEIGHTS_DIR / spec, shipped[spec].get("sha256"))
+    if isinstance(spec, str) and spec.startswith(REMOTE_PREFIXES):
+        return _load_remote(spec)
     path = Path(spec)
+    if is_preset(path):
+        meta = path / PRESET_METADATA
+        expected = json.loads(meta.read_text()).get("sha256") if meta.is_file() else None
+        return _load_preset(path, expected)
     if path.is_dir():
         candidate = path / f"{GENERATOR_STEM}.weights.h5"
         if not candidate.is_file():
@@ -277,7 +362,16 @@ def load_generator(weights: str | os.PathLike | None = None):
             raise WeightsError(f"{path}: cannot load .keras model ({reason})") from None
     names = ", ".join(sorted(shipped)) or "none shipped yet"
     if path.exists():
-        raise WeightsError(f"{path}: not a weights file (expected .weights.h5, .keras or a run folder)")
+        raise WeightsError(
+            f"{path}: not a weights file (expected a preset folder, .weights.h5, .keras or a run folder)"
+        )
     raise WeightsError(
-        f"{spec}: unknown weights (shipped names: {names}; or pass a .weights.h5/.keras file or run folder)"
+        f"{spec}: unknown weights (shipped names: {names}; or pass a preset folder, hf:// or kaggle:// handle, "
+        ".weights.h5/.keras file or run folder)"
     )
+
+
+def from_preset(preset: str | os.PathLike):
+    """The Keras-convention name of ``load_generator``: a shipped name (``"srgan"``), a preset folder, or an
+    ``hf://`` / ``kaggle://`` handle, as a built generator."""
+    return load_generator(preset)
