@@ -9,7 +9,7 @@ from __future__ import annotations
 DEFAULT_WEIGHTS = "srresnet"  # what every entry point loads when no weights are given
 
 EXPORT_FORMATS = ("savedmodel", "tflite", "onnx", "openvino")
-TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int16x8")
 CALIBRATION_SAMPLES = 32  # LR crops that calibrate a TFLite int8 export
 
 # One precision vocabulary for training and inference (resolved in precision.py). fp16 (loss-scaled mixed

@@ -1,14 +1,30 @@
-"""TFLite / LiteRT conversion: float32, float16 weights, dynamic-range int8 and full int8.
+"""TFLite / LiteRT conversion: float32, float16 weights, dynamic-range int8, full int8 and int16x8.
 
 Conversion goes Keras ExportArchive -> SavedModel -> ``TFLiteConverter.from_saved_model`` with only
-builtin ops (no Flex delegate needed on device). The float interface is kept for every mode, including
-full int8 (quantize/dequantize happen inside the model), so one client works with all four files.
+builtin ops (no Flex delegate needed on device). Two interfaces:
+
+* ``pixels="float"`` (every quantization, dynamic or fixed shape): float32 ``lr`` [0, 1] in, float32
+  ``sr`` [0, 1] out; the quantized files quantize and dequantize inside, so one client runs them all.
+* ``pixels="uint8"`` (fixed shape only, for phones): uint8 RGB ``lr`` [1, H, W, 3] in, uint8 RGB ``sr``
+  [1, 4H, 4W, 3] out, so an app hands camera bytes in and gets bitmap bytes out with no float maths. The
+  int8 file is integer end to end (its input and output scales are exactly 1, zero points 0).
+
+The graph the converter sees is written for XNNPACK, LiteRT's CPU engine, which runs only some ops in
+int8 (https://github.com/tensorflow/tensorflow/blob/master/tensorflow/lite/delegates/xnnpack/README.md);
+an op it does not take runs on LiteRT's own single-threaded kernels and splits the graph. Measured on the
+plain graph (docs/mobile.md): int8 PRELU (per-channel slopes go through a slow broadcasting kernel),
+the int8 clip (MINIMUM + RELU), and in every mode the nearest-neighbour residual (TILE) and the blur's
+symmetric border (MIRROR_PAD). So for int8 a PReLU is rebuilt from LEAKY_RELU, SUB, MUL and ADD (exact
+in float), the clip is the output's own quantization range, and for ``CompactSR`` the residual is a
+fixed 1x1 conv added before the pixel shuffle and the border is made of slices: all exact rewrites,
+checked against the Keras model like every export.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,38 +38,95 @@ from keras_srgan.errors import reason as error_reason
 from keras_srgan.pixels import to_unit
 
 QUANTIZATIONS = TFLITE_QUANTIZATIONS
+PIXELS = ("float", "uint8")
 DEFAULT_CALIBRATION_CROP = (48, 48)
-# Bundled photos (``keras_srgan.samples``) the int8 calibration crops come from. The parity image's
-# photo (``parity.PARITY_SAMPLE``, astronaut) is left out so int8 is not calibrated on what it is judged on.
+CALIBRATION_SEED = 0
+# Bundled photos (``keras_srgan.samples``) the int8 calibration crops come from when the training images
+# are not on this machine. The parity image's photo (``parity.PARITY_SAMPLE``, astronaut) is left out so
+# int8 is not calibrated on what it is judged on.
 CALIBRATION_IMAGES = ("coffee", "chelsea", "rocket")
+# The training sets (under KERAS_SRGAN_DATA) the calibration crops are cut from when present.
+TRAINING_SETS = ("T91", "BSDS200")
+# The negative slope of the LEAKY_RELU an int8 PReLU is rebuilt from (any value in (0, 1) is exact in
+# float; 0.5 keeps the slope inside XNNPACK's quantized LEAKY_RELU limits).
+INT8_LEAK = 0.5
+# quantizations whose files compute in integers (calibrated on LR crops)
+CALIBRATED = ("int8", "int16x8")
+# quantizations that also come as a uint8-pixel phone file (dynamic range files compute in float
+# with weights dequantized on the fly: the phone file would gain nothing over float16)
+UINT8_QUANTIZATIONS = ("none", "float16", "int8", "int16x8")
 
 
-def artifact_name(quantization: str, input_size: tuple[int, int] | None = None) -> str:
+def artifact_name(quantization: str, input_size: tuple[int, int] | None = None, pixels: str = "float") -> str:
     label = "float32" if quantization == "none" else quantization
     fixed = "" if input_size is None else f"_{input_size[0]}x{input_size[1]}"
-    return f"srgan_{label}{fixed}.tflite"
+    suffix = "_uint8" if pixels == "uint8" else ""
+    return f"srgan_{label}{fixed}{suffix}.tflite"
 
 
-def _sample_images() -> list[Image.Image]:
-    """The calibration photos as LR images (bicubic /4, like the training degradation)."""
-    images = []
-    for name in CALIBRATION_IMAGES:
-        with Image.open(samples.path(name)) as im:
-            im = im.convert("RGB")
-            images.append(im.resize((max(1, im.width // 4), max(1, im.height // 4)), Image.BICUBIC))
-    return images
+# ---------------------------------------------------------------------------------------- calibration
+
+
+def data_root() -> Path:
+    """Where the shared data sets live: ``KERAS_SRGAN_DATA``, else ``../shared/data`` beside the checkout."""
+    return Path(os.environ.get("KERAS_SRGAN_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+
+
+def training_folders(root: str | os.PathLike | None = None) -> list[Path]:
+    """The training image folders (T91, BSDS200) that exist under ``root`` (default ``data_root()``)."""
+    base = Path(root) if root is not None else data_root()
+    return [base / name for name in TRAINING_SETS if (base / name).is_dir()]
+
+
+def _lr_photo(path: str | os.PathLike) -> Image.Image:
+    """An HR photo as its LR image: bicubic /4, like the training degradation."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        return im.resize((max(1, im.width // 4), max(1, im.height // 4)), Image.BICUBIC)
+
+
+def calibration_source(folders: list[str | os.PathLike] | None = None) -> dict:
+    """Which photos calibrate: the training images in ``folders`` (default: ``training_folders()``)
+    when any exist, else the bundled samples. Returned as the record the manifest keeps."""
+    from keras_srgan.files import is_image_file
+
+    found = training_folders() if folders is None else [Path(f) for f in folders]
+    files = []
+    for folder in found:
+        if not folder.is_dir():
+            raise UserError(f"{folder}: calibration image folder not found")
+        files += sorted(p for p in folder.iterdir() if is_image_file(p))
+    if files:
+        return {"source": "training images", "folders": [str(f) for f in found], "files": files}
+    if folders:
+        raise UserError(f"no images in the calibration folders {', '.join(map(str, folders))}")
+    return {
+        "source": "bundled samples",
+        "folders": [],
+        "files": [samples.path(name) for name in CALIBRATION_IMAGES],
+    }
 
 
 def calibration_crops(
-    count: int = 32, crop: tuple[int, int] = DEFAULT_CALIBRATION_CROP, seed: int = 0
+    count: int = 32,
+    crop: tuple[int, int] = DEFAULT_CALIBRATION_CROP,
+    seed: int = CALIBRATION_SEED,
+    folders: list[str | os.PathLike] | None = None,
+    source: dict | None = None,
 ) -> list[np.ndarray]:
-    """LR crops ``[1, H, W, 3]`` in [0, 1] for int8 calibration, cut at seeded places from real photos."""
+    """LR crops ``[1, H, W, 3]`` in [0, 1] for integer calibration, cut at seeded places from real photos.
+
+    The photos are the training images when present (``calibration_source``), so the quantization
+    ranges fit what the model was trained on; each crop comes from a seeded random photo (without
+    repeats until all were used), bicubic-downscaled by 4.
+    """
     rng = np.random.default_rng(seed)
     h, w = crop
-    sources = _sample_images()
+    files = (source or calibration_source(folders))["files"]
+    order = [int(i) for i in rng.permutation(len(files))]
     crops = []
     for i in range(count):
-        src = sources[i % len(sources)]
+        src = _lr_photo(files[order[i % len(order)]])
         if src.height < h or src.width < w:  # a crop larger than the LR photo: enlarge the photo first
             scale = max(h / src.height, w / src.width)
             src = src.resize(
@@ -65,29 +138,260 @@ def calibration_crops(
     return crops
 
 
+def calibration_record(source: dict, count: int, crop: tuple[int, int]) -> dict:
+    """What the manifest says about an integer file's calibration (which photos, how many crops)."""
+    return {
+        "source": source["source"],
+        "folders": source["folders"],
+        "photos": len(source["files"]),
+        "crops": int(count),
+        "crop_lr": [int(crop[0]), int(crop[1])],
+        "seed": CALIBRATION_SEED,
+        "degradation": "bicubic /4 (Pillow), seeded random crops",
+    }
+
+
+# ------------------------------------------------------------------------------------------ the graph
+
+
+def _prelu_int8(x, alpha: np.ndarray):
+    """PReLU(x) = x + (alpha - 1) min(x, 0), with min(x, 0) = (x - leaky_relu(x, s)) / (1 - s).
+
+    Exact in float; every op (LEAKY_RELU, SUB, MUL, ADD) is one XNNPACK runs in int8, where an int8
+    PRELU with per-channel slopes falls back to LiteRT's slow broadcasting kernel.
+    """
+    import tensorflow as tf
+
+    negative = x - tf.nn.leaky_relu(x, alpha=INT8_LEAK)  # (1 - s) * min(x, 0)
+    gain = (np.asarray(alpha, np.float32).reshape(-1) - 1.0) / (1.0 - INT8_LEAK)
+    return x + negative * tf.constant(gain, tf.float32)
+
+
+def _prelu_float(x, alpha: np.ndarray):
+    """Keras' own PReLU formula (the converter turns it into one PRELU op)."""
+    import tensorflow as tf
+
+    negative_alpha = tf.constant(-np.asarray(alpha, np.float32).reshape(1, 1, -1))
+    return tf.nn.relu(x) + negative_alpha * tf.nn.relu(-x)
+
+
+def _slopes(model) -> dict[int, np.ndarray]:
+    """The slopes of every PReLU layer in ``model`` by layer id, read eagerly (before any tracing)."""
+    import keras
+
+    return {
+        id(layer): np.asarray(layer.alpha, np.float32)
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.PReLU)
+    }
+
+
+@contextmanager
+def _prelu_as(prelu: Callable, slopes: dict[int, np.ndarray]) -> Iterator[None]:
+    """PReLU layers listed in ``slopes`` compute with ``prelu`` while a graph is traced (SRResNet path)."""
+    import keras
+
+    original = keras.layers.PReLU.call
+
+    def call(self, inputs):
+        return prelu(inputs, slopes[id(self)]) if id(self) in slopes else original(self, inputs)
+
+    keras.layers.PReLU.call = call
+    try:
+        yield
+    finally:
+        keras.layers.PReLU.call = original
+
+
+def _edge_row(x, axis: int, i: int, length: int | None):
+    """Row/column ``i`` (negative: from the end) of ``x`` along ``axis``, keeping the axis."""
+    begin = i if i >= 0 or length is None else length + i
+    index = [slice(None)] * 4
+    index[axis] = slice(begin, None if begin == -1 else begin + 1)
+    return x[tuple(index)]
+
+
+def _symmetric_pad(x, border: int, size: tuple[int, int] | None):
+    """``tf.pad(mode="SYMMETRIC")`` from slices and a concat (XNNPACK takes those; MIRROR_PAD it does not)."""
+    import tensorflow as tf
+
+    for axis in (1, 2):
+        n = None if size is None else size[axis - 1]
+        head = [_edge_row(x, axis, i, n) for i in range(border - 1, -1, -1)]
+        tail = [_edge_row(x, axis, -1 - i, n) for i in range(border)]
+        x = tf.concat([*head, x, *tail], axis=axis)
+    return x
+
+
+def _is_rewritable_compact(model) -> bool:
+    from keras_srgan.models.generator import CompactSR
+
+    return isinstance(model, CompactSR) and model.upsampler in ("shuffle_residual", "shuffle_blur")
+
+
+def _compact_graph(model, integer: bool, in_unit: float, out_unit: float, size) -> Callable:
+    """``CompactSR.call`` (inference) as XNNPACK-friendly ops with its weights as constants.
+
+    ``in_unit``/``out_unit`` fold the pixel scaling (1/255, 255 for uint8 pixels) into the first and
+    last convs; the nearest-neighbour residual becomes a fixed 1x1 conv into the pixel-shuffle channels.
+    """
+    import tensorflow as tf
+
+    def weights(layer):
+        return [np.asarray(v, np.float32) for v in layer.get_weights()]
+
+    prelu = _prelu_int8 if integer else _prelu_float
+    head_k, head_b = weights(model.head)
+    layers = [(head_k * in_unit, head_b, weights(model.head_act)[0])]
+    layers += [(*weights(conv), weights(act)[0]) for conv, act in model.body]
+    tail_k, tail_b = weights(model.tail)
+    s = model.scale
+    residual = np.zeros((1, 1, 3, 3 * s * s), np.float32)
+    for k in range(s * s):  # depth_to_space puts channel k * 3 + c at sub-pixel k of colour c
+        residual[0, 0, np.arange(3), k * 3 + np.arange(3)] = in_unit * out_unit
+    taps = np.asarray(model.blur.TAPS if model.upsampler == "shuffle_blur" else [1.0], np.float32)
+    taps = taps / taps.sum()
+    blur = np.tile(np.outer(taps, taps)[:, :, None, None], (1, 1, 3, 1)).astype(np.float32)
+
+    def graph(x):
+        h = x
+        for kernel, bias, alpha in layers:
+            h = prelu(tf.nn.conv2d(h, kernel, 1, "SAME") + bias, alpha)
+        y = tf.nn.conv2d(h, tail_k * out_unit, 1, "SAME") + tail_b * out_unit
+        y = y + tf.nn.conv2d(x, residual, 1, "VALID")
+        y = tf.nn.depth_to_space(y, s)
+        if model.upsampler == "shuffle_blur":
+            border = len(taps) // 2
+            hr = None if size is None else (size[0] * s, size[1] * s)
+            y = tf.nn.depthwise_conv2d(_symmetric_pad(y, border, hr), blur, [1, 1, 1, 1], "VALID")
+        return y
+
+    return graph
+
+
+def _model_graph(model, integer: bool, in_unit: float, out_unit: float, size) -> Callable:
+    """LR in ``in_unit`` -> SR in ``out_unit`` (unclipped): the rewritten CompactSR, else the model itself."""
+    if _is_rewritable_compact(model):
+        return _compact_graph(model, integer, in_unit, out_unit, size)
+
+    import contextlib
+
+    import tensorflow as tf
+
+    slopes = _slopes(model)
+
+    def graph(x):
+        with _prelu_as(_prelu_int8, slopes) if integer else contextlib.nullcontext():
+            y = model(x * in_unit if in_unit != 1.0 else x, training=False)
+
+        y = tf.cast(y, tf.float32)
+        return y * out_unit if out_unit != 1.0 else y
+
+    return graph
+
+
+def litert_function(model, quantization: str, pixels: str, input_size: tuple[int, int] | None):
+    """(tf-traceable LR -> {"sr": SR}, its input TensorSpec): the function a TFLite file is converted from.
+
+    Float pixels: float32 [0, 1] both ways, clipped. uint8 pixels: float files take uint8 (cast in the
+    graph) and round to uint8; the int8 file takes float32 0..255 whose fake-quant range makes the
+    converter's uint8 input exactly the pixel values, and its output range (0..255) is the clip.
+    """
+    import tensorflow as tf
+
+    from keras_srgan.exporters.signatures import FLOAT_INPUT, FLOAT_OUTPUT
+
+    integer = quantization in CALIBRATED  # int16x8 too: its converter has no 16-bit PRELU either
+    int8 = quantization == "int8"
+    shape = [None, None, None, 3] if input_size is None else [1, int(input_size[0]), int(input_size[1]), 3]
+    if pixels == "float":
+        graph = _model_graph(model, integer, 1.0, 1.0, input_size)
+
+        def fn(lr):
+            y = graph(lr)
+            if int8:  # the quantized output range [0, 1] clips; no int8 MINIMUM/RELU that XNNPACK lacks
+                return {FLOAT_OUTPUT: tf.quantization.fake_quant_with_min_max_args(y, 0.0, 1.0, num_bits=8)}
+            return {FLOAT_OUTPUT: tf.clip_by_value(y, 0.0, 1.0)}
+
+        return fn, tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)
+    graph = _model_graph(model, integer, 1.0 / 255.0, 255.0, input_size)
+    if int8:
+
+        def fn_int(lr):
+            x = tf.quantization.fake_quant_with_min_max_args(lr, 0.0, 255.0, num_bits=8)
+            y = tf.quantization.fake_quant_with_min_max_args(graph(x), 0.0, 255.0, num_bits=8)
+            return {FLOAT_OUTPUT: y}
+
+        return fn_int, tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)
+
+    def fn_u8(lr):
+        y = graph(tf.cast(lr, tf.float32))
+        return {FLOAT_OUTPUT: tf.cast(tf.round(tf.clip_by_value(y, 0.0, 255.0)), tf.uint8)}
+
+    return fn_u8, tf.TensorSpec(shape, tf.uint8, name=FLOAT_INPUT)
+
+
+# ----------------------------------------------------------------------------------------- conversion
+
+
 def convert(
     model,
     quantization: str = "none",
     input_size: tuple[int, int] | None = None,
     calibration_samples: int = 32,
     saved_model: str | Path | None = None,
+    pixels: str = "float",
+    calibration_data: list[str | os.PathLike] | None = None,
+    info: dict | None = None,
 ) -> bytes:
     """The .tflite flatbuffer for one quantization mode (``input_size`` fixes the shape to [1, H, W, 3]).
 
-    ``saved_model``: a float-signature SavedModel of ``model`` already written by ``float_saved_model``
-    (several quantizations then convert the same one); without it a temporary one is written.
+    ``pixels="uint8"`` (needs ``input_size``): the phone interface, uint8 RGB in and out.
+    ``saved_model`` is accepted for compatibility and ignored: every mode now converts its own graph.
+    ``calibration_data``: folders of HR training images for int8/int16x8 (default: T91 and BSDS200
+    under ``data_root()`` when present, else the bundled samples). ``info``, when given, receives what
+    the manifest should record (the calibration source).
     """
+    del saved_model
     if quantization not in QUANTIZATIONS:
         raise UserError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
-    if saved_model is not None:
-        return _convert(saved_model, quantization, input_size, calibration_samples)
-    with float_saved_model(model, input_size) as tmp:
-        return _convert(tmp, quantization, input_size, calibration_samples)
+    if pixels not in PIXELS:
+        raise UserError(f"unknown pixel type {pixels!r} (choose from {', '.join(PIXELS)})")
+    if pixels == "uint8" and input_size is None:
+        raise UserError("uint8 pixels need a fixed input size (e.g. 128x128)")
+    if pixels == "uint8" and quantization not in UINT8_QUANTIZATIONS:
+        raise UserError("uint8 pixels are for float32, float16, int8 and int16x8 files, not dynamic")
+    crops = None
+    if quantization in CALIBRATED:
+        crop = input_size or DEFAULT_CALIBRATION_CROP
+        source = calibration_source(calibration_data)
+        crops = calibration_crops(calibration_samples, crop, source=source)
+        if info is not None:
+            info["calibration"] = calibration_record(source, calibration_samples, crop)
+    with _function_saved_model(model, quantization, pixels, input_size) as (tmp, signature):
+        return _convert(tmp, signature, quantization, pixels, crops)
+
+
+@contextmanager
+def _function_saved_model(model, quantization: str, pixels: str, input_size) -> Iterator[tuple[str, str]]:
+    """A temporary SavedModel holding only the LiteRT function's signature."""
+    import keras
+
+    from keras_srgan.exporters.signatures import FLOAT_SIGNATURE, UINT8_SIGNATURE
+
+    fn, spec = litert_function(model, quantization, pixels, input_size)
+    signature = FLOAT_SIGNATURE if pixels == "float" else UINT8_SIGNATURE
+    with tempfile.TemporaryDirectory(prefix="keras-srgan-tflite-") as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(signature, fn, input_signature=[spec])
+        archive.write_out(tmp, verbose=False)
+        yield tmp, signature
 
 
 @contextmanager
 def float_saved_model(model, input_size: tuple[int, int] | None = None) -> Iterator[str]:
-    """A temporary SavedModel with only the float signature: what the TFLite converter reads."""
+    """A temporary SavedModel with only the float signature (kept for callers that share one)."""
     from keras_srgan.exporters.graph import write_archive
 
     with tempfile.TemporaryDirectory(prefix="keras-srgan-tflite-") as tmp:
@@ -95,31 +399,59 @@ def float_saved_model(model, input_size: tuple[int, int] | None = None) -> Itera
         yield tmp
 
 
-def _convert(saved_model: str | Path, quantization: str, input_size, calibration_samples: int) -> bytes:
+def _convert(saved_model: str, signature: str, quantization: str, pixels: str, crops) -> bytes:
     import tensorflow as tf
 
-    from keras_srgan.exporters.signatures import FLOAT_SIGNATURE
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[FLOAT_SIGNATURE])
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[signature])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "int8":
-        crops = calibration_crops(calibration_samples, input_size or DEFAULT_CALIBRATION_CROP)
+    elif quantization in CALIBRATED:
+        scale = 255.0 if pixels == "uint8" else 1.0
+        dtype = np.uint8 if pixels == "uint8" and quantization != "int8" else np.float32
 
         def representative_dataset() -> Iterator[list[np.ndarray]]:
             for crop in crops:
-                yield [crop]
+                yield [np.round(crop * scale).astype(dtype) if scale != 1.0 else crop]
 
         converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if quantization == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if pixels == "uint8":
+                converter.inference_input_type = tf.uint8
+                converter.inference_output_type = tf.uint8
+        else:
+            # ops without a 16x8 kernel (DEPTH_TO_SPACE; the uint8 cast and rounding) stay float
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+            ]
     try:
-        return converter.convert()
+        data = converter.convert()
     except Exception as exc:
         reason = error_reason(exc)
         raise UserError(f"TFLite converter failed for quantization {quantization!r}: {reason}") from None
+    if pixels == "uint8":
+        _check_uint8_interface(data, quantization)
+    return data
+
+
+def _check_uint8_interface(data: bytes, quantization: str) -> None:
+    """The phone file's input and output must be uint8 holding the pixel values themselves."""
+    from keras_srgan.exporters.formats import require
+
+    interpreter = require("ai_edge_litert.interpreter", "checking a TFLite model").Interpreter(
+        model_content=data
+    )
+    for d in interpreter.get_input_details() + interpreter.get_output_details():
+        scale, zero = d["quantization"]
+        if d["dtype"] != np.uint8 or (scale not in (0.0, 1.0)) or zero != 0:
+            raise UserError(
+                f"TFLite {quantization} uint8 file: tensor {d['name']} is {np.dtype(d['dtype']).name} "
+                f"with scale {scale}, zero point {zero} (expected uint8 pixel values)"
+            )
 
 
 def describe(path: str | Path) -> dict:
