@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                     DATA / "Set5", lambda lr, run=dyn: to_uint8(run(to_unit(lr)[None])[0])
                 )
                 row["set5_psnr_phone"] = set5_psnr(
-                    DATA / "Set5", lambda lr, run=phone: upscale_tiled(run, lr, size, context)
+                    DATA / "Set5", lambda lr, run=phone, c=context: upscale_tiled(run, lr, size, c)
                 )
             rows.append(row)
             print(
