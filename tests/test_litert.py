@@ -283,3 +283,42 @@ def _run_batch(path, x: np.ndarray) -> np.ndarray:
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     interpreter.invoke()
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def test_the_mobile_doc_example_runs_and_matches_keras(phone_files, tiny_compact):
+    """docs/mobile.md's example, as written there (only the file name and context replaced), on a
+    frame of 3 x 4 windows: the same bound as the benchmark's tiling (measured: 1 value off by 1)."""
+    import re
+
+    text = (REPO / "docs" / "mobile.md").read_text()
+    code = re.search(r"## Example.*?```python\n(.*?)```", text, re.S).group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 20
+    line = 'MODEL, CONTEXT, S = "srgan_int8_128x128_uint8.tflite", 15, 4'
+    assert line in code
+    code = code.replace(line, f"MODEL, CONTEXT, S = {str(phone_files['none'])!r}, 4, 4")
+    namespace: dict = {}
+    exec(compile(code, "docs/mobile.md", "exec"), namespace)  # noqa: S102 (our own doc's code)
+    frame = smooth_image(30, 44, seed=7)
+    levels = np.abs(namespace["upscale"](frame).astype(np.int32) - _keras_levels(tiny_compact, frame))
+    assert levels.max() <= 1
+    assert np.mean(levels > 0) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--format", "tflite", "--phone-size", "12by3"], "--phone-size '12by3': expected HxW"),
+        (["--format", "onnx", "--phone-size", "16x16"], "--phone-size applies to TFLite only"),
+        (
+            ["--format", "tflite", "--quantize", "int8", "--calibration-data", "no/such"],
+            "calibration image folder not found",
+        ),
+    ],
+)
+def test_cli_phone_and_calibration_errors_are_one_line(tmp_path, capsys, tiny_weights, argv, message):
+    from conftest import run_cli
+
+    rc, _, err = run_cli(capsys, "export", "--weights", tiny_weights, "-o", tmp_path / "out", *argv)
+    assert rc != 0
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

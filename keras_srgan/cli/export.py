@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from keras_srgan.exporters import export, parse_input_size
 
     size = parse_input_size(args.input_size)  # validate before loading TensorFlow-heavy pieces
-    phone = parse_input_size(args.phone_size)
+    phone = parse_input_size(args.phone_size, "--phone-size")
     entries = export(
         args.weights,
         args.format,

@@ -35,14 +35,17 @@ def _write_errors() -> tuple[type[BaseException], ...]:
     return (OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError)
 
 
-def parse_input_size(value: str | Sequence[int] | None) -> tuple[int, int] | None:
-    """``"HxW"`` (or an (H, W) pair) -> (H, W); None keeps the shape dynamic."""
+def parse_input_size(
+    value: str | Sequence[int] | None, option: str = "--input-size"
+) -> tuple[int, int] | None:
+    """``"HxW"`` (or an (H, W) pair) -> (H, W); None keeps the shape dynamic. ``option`` names the flag
+    in the error."""
     if value is None:
         return None
     if isinstance(value, str):
         match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
         if not match:
-            raise UserError(f"--input-size {value!r}: expected HxW, e.g. 128x128")
+            raise UserError(f"{option} {value!r}: expected HxW, e.g. 128x128")
         h, w = int(match.group(1)), int(match.group(2))
     else:
         h, w = (int(v) for v in value)
@@ -117,9 +120,13 @@ def export(
     formats = _as_list(format, FORMATS, "format", everything="all")
     quants = _as_list(quantize, QUANTIZATIONS, "quantization", everything="all")
     size = parse_input_size(input_size)
-    phone = parse_input_size(phone_size)
+    phone = parse_input_size(phone_size, "--phone-size")
     if phone is not None and "tflite" not in formats:
         raise UserError("--phone-size applies to TFLite only; add --format tflite (or all)")
+    if calibration_data is not None and "tflite" in formats:
+        from keras_srgan.exporters import tflite
+
+        tflite.calibration_source(calibration_data)  # a missing or empty folder: fail before slow work
     if "tflite" not in formats and quants != ["none"]:
         raise UserError(f"--quantize {'/'.join(quants)} applies to TFLite only; add --format tflite (or all)")
     # Fail before any slow work when an optional runtime is missing.
