@@ -337,11 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"wrote {write_json(args.json, payload)}")
     if args.plot:
-        print(f"wrote {plot(rows, args.threads, tag, args.plot, info)}")
+        print(f"wrote {plot(rows, args.threads, tag, args.plot, info, summary)}")
     return 0
 
 
-def plot(rows: list[dict], threads: list[int], tag: str, path: str, info: dict) -> Path:
+def plot(rows: list[dict], threads: list[int], tag: str, path: str, info: dict, summary: dict) -> Path:
     """Median ms per file (log scale): 128x128 uint8 and the 1080p frame, per thread count."""
     import matplotlib
 
@@ -363,7 +363,12 @@ def plot(rows: list[dict], threads: list[int], tag: str, path: str, info: dict) 
         ax.set_ylabel("median ms (log)")
         ax.set_title(title)
         ax.legend()
-    fig.suptitle(f"LiteRT XNNPACK on {info['cpu']} ({info['logical_cpus']} logical CPUs)", fontsize=9)
+    fig.suptitle(
+        f"LiteRT XNNPACK on {info['cpu']} ({info['logical_cpus']} logical CPUs, "
+        f"{' '.join(f for f in info['isa'] if f.startswith(('avx512f', 'amx')))}); other processes' CPU "
+        f"while timing: mean {summary['others_cpu_pct_mean']}%",
+        fontsize=9,
+    )
     return save_figure(fig, path)
 
 
