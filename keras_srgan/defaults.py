@@ -9,7 +9,7 @@ from __future__ import annotations
 DEFAULT_WEIGHTS = "srresnet"  # what every entry point loads when no weights are given
 
 EXPORT_FORMATS = ("savedmodel", "tflite", "onnx", "openvino")
-TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int16x8")
 CALIBRATION_SAMPLES = 32  # LR crops that calibrate a TFLite int8 export
 # LR pixels per image the TF Serving SavedModel accepts (export --max-pixels); above it: INVALID_ARGUMENT
 # (a 2000x2000 JPEG: measured peak memory in docs/serving.md)

@@ -64,6 +64,7 @@ def test_manifest_lists_every_artifact_with_hash_and_parity(exported):
         "tflite/srgan_float16.tflite",
         "tflite/srgan_dynamic.tflite",
         "tflite/srgan_int8.tflite",
+        "tflite/srgan_int16x8.tflite",
         "onnx/srgan.onnx",
         "openvino/srgan.xml",
         "tflite/srgan_float32_16x20.tflite",
@@ -258,6 +259,7 @@ def test_tflite_quantized_files_really_are_quantized(exported):
     assert "float16" in dtypes("srgan_float16.tflite")
     assert "int8" in dtypes("srgan_dynamic.tflite")
     assert "int8" in dtypes("srgan_int8.tflite")
+    assert "int16" in dtypes("srgan_int16x8.tflite")
     assert not {"int8", "float16"} & dtypes("srgan_float32.tflite")
     sizes = {
         q: (exported["out"] / "tflite" / f"srgan_{q}.tflite").stat().st_size for q in ("float32", "int8")

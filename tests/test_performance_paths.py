@@ -402,3 +402,33 @@ def test_cache_keeps_the_most_recently_used(tmp_path):
     assert sorted(p.name for p in folder.glob("srgan-*.xml")) == [f"srgan-{i}.xml" for i in range(2, 10)]
     assert sorted(p.name for p in folder.glob("srgan-*.bin")) == [f"srgan-{i}.bin" for i in range(2, 10)]
     assert sorted(p.name for p in (folder / "compiled").iterdir()) == ["7.blob", "8.blob", "9.blob"]
+
+
+@pytest.mark.parametrize("upsampler", ["shuffle_blur", "shuffle_residual"])
+def test_the_litert_transforms_are_exact_in_float(upsampler):
+    """``nearest_as_shuffle`` and ``prelu_for_int8`` (docs/mobile.md: ops XNNPACK runs whole) against the
+    Keras model, on a compact generator with slopes outside [0, 1] and an SRResNet."""
+    import keras
+
+    from keras_srgan.models import build_generator
+
+    for model in (
+        build_generator(arch="compact", num_convs=2, filters=8, upsampler=upsampler),
+        build_generator(num_blocks=1, filters=8),
+    ):
+        rng = np.random.default_rng(5)
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.PReLU):
+                layer.alpha.assign(rng.uniform(-0.3, 1.3, layer.alpha.shape).astype(np.float32))
+        lr = lr_batch(1, 13, 11)
+        reference = keras_sr(model, lr)
+        moved = transforms.nearest_as_shuffle(model)
+        rebuilt = transforms.prelu_for_int8(moved)
+        assert (
+            transforms.count_layers(moved, "UpSampling2D") == 0
+            and transforms.count_layers(rebuilt, "PReLU") == 0
+        )
+        for candidate in (moved, rebuilt):
+            out = np.clip(candidate(lr, training=False).numpy(), 0.0, 1.0)
+            np.testing.assert_allclose(out, reference, rtol=0, atol=2e-6)  # measured <= 6e-7: summation order
+        assert transforms.receptive_radius(rebuilt) == transforms.receptive_radius(model)

@@ -42,13 +42,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         nargs="+",
         default=["none"],
         choices=QUANTIZE_CHOICES,
-        help="TFLite variants: none (float32), float16, dynamic (int8 weights), int8 (full, calibrated); several allowed",
+        help="TFLite variants: none (float32), float16, dynamic (int8 weights), int8 (full, calibrated), "
+        "int16x8 (int16 activations, int8 weights; slow on CPU); several allowed",
     )
     parser.add_argument(
         "--input-size",
         default=None,
         metavar="HxW",
         help="fix the TFLite/ONNX/OpenVINO input to [1, H, W, 3] (the SavedModel stays dynamic)",
+    )
+    parser.add_argument(
+        "--phone-size",
+        default=None,
+        metavar="HxW",
+        help="also write fixed-size TFLite files with uint8 RGB in and out (e.g. 128x128 -> 512x512), "
+        "one per --quantize mode except dynamic (docs/mobile.md)",
+    )
+    parser.add_argument(
+        "--calibration-data",
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="folders of HR training images whose bicubic /4 crops calibrate int8/int16x8 "
+        "(default: T91 and BSDS200 under KERAS_SRGAN_DATA when present, else the bundled samples)",
     )
     parser.add_argument(
         "--calibration-samples",
@@ -69,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from keras_srgan.exporters import export, parse_input_size
 
     size = parse_input_size(args.input_size)  # validate before loading TensorFlow-heavy pieces
+    phone = parse_input_size(args.phone_size, "--phone-size")
     entries = export(
         args.weights,
         args.format,
@@ -78,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         calibration_samples=args.calibration_samples,
         max_pixels=args.max_pixels,
         progress=print,
+        phone_size=phone,
+        calibration_data=args.calibration_data,
     )
     print(f"wrote {len(entries)} artifact(s); manifest: {args.out_dir}/manifest.json")
     return 0

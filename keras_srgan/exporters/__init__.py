@@ -14,7 +14,6 @@ import datetime as _dt
 import os
 import re
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +39,17 @@ def _write_errors() -> tuple[type[BaseException], ...]:
     return (OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError)
 
 
-def parse_input_size(value: str | Sequence[int] | None) -> tuple[int, int] | None:
-    """``"HxW"`` (or an (H, W) pair) -> (H, W); None keeps the shape dynamic."""
+def parse_input_size(
+    value: str | Sequence[int] | None, option: str = "--input-size"
+) -> tuple[int, int] | None:
+    """``"HxW"`` (or an (H, W) pair) -> (H, W); None keeps the shape dynamic. ``option`` names the flag
+    in the error."""
     if value is None:
         return None
     if isinstance(value, str):
         match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
         if not match:
-            raise UserError(f"--input-size {value!r}: expected HxW, e.g. 128x128")
+            raise UserError(f"{option} {value!r}: expected HxW, e.g. 128x128")
         h, w = int(match.group(1)), int(match.group(2))
     else:
         h, w = (int(v) for v in value)
@@ -104,6 +106,8 @@ def export(
     calibration_samples: int = CALIBRATION_SAMPLES,
     max_pixels: int = SERVING_MAX_PIXELS,
     progress: Callable[[str], None] | None = None,
+    phone_size: str | Sequence[int] | None = None,
+    calibration_data: Sequence[str | os.PathLike] | None = None,
 ) -> list[dict]:
     """Export, verify against Keras, and list in the manifest; returns the new manifest entries.
 
@@ -111,6 +115,10 @@ def export(
     applies to TFLite only (several modes give several files). ``input_size`` (``"HxW"``) fixes the
     TFLite, ONNX and OpenVINO input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving,
     serves whole images tiled in its graph, and refuses images above ``max_pixels`` input pixels.
+    ``phone_size`` (``"HxW"``) adds, for every TFLite quantization but dynamic, a fixed-size file with
+    uint8 RGB in and out (``srgan_<q>_<H>x<W>_uint8.tflite``, docs/mobile.md). ``calibration_data``:
+    folders of HR training images for int8/int16x8 calibration (default: T91 and BSDS200 under
+    KERAS_SRGAN_DATA when present, else the bundled samples); the manifest records which.
     """
     if max_pixels < PARITY_PIXELS:
         raise UserError(
@@ -122,6 +130,13 @@ def export(
     formats = _as_list(format, FORMATS, "format", everything="all")
     quants = _as_list(quantize, QUANTIZATIONS, "quantization", everything="all")
     size = parse_input_size(input_size)
+    phone = parse_input_size(phone_size, "--phone-size")
+    if phone is not None and "tflite" not in formats:
+        raise UserError("--phone-size applies to TFLite only; add --format tflite (or all)")
+    if calibration_data is not None and "tflite" in formats:
+        from keras_srgan.exporters import tflite
+
+        tflite.calibration_source(calibration_data)  # a missing or empty folder: fail before slow work
     if "tflite" not in formats and quants != ["none"]:
         raise UserError(f"--quantize {'/'.join(quants)} applies to TFLite only; add --format tflite (or all)")
     # Fail before any slow work when an optional runtime is missing.
@@ -147,36 +162,37 @@ def export(
         "post_processing": ["phase_equalize"] if model.phase_equalize else [],
     }
 
-    entries = []
-    with ExitStack() as stack:
-        context = {
-            "calibration_samples": calibration_samples,
-            "max_pixels": max_pixels,
-            "scale": model.scale,
-            "phase_equalize": bool(model.phase_equalize),
-        }
-        for fmt in formats:
-            for quant in quants if fmt == "tflite" else ["none"]:
-                say(f"exporting {fmt}" + (f" ({quant})" if fmt == "tflite" else ""))
-                if fmt == "tflite" and "tflite_saved_model" not in context:  # one SavedModel for every mode
-                    from keras_srgan.exporters import tflite
+    jobs = [(fmt, q, size, "float") for fmt in formats for q in (quants if fmt == "tflite" else ["none"])]
+    checks = {"float": (lr, reference)}
+    if phone is not None:  # the phone files: uint8 RGB in and out, judged against Keras rounded to uint8
+        from keras_srgan.exporters import tflite
 
-                    context["tflite_saved_model"] = stack.enter_context(
-                        tflite.float_saved_model(deployed, size)
-                    )
-                try:
-                    entry = _export_one(deployed, fmt, quant, out, size, lr, reference, context)
-                    entry.update(common)
-                    manifest.add_entries(out, [entry])
-                except (
-                    _write_errors()
-                ) as exc:  # disk full, read-only folder: the artifact was already removed
-                    raise UserError(f"{out}: cannot write the {fmt} export ({error_reason(exc)})") from None
-                say(
-                    f"  {entry['path']}: {entry['parity']['psnr_db']:.2f} dB vs Keras "
-                    f"(max abs diff {entry['parity']['max_abs_diff']:.2e}), {entry['size_bytes'] / 1e6:.2f} MB"
-                )
-                entries.append(entry)
+        jobs += [("tflite", q, phone, "uint8") for q in quants if q in tflite.UINT8_QUANTIZATIONS]
+        lr8 = parity.parity_image_uint8(phone)[None]
+        checks["uint8"] = (lr8, parity.keras_reference(model, to_unit(lr8)))
+    context = {
+        "calibration_samples": calibration_samples,
+        "calibration_data": calibration_data,
+        "max_pixels": max_pixels,
+        "scale": model.scale,
+        "phase_equalize": bool(model.phase_equalize),
+    }
+    entries = []
+    for fmt, quant, shape, pixels in jobs:
+        label = f" ({quant}{', uint8 pixels' if pixels == 'uint8' else ''})" if fmt == "tflite" else ""
+        say(f"exporting {fmt}{label}")
+        context["pixels"] = pixels
+        try:
+            entry = _export_one(deployed, fmt, quant, out, shape, *checks[pixels], context)
+            entry.update(common)
+            manifest.add_entries(out, [entry])
+        except _write_errors() as exc:  # disk full, read-only folder: the artifact was already removed
+            raise UserError(f"{out}: cannot write the {fmt} export ({error_reason(exc)})") from None
+        say(
+            f"  {entry['path']}: {entry['parity']['psnr_db']:.2f} dB vs Keras "
+            f"(max abs diff {entry['parity']['max_abs_diff']:.2e}), {entry['size_bytes'] / 1e6:.2f} MB"
+        )
+        entries.append(entry)
     return entries
 
 
@@ -201,15 +217,18 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict
     spec = FORMATS[fmt]
     sub = out / fmt
     sub.mkdir(parents=True, exist_ok=True)
-    name = spec.artifact_name(quant, size)
+    pixels = context.get("pixels", "float")
+    name = spec.artifact_name(quant, size, pixels)
     final = sub / name
     try:
         with atomic_path(final, companions=spec.companions) as tmp:
+            context["artifact_info"] = {}
             spec.convert(model, tmp, quant, size, context)
-            result = parity.check(fmt, quant, tmp, lr, reference)
+            result = parity.check(fmt, quant, tmp, lr, reference, pixels=pixels)
             for extra in spec.extra_checks:  # e.g. the same IR compiled in bf16, as the upscaler runs it
                 result[extra.split("-")[-1]] = parity.measure_artifact(extra, tmp, lr, reference)
             info = spec.describe(tmp)
+            info.update(context.pop("artifact_info", {}))  # e.g. an int8 file's calibration source
             digest, nbytes = manifest.sha256_file(tmp), tmp.stat().st_size
             for suffix in spec.companions:
                 companion = tmp.with_suffix(suffix)
@@ -223,6 +242,7 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict
         "format": fmt,
         "quantization": quant,
         "input_size": list(size) if size else None,
+        **({"pixels": pixels} if fmt == "tflite" else {}),
         # the generator alone: the weights' post-processing (``post_processing``) is the client's to apply
         "post_processing_in_artifact": not context["phase_equalize"],
         **info,

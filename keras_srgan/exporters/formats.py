@@ -119,7 +119,7 @@ def openvino_runner(path: str | Path, precision: str = "fp32") -> Callable[[np.n
 class Format:
     """One export format.
 
-    ``artifact_name(quantization, input_size)``: the file name under ``OUT_DIR/<name>/``.
+    ``artifact_name(quantization, input_size, pixels="float")``: the file name under ``OUT_DIR/<name>/``.
     ``convert(model, path, quantization, input_size, context)``: writes the artifact at ``path`` (a
     temporary name; ``companions`` are the suffixes of files written beside it under the same stem).
     ``runner(path, num_threads)``: LR -> SR [0, 1] in the format's own runtime. ``describe(path)``:
@@ -128,7 +128,7 @@ class Format:
     """
 
     name: str
-    artifact_name: Callable[[str, tuple[int, int] | None], str]
+    artifact_name: Callable[..., str]
     convert: Callable
     runner: Callable[[str | Path, int | None], Runner]
     describe: Callable[[str | Path], dict]
@@ -146,7 +146,9 @@ def _tflite_convert(model, path, quantization, input_size, context) -> None:
         quantization,
         input_size,
         calibration_samples=context.get("calibration_samples", 32),
-        saved_model=context.get("tflite_saved_model"),
+        pixels=context.get("pixels", "float"),
+        calibration_data=context.get("calibration_data"),
+        info=context.setdefault("artifact_info", {}),
     )
     Path(path).write_bytes(data)
 
@@ -170,12 +172,12 @@ def _describe(module: str) -> Callable[[str | Path], dict]:
     return describe
 
 
-def _name(module: str) -> Callable[[str, tuple[int, int] | None], str]:
-    """The module's own ``artifact_name`` (only TFLite names its quantization)."""
+def _name(module: str) -> Callable[..., str]:
+    """The module's own ``artifact_name`` (only TFLite names its quantization and pixel type)."""
 
-    def name(quantization: str, input_size) -> str:
+    def name(quantization: str, input_size, pixels: str = "float") -> str:
         found = importlib.import_module(f"keras_srgan.exporters.{module}").artifact_name
-        return found(quantization, input_size) if module == "tflite" else found(input_size)
+        return found(quantization, input_size, pixels) if module == "tflite" else found(input_size)
 
     return name
 
@@ -195,7 +197,7 @@ FORMATS: dict[str, Format] = {
         lambda path, threads=None: tflite_runner(path, threads),
         _describe("tflite"),
         requires=(("ai_edge_litert.interpreter", "checking the TFLite export"),),
-        quantizations=("none", "float16", "dynamic", "int8"),
+        quantizations=("none", "float16", "dynamic", "int8", "int16x8"),
     ),
     "onnx": Format(
         "onnx",

@@ -31,7 +31,7 @@ from keras_srgan.pixels import to_unit
 
 # Minimum PSNR (dB) against Keras per quantization mode. float32 is the brief's bar; the lower ones
 # come from measuring the full-size generator on Set5 (docs/export.md) with a safety margin.
-THRESHOLDS_DB = {"none": 50.0, "float16": 45.0, "dynamic": 28.0, "int8": 24.0}
+THRESHOLDS_DB = {"none": 50.0, "float16": 45.0, "dynamic": 28.0, "int8": 24.0, "int16x8": 24.0}
 PSNR_CAP_DB = 200.0
 DEFAULT_LR_SIZE = (64, 80)  # H != W so a transposed shape cannot pass unnoticed
 PARITY_SAMPLE = "astronaut"  # never among tflite's calibration photos: int8 is not judged on what it saw
@@ -93,14 +93,24 @@ def load_runner(
     return FORMATS[fmt].runner(path, num_threads)
 
 
-def measure_artifact(fmt: str, path: str | Path, lr: np.ndarray, reference: np.ndarray, loaded=None) -> dict:
+def measure_artifact(
+    fmt: str, path: str | Path, lr: np.ndarray, reference: np.ndarray, loaded=None, pixels: str = "float"
+) -> dict:
     """Parity figures of one artifact; the export code calls this (tests patch it to force a failure).
 
-    ``loaded`` is an already loaded SavedModel, to avoid loading it twice.
+    ``loaded`` is an already loaded SavedModel, to avoid loading it twice. ``pixels="uint8"``: ``lr`` is
+    uint8 and the artifact's uint8 output is compared with the Keras output rounded to uint8 (the
+    figures stay on the [0, 1] scale; ``max_abs_diff_levels`` counts 8-bit levels).
     """
     try:
         run = savedmodel_runner(loaded) if loaded is not None else load_runner(fmt, path)
         output = run(lr)
+        if pixels == "uint8":
+            if np.asarray(output).dtype != np.uint8:
+                raise UserError(f"{Path(path).name}: output is {np.asarray(output).dtype}, expected uint8")
+            levels = np.abs(output.astype(np.int32) - to_uint8_levels(reference))
+            result = compare(output / 255.0, to_uint8_levels(reference) / 255.0)
+            return {**result, "max_abs_diff_levels": int(levels.max()) if levels.size else None}
     except UserError:
         raise
     except Exception as exc:  # a runtime that cannot even run the file is a parity failure, not a crash
@@ -109,11 +119,24 @@ def measure_artifact(fmt: str, path: str | Path, lr: np.ndarray, reference: np.n
     return compare(output, reference)
 
 
+def to_uint8_levels(sr: np.ndarray) -> np.ndarray:
+    """An SR image in [0, 1] as the uint8 levels an app would show (rounded, clipped), as int32."""
+    return np.clip(np.round(np.asarray(sr, np.float64) * 255.0), 0, 255).astype(np.int32)
+
+
 def check(
-    fmt: str, quantization: str, path: str | Path, lr: np.ndarray, reference: np.ndarray, loaded=None
+    fmt: str,
+    quantization: str,
+    path: str | Path,
+    lr: np.ndarray,
+    reference: np.ndarray,
+    loaded=None,
+    pixels: str = "float",
 ) -> dict:
     """Measure, attach the threshold, and raise ParityError when below it."""
     extra = {"loaded": loaded} if loaded is not None else {}
+    if pixels != "float":
+        extra["pixels"] = pixels
     result = measure_artifact(fmt, path, lr, reference, **extra)
     threshold = THRESHOLDS_DB[quantization]
     result = {

@@ -12,3 +12,5 @@ FLOAT_OUTPUT = "sr"
 BYTES_INPUT = "image_bytes"
 # TF Serving's REST API base64-encodes string outputs whose alias ends in "_bytes".
 BYTES_OUTPUT = "sr_png_bytes"
+# The fixed-size phone interface of a TFLite file: uint8 RGB in and out (same tensor names).
+UINT8_SIGNATURE = "predict_uint8"

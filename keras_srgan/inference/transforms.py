@@ -104,8 +104,8 @@ def _context(layer) -> tuple[int, int]:
     from keras_srgan.models.layers import FixedBlur, PixelShuffle, UnitClip
 
     pointwise = (
-        keras.layers.InputLayer, keras.layers.PReLU, keras.layers.ReLU, keras.layers.BatchNormalization,
-        keras.layers.Activation, keras.layers.Rescaling, keras.layers.Add, UnitClip,
+        keras.layers.InputLayer, keras.layers.PReLU, keras.layers.ReLU, keras.layers.LeakyReLU,
+        keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.Rescaling, keras.layers.Add, UnitClip,
     )  # fmt: skip
     if isinstance(layer, pointwise):
         return 0, 1
@@ -117,6 +117,8 @@ def _context(layer) -> tuple[int, int]:
         return len(FixedBlur.TAPS) // 2, 1
     if isinstance(layer, keras.layers.Conv2D) and _movable_conv(layer):
         return layer.kernel_size[0] // 2, 1
+    if isinstance(layer, keras.layers.DepthwiseConv2D) and tuple(layer.kernel_size) == (1, 1):
+        return 0, 1
     raise ValueError(f"receptive_radius: no rule for layer {layer.name!r} ({type(layer).__name__})")
 
 
@@ -350,6 +352,75 @@ def mixed_bfloat16(model, keep_fp32: tuple[str, ...] = ("head_", "body_")):
         return None
 
     return _rewrite(_functional(model), rule)
+
+
+def nearest_as_shuffle(model):
+    """Every nearest-neighbour upsampling as a fixed 1x1 conv (each channel copied to the s*s sub-pixel
+    channels) and a pixel shuffle: the same values. LiteRT's XNNPACK runs CONV_2D and DEPTH_TO_SPACE but
+    not the TILE a nearest resize converts to (it would split the graph and run on LiteRT's own kernels)."""
+    keras = _keras()
+    from keras_srgan.models.layers import PixelShuffle
+
+    def rule(layer, args, kwargs, graph):
+        if not (isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest"):
+            return None
+        s, channels = int(layer.size[0]), int(args[0].shape[-1])
+        kernel = np.zeros((1, 1, channels, channels * s * s), np.float32)
+        for k in range(s * s):  # depth_to_space puts channel k * C + c at sub-pixel k of channel c
+            kernel[0, 0, np.arange(channels), k * channels + np.arange(channels)] = 1.0
+        conv = keras.layers.Conv2D(
+            channels * s * s,
+            1,
+            padding="same",
+            use_bias=False,
+            dtype=layer.dtype_policy,
+            name=f"{layer.name}_conv",
+        )
+        y = conv(args[0])
+        conv.set_weights([kernel])
+        return PixelShuffle(s, dtype=layer.dtype_policy, name=f"{layer.name}_shuffle")(y)
+
+    return _rewrite(_functional(model), rule)
+
+
+def prelu_for_int8(model, leak: float = 0.125):
+    """Every PReLU as ``A x + B leaky_relu(x, leak)``, with per-channel ``A = (alpha - leak) / (1 - leak)``
+    and ``B = (1 - alpha) / (1 - leak)`` as 1x1 depthwise convs: exact in float (x > 0: A + B = 1; x < 0:
+    A + B leak = alpha). Why: XNNPACK has no int8 PRELU, so each one ran on LiteRT's single-threaded
+    broadcasting kernel (srresnet int8 at 128x128: 399 ms before, 143 after, docs/mobile.md); LEAKY_RELU,
+    DEPTHWISE_CONV_2D (weights quantized per channel) and ADD it runs in int8."""
+    keras = _keras()
+
+    def rule(layer, args, kwargs, graph):
+        if not _shared_prelu(layer):
+            return None
+        alpha = np.asarray(layer.alpha.numpy(), np.float64).reshape(1, 1, -1, 1)
+        x = args[0]
+        policy = layer.dtype_policy
+        leaky = keras.layers.LeakyReLU(negative_slope=leak, dtype=policy, name=f"{layer.name}_leaky")(x)
+        out = []
+        for source, gain, part in (
+            (x, (alpha - leak) / (1 - leak), "x"),
+            (leaky, (1 - alpha) / (1 - leak), "leaky"),
+        ):
+            conv = keras.layers.DepthwiseConv2D(
+                1, use_bias=False, dtype=policy, name=f"{layer.name}_{part}_gain"
+            )
+            out.append(conv(source))
+            conv.set_weights([gain.astype(np.float32)])
+        return keras.layers.Add(dtype=policy, name=f"{layer.name}_sum")(out)
+
+    return _rewrite(_functional(model), rule)
+
+
+def without_clip(model):
+    """The model without its ``UnitClip`` (the int8 LiteRT file clips by its output's quantized range)."""
+    from keras_srgan.models.layers import UnitClip
+
+    return _rewrite(
+        _functional(model),
+        lambda layer, args, kwargs, graph: args[0] if isinstance(layer, UnitClip) else None,
+    )
 
 
 def with_clip(model):

@@ -90,6 +90,24 @@ class BlurDownsample(layers.Layer):
         return (n, None if h is None else (h + 1) // 2, None if w is None else (w + 1) // 2, c)
 
 
+def _mirrored(x, border: int):
+    """``x`` [N, H, W, C] with ``border`` rows and columns mirrored on each side (edge pixel repeated, as
+    numpy's "symmetric" pad), built from one-row slices and a concat: exporters' runtimes run those
+    where a MIRROR_PAD op would fall back (LiteRT's XNNPACK has none)."""
+    for axis in (1, 2):
+        head = [x[_rows(axis, i, i + 1)] for i in range(border - 1, -1, -1)]
+        tail = [x[_rows(axis, -1 - i, -i or None)] for i in range(border)]
+        x = ops.concatenate([*head, x, *tail], axis=axis)
+    return x
+
+
+def _rows(axis: int, start: int, stop: int | None) -> tuple:
+    """The NHWC index of rows (axis 1) or columns (axis 2) ``start:stop``."""
+    index = [slice(None)] * 4
+    index[axis] = slice(start, stop)
+    return tuple(index)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FixedBlur(layers.Layer):
     """A fixed separable [1, 2, 2, 2, 1] / 8 blur per channel, same size out, mirrored borders (no weights).
@@ -106,8 +124,7 @@ class FixedBlur(layers.Layer):
         channels = inputs.shape[-1]
         taps = ops.convert_to_tensor(self.TAPS, dtype=inputs.dtype) / sum(self.TAPS)
         kernel = ops.tile(ops.reshape(ops.outer(taps, taps), (5, 5, 1, 1)), (1, 1, channels, 1))
-        padded = ops.pad(inputs, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="symmetric")
-        return ops.depthwise_conv(padded, kernel, strides=1, padding="valid")
+        return ops.depthwise_conv(_mirrored(inputs, 2), kernel, strides=1, padding="valid")
 
     def compute_output_shape(self, input_shape):
         return input_shape
