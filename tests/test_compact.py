@@ -187,7 +187,11 @@ def test_files_of_the_earlier_subclassed_layout_still_load(name, tmp_path):
     folder = Path(__file__).parent / "data" / "legacy"
     expected = np.load(folder / "outputs.npz")
     model = load_generator(folder / f"{name}.weights.h5")
-    np.testing.assert_array_equal(model(expected["lr"]).numpy(), expected[name])
-    # and a file in the current layout round-trips as before
+    # The outputs were computed on an AMX CPU: identical there; with oneDNN held to AVX2 (other conv
+    # kernels) up to 7.7e-6. One weight in a wrong place moves these [0, 1] outputs by about 0.1 or more.
+    np.testing.assert_allclose(model(expected["lr"]).numpy(), expected[name], rtol=0, atol=2e-5)
+    # and a file in the current layout round-trips bit for bit
     rewritten = write_generator(model, tmp_path / name)[0]
-    np.testing.assert_array_equal(load_generator(rewritten)(expected["lr"]).numpy(), expected[name])
+    np.testing.assert_array_equal(
+        load_generator(rewritten)(expected["lr"]).numpy(), model(expected["lr"]).numpy()
+    )
