@@ -234,3 +234,52 @@ def test_the_exported_graph_equalises_as_the_cli_does(h, w):
     np.testing.assert_allclose(
         as_float.numpy(), np.clip(reference, 0, 1), rtol=0, atol=5e-7
     )  # measured 1.2e-7
+
+
+def test_the_loop_free_graph_equalises_a_batch_as_the_cli_does():
+    """``graph.equalized_batch`` (what the whole-image ONNX and LiteRT files run) against ``phase.equalize``
+    image by image: two images of a size with partial blocks, each with its own drifting pattern."""
+    import tensorflow as tf
+
+    from keras_srgan.exporters.graph import equalized_batch
+
+    lrs, srs = [], []
+    for seed in (3, 4):
+        lr = _smooth_lr(45, 70, seed=seed)
+        up = _bicubic_up(lr)
+        ramp = np.linspace(0.2, 1.0, up.shape[0])[:, None, None]
+        srs.append(np.clip(up + ramp * _tile(_pattern(6 / 255, seed=seed), *up.shape[:2]), 0, 1))
+        lrs.append(lr)
+    sr, lr = np.stack(srs).astype(np.float32), np.stack(lrs)
+    got = tf.function(lambda s, low: equalized_batch(s, low, SCALE))(tf.constant(sr), tf.constant(lr)).numpy()
+    for i in range(2):
+        expected = np.clip(phase.equalize(sr[i], lr[i], SCALE, np.float64), 0, 1)
+        np.testing.assert_allclose(got[i], expected, rtol=0, atol=5e-7)  # measured 6e-8 (AMX)
+        as_uint8 = [np.rint(x * 255).astype(np.uint8) for x in (got[i], sr[i])]
+        assert grid_score(as_uint8[0]) < grid_score(as_uint8[1]) - 0.5
+
+
+def test_whole_image_onnx_and_litert_files_carry_the_equalisation(tmp_path, tiny_generator):
+    """Weights that ask for equalisation: the dynamic float ONNX and LiteRT files give the CLI's picture
+    (Keras, then ``phase.equalize``) and say so in the manifest; a fixed-size tile file says it does not."""
+    from keras_srgan.exporters import export
+    from keras_srgan.exporters.formats import onnx_runner, tflite_runner
+    from keras_srgan.exporters.parity import keras_reference
+    from keras_srgan.models import build_generator
+
+    flagged = build_generator(scale=4, num_blocks=2, filters=8, phase_equalize=True)
+    flagged.set_weights(tiny_generator.get_weights())
+    entries = export(flagged, ["onnx", "tflite"], tmp_path, quantize=["none", "int8"], calibration_samples=4)
+    entries += export(flagged, ["tflite"], tmp_path, input_size="32x32")
+    carried = {e["path"]: e["post_processing_in_artifact"] for e in entries}
+    assert carried == {
+        "onnx/srgan.onnx": True,
+        "tflite/srgan_float32.tflite": True,
+        "tflite/srgan_int8.tflite": False,
+        "tflite/srgan_float32_32x32.tflite": False,
+    }
+    assert all(e["post_processing"] == ["phase_equalize"] for e in entries)
+    lr = (_smooth_lr(37, 50, seed=9)[None]).astype(np.float32)
+    cli = phase.equalize(keras_reference(flagged, lr)[0], lr[0], SCALE, np.float32)
+    for path, runner in (("onnx/srgan.onnx", onnx_runner), ("tflite/srgan_float32.tflite", tflite_runner)):
+        np.testing.assert_allclose(runner(tmp_path / path)(lr)[0], cli, rtol=0, atol=2e-5)

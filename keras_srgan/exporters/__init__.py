@@ -21,7 +21,7 @@ import numpy as np
 from keras_srgan.defaults import CALIBRATION_SAMPLES, SERVING_MAX_PIXELS, TFLITE_QUANTIZATIONS
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
-from keras_srgan.exporters.formats import FORMATS, require
+from keras_srgan.exporters.formats import FORMATS, carries_post_processing, require
 from keras_srgan.exporters.signatures import FLOAT_SIGNATURE
 from keras_srgan.files import atomic_path
 from keras_srgan.pixels import to_unit
@@ -220,6 +220,10 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict
     pixels = context.get("pixels", "float")
     name = spec.artifact_name(quant, size, pixels)
     final = sub / name
+    post = context["phase_equalize"] and carries_post_processing(fmt, quant, size, pixels)
+    context["equalize_scale"] = context["scale"] if post else None
+    if post:  # the CLI's picture: the generator, then its post-processing
+        reference = _equalized(reference, lr, context["scale"])
     try:
         with atomic_path(final, companions=spec.companions) as tmp:
             context["artifact_info"] = {}
@@ -243,14 +247,21 @@ def _export_one(model, fmt, quant, out: Path, size, lr, reference, context: dict
         "quantization": quant,
         "input_size": list(size) if size else None,
         **({"pixels": pixels} if fmt == "tflite" else {}),
-        # the generator alone: the weights' post-processing (``post_processing``) is the client's to apply
-        "post_processing_in_artifact": not context["phase_equalize"],
+        # else the weights' post-processing (``post_processing``) is the client's to apply
+        "post_processing_in_artifact": post or not context["phase_equalize"],
         **info,
         "sha256": digest,
         "size_bytes": nbytes,
         "parity": result,
         "created": created,
     }
+
+
+def _equalized(sr: np.ndarray, lr: np.ndarray, scale: int) -> np.ndarray:
+    """A batch of SR [0, 1] with the CLI's phase equalisation (``phase.equalize``), float32."""
+    from keras_srgan.inference.phase import equalize
+
+    return np.stack([equalize(s, low, scale, np.float32) for s, low in zip(sr, lr, strict=True)])
 
 
 def _export_savedmodel(model, out: Path, lr, reference, context: dict, created: str) -> dict:
@@ -269,12 +280,8 @@ def _export_savedmodel(model, out: Path, lr, reference, context: dict, created: 
         uint8_lr = parity.parity_image_uint8(None)
         bytes_reference = parity.keras_reference(model, to_unit(uint8_lr)[None])
         if context["phase_equalize"]:  # the CLI's picture: the generator, then its post-processing
-            from keras_srgan.inference.phase import equalize
-
-            def cli(sr, low):
-                return equalize(sr[0], low[0], context["scale"], np.float32)[None]
-
-            reference, bytes_reference = cli(reference, lr), cli(bytes_reference, to_unit(uint8_lr)[None])
+            reference = _equalized(reference, lr, context["scale"])
+            bytes_reference = _equalized(bytes_reference, to_unit(uint8_lr)[None], context["scale"])
         result = parity.check("savedmodel", "none", tmp, lr, reference, loaded=loaded)
         bytes_check = savedmodel.check_bytes_signature(loaded, uint8_lr, bytes_reference)
         if not bytes_check["ok"]:

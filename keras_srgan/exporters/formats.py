@@ -138,6 +138,16 @@ class Format:
     extra_checks: tuple[str, ...] = field(default=())
 
 
+def carries_post_processing(fmt: str, quantization: str, input_size, pixels: str = "float") -> bool:
+    """Whether an artifact can run the weights' whole-image post-processing (the phase equalisation) in
+    its own graph: the SavedModel, and the dynamic-size float ONNX and float32/float16 LiteRT files. A
+    fixed-size file is a tile an app loops over, and an integer graph would quantize the offsets."""
+    if fmt == "savedmodel":
+        return True
+    dynamic_float = input_size is None and pixels == "float"
+    return dynamic_float and (fmt == "onnx" or (fmt == "tflite" and quantization in ("none", "float16")))
+
+
 def _tflite_convert(model, path, quantization, input_size, context) -> None:
     from keras_srgan.exporters import tflite
 
@@ -149,6 +159,7 @@ def _tflite_convert(model, path, quantization, input_size, context) -> None:
         pixels=context.get("pixels", "float"),
         calibration_data=context.get("calibration_data"),
         info=context.setdefault("artifact_info", {}),
+        equalize_scale=context.get("equalize_scale"),
     )
     Path(path).write_bytes(data)
 
@@ -156,7 +167,7 @@ def _tflite_convert(model, path, quantization, input_size, context) -> None:
 def _onnx_convert(model, path, quantization, input_size, context) -> None:
     from keras_srgan.exporters import onnx
 
-    onnx.convert(model, path, input_size)
+    onnx.convert(model, path, input_size, equalize_scale=context.get("equalize_scale"))
 
 
 def _openvino_convert(model, path, quantization, input_size, context) -> None:

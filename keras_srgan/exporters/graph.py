@@ -41,11 +41,13 @@ def clipped(sr: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 1.0)
 
 
-def float_fn(model):
-    """LR [0, 1] -> {"sr": SR [0, 1]}; a dict so the output has a stable name in every runtime."""
+def float_fn(model, equalize_scale: int | None = None):
+    """LR [0, 1] -> {"sr": SR [0, 1]}; a dict so the output has a stable name in every runtime. With
+    ``equalize_scale`` the whole-image phase equalisation follows (``equalized_batch``), as the CLI does."""
 
     def predict_float(lr):
-        return {FLOAT_OUTPUT: clipped(model(lr, training=False))}
+        sr = clipped(model(lr, training=False))
+        return {FLOAT_OUTPUT: sr if equalize_scale is None else equalized_batch(sr, lr, equalize_scale)}
 
     return predict_float
 
@@ -213,131 +215,156 @@ def write_archive(
 
 
 # ------------------------------------------------- phase equalisation (``inference.phase``) in graph ops
+# Batch-first ([N, ...]) and loop-free, so ONNX and LiteRT can run it too; the SavedModel's 16-bit version
+# (``equalized``) walks strips of blocks instead, so a whole-image float copy of the SR never exists.
 
 
 def _bicubic_taps(length: tf.Tensor, scale: int, phase: int) -> tf.Tensor:
     """``[length, 5]`` weights of LR pixels ``cell - 2 .. cell + 2`` for output phase ``phase`` of each cell:
     Pillow's bicubic upsampling (a = -0.5), taps outside the image dropped and the rest renormalised."""
     offset = (phase + 0.5) / scale - 0.5
-    distance = tf.constant([k - offset for k in range(-2, 3)], tf.float64)
-    x = tf.abs(distance)
+    x = tf.abs(tf.constant([k - offset for k in range(-2, 3)], tf.float32))
     cubic = tf.where(
         x < 1, (1.5 * x - 2.5) * x * x + 1, tf.where(x < 2, -0.5 * (((x - 5) * x + 8) * x - 4), 0.0)
     )
     cells = tf.range(length)[:, None] + tf.range(-2, 3)[None, :]
-    inside = tf.cast((cells >= 0) & (cells < length), tf.float64)
-    weights = cubic[None, :] * inside
-    return tf.cast(weights / tf.reduce_sum(weights, 1, keepdims=True), tf.float32)
+    weights = cubic[None, :] * tf.cast((cells >= 0) & (cells < length), tf.float32)
+    return weights / tf.reduce_sum(weights, 1, keepdims=True)
 
 
 def _filtered(lr: tf.Tensor, taps: tf.Tensor, axis: int) -> tf.Tensor:
-    """``lr`` ``[H, W, C]`` filtered along ``axis`` with per-position taps ``[L, 5]`` (zeros beyond the ends)."""
-    pad = [[0, 0]] * 3
+    """``lr`` ``[N, H, W, C]`` filtered along ``axis`` (1 or 2) with per-position taps ``[L, 5]``."""
+    pad = [[0, 0]] * 4
     pad[axis] = [2, 2]
     padded = tf.pad(lr, pad)
     length = tf.shape(lr)[axis]
-    shape = [1, 1, 1]
+    shape = [1, 1, 1, 1]
     shape[axis] = -1
     out = 0.0
     for k in range(5):
-        part = padded[k : k + length] if axis == 0 else padded[:, k : k + length]
+        part = padded[:, k : k + length] if axis == 1 else padded[:, :, k : k + length]
         out += part * tf.reshape(taps[:, k], shape)
     return out
 
 
 def _block_sums(values: tf.Tensor, block: int) -> tf.Tensor:
-    """``[H, W, ...]`` -> ``[ceil(H / block), ceil(W / block), ...]`` sums over ``block`` x ``block`` cells."""
-    h, w = tf.shape(values)[0], tf.shape(values)[1]
+    """``[N, H, W, ...]`` -> ``[N, ceil(H / block), ceil(W / block), ...]`` sums over block x block cells."""
+    h, w = tf.shape(values)[1], tf.shape(values)[2]
     hb, wb = (h + block - 1) // block, (w + block - 1) // block
-    rest = tf.shape(values)[2:]
-    padded = tf.pad(values, [[0, hb * block - h], [0, wb * block - w]] + [[0, 0]] * (len(values.shape) - 2))
-    grouped = tf.reshape(padded, tf.concat([[hb, block, wb, block], rest], 0))
-    return tf.reduce_sum(grouped, [1, 3])
+    rest = tf.shape(values)[3:]
+    pad = [[0, 0], [0, hb * block - h], [0, wb * block - w]] + [[0, 0]] * (len(values.shape) - 3)
+    grouped = tf.reshape(tf.pad(values, pad), tf.concat([[-1, hb, block, wb, block], rest], 0))
+    return tf.reduce_sum(grouped, [2, 4])
+
+
+def _sr_block_sums(sr: tf.Tensor, scale: int, block: int) -> tf.Tensor:
+    """SR ``[N, sH, sW, C]`` float -> ``[N, row blocks, col blocks, s, s, C]`` sums per phase (at most 6-D
+    tensors: LiteRT's limit)."""
+    n, h, w, c = (tf.shape(sr)[i] for i in range(4))
+    span = block * scale
+    hb, wb = (h + span - 1) // span, (w + span - 1) // span
+    padded = tf.pad(sr, [[0, 0], [0, hb * span - h], [0, wb * span - w], [0, 0]])
+    sums = tf.reduce_sum(tf.reshape(padded, [n * hb, block, scale, wb, block, scale * c]), [1, 4])
+    return tf.transpose(tf.reshape(sums, [n, hb, scale, wb, scale, c]), [0, 1, 3, 2, 4, 5])
+
+
+def _field(sr_blocks: tf.Tensor, lr: tf.Tensor, scale: int, block: int, sigma: float) -> tf.Tensor:
+    """``phase.offset_field``: the Gaussian-weighted per-block offset ``[N, row blocks, col blocks, s, s, C]``
+    from the SR's block sums and the LR ``[N, H, W, C]`` (Pillow-bicubic block sums made here)."""
+    h, w = tf.shape(lr)[1], tf.shape(lr)[2]
+    bicubic = []
+    for i in range(scale):
+        by_rows = _filtered(lr, _bicubic_taps(h, scale, i), 1)
+        bicubic.append(
+            tf.stack(
+                [_block_sums(_filtered(by_rows, _bicubic_taps(w, scale, j), 2), block) for j in range(scale)], 3
+            )
+        )
+    counts = _block_sums(tf.ones([1, h, w, 1]), block)  # cells per block
+    counts = tf.reshape(counts, [1, tf.shape(counts)[1], tf.shape(counts)[2], 1, 1, 1])
+    means = (sr_blocks - tf.stack(bicubic, 3)) / counts
+    added = (means - tf.reduce_mean(means, [3, 4], keepdims=True)) * counts
+    spread = sigma / (scale * block)
+    gh, gw = _gaussian(tf.shape(counts)[1], spread), _gaussian(tf.shape(counts)[2], spread)
+
+    def smooth(values):
+        return tf.einsum("ab,nbcijk->nacijk", gh, tf.einsum("cd,nbdijk->nbcijk", gw, values))
+
+    return smooth(added) / smooth(counts)
 
 
 def _interpolation(cells: tf.Tensor, block: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """``phase._interpolation`` in graph ops: (lower block, upper block, weight of the upper) of each cell."""
-    starts = tf.range(0, cells, block)
-    blocks = tf.size(starts)
-    centres = tf.cast(starts + tf.concat([starts[1:], [cells]], 0), tf.float64) / 2.0
-    x = tf.cast(tf.range(cells), tf.float64) + 0.5
+    """``phase._interpolation`` in graph ops: (lower block, upper block, weight of the upper) of each cell,
+    linear between block centres (all regular but the last block's, which may be partial)."""
+    blocks = (cells + block - 1) // block
+    x = tf.cast(tf.range(cells), tf.float32) + 0.5
+    before = tf.cast(blocks - 2, tf.float32) * block + block / 2  # centre of the last full-period block
+    last = tf.cast((blocks - 1) * block + cells, tf.float32) / 2
+    tail = tf.cast(blocks - 2, tf.float32) + (x - before) / (last - before)
+    position = tf.where(x <= before, (x - block / 2) / block, tf.minimum(tail, tf.cast(blocks - 1, tf.float32)))
+    position = tf.maximum(position, 0.0)
     upper_ok = tf.maximum(blocks - 2, 0)
-    index = tf.clip_by_value(tf.searchsorted(centres, x, side="right") - 1, 0, upper_ok)
-    gap = tf.gather(centres, tf.minimum(index + 1, blocks - 1)) - tf.gather(centres, index)
-    t = tf.clip_by_value(tf.math.divide_no_nan(x - tf.gather(centres, index), gap), 0.0, 1.0)
-    lower = tf.minimum(tf.cast(tf.floor(tf.cast(index, tf.float64) + t), tf.int32), upper_ok)
-    t = tf.cast(index, tf.float64) + t - tf.cast(lower, tf.float64)
-    return lower, tf.minimum(lower + 1, blocks - 1), tf.cast(t, tf.float32)
+    lower = tf.minimum(tf.cast(tf.floor(position), tf.int32), upper_ok)
+    return lower, tf.minimum(lower + 1, blocks - 1), position - tf.cast(lower, tf.float32)
 
 
 def _gaussian(blocks: tf.Tensor, sigma: float) -> tf.Tensor:
     """``[blocks, blocks]`` matrix of ``phase._gaussian_smooth``: taps exp(-d^2 / 2 sigma^2), |d| <= ceil(3 sigma)."""
-    d = tf.cast(tf.range(blocks)[:, None] - tf.range(blocks)[None, :], tf.float64)
-    taps = tf.exp(-0.5 * (d / sigma) ** 2) * tf.cast(tf.abs(d) <= math.ceil(3 * sigma), tf.float64)
-    return tf.cast(taps, tf.float32)
+    d = tf.cast(tf.range(blocks)[:, None] - tf.range(blocks)[None, :], tf.float32)
+    return tf.exp(-0.5 * (d / sigma) ** 2) * tf.cast(tf.abs(d) <= math.ceil(3 * sigma), tf.float32)
+
+
+def _offset(field: tf.Tensor, rows, cols, scale: int) -> tf.Tensor:
+    """The per-pixel offset ``[N, rows * s, cols * s, C]`` for the cells of ``rows`` and ``cols``, each a
+    (lower block, upper block, weight) triple of ``_interpolation``."""
+    (row_lo, row_hi, row_t), (col_lo, col_hi, col_t) = rows, cols
+    lower = tf.gather(field, row_lo, axis=1)
+    by_row = lower + tf.reshape(row_t, [1, -1, 1, 1, 1, 1]) * (tf.gather(field, row_hi, axis=1) - lower)
+    left = tf.gather(by_row, col_lo, axis=2)
+    offset = left + tf.reshape(col_t, [1, 1, -1, 1, 1, 1]) * (tf.gather(by_row, col_hi, axis=2) - left)
+    n, h, w, c = (tf.shape(offset)[i] for i in (0, 1, 2, 5))
+    return tf.reshape(tf.transpose(offset, [0, 1, 3, 2, 4, 5]), [n, h * scale, w * scale, c])
+
+
+def equalized_batch(sr: tf.Tensor, lr: tf.Tensor, scale: int, sigma: float = phase.SIGMA_PIXELS) -> tf.Tensor:
+    """``phase.equalize`` for float SR ``[N, sH, sW, C]`` in [0, 1] made from LR ``[N, H, W, C]``, clipped;
+    no loops, for the whole-image ONNX and LiteRT signatures."""
+    block = phase.block_cells(scale)
+    field = _field(_sr_block_sums(sr, scale, block), lr, scale, block, sigma)
+    rows, cols = _interpolation(tf.shape(lr)[1], block), _interpolation(tf.shape(lr)[2], block)
+    return clipped(sr - _offset(field, rows, cols, scale))
 
 
 def equalized(
     sr: tf.Tensor, lr: tf.Tensor, scale: int, dtype: tf.DType, sigma: float = phase.SIGMA_PIXELS
 ) -> tf.Tensor:
-    """``phase.equalize`` in graph ops: SR ``[sH, sW, C]`` (float32 in [0, 1], or uint16) with the local
-    per-phase offset the generator added removed, as ``dtype``; ``lr`` ``[H, W, C]`` float32 in [0, 1].
-
-    The same measurement (block phase means of SR minus Pillow-bicubic(LR), Gaussian-weighted over blocks,
-    linear between block centres), so the exported model gives the CLI's picture; the SR is converted to
-    float one strip of blocks at a time, so a 16-bit SR never exists in float whole.
-    """
+    """``phase.equalize`` for one SR ``[sH, sW, C]`` (float32 in [0, 1], or uint16) made from ``lr``
+    ``[H, W, C]`` float32 in [0, 1], as ``dtype``; the SR is taken to float one strip of blocks at a time
+    (the SavedModel's bounded memory)."""
     s, block = scale, phase.block_cells(scale)
     h, w = tf.shape(lr)[0], tf.shape(lr)[1]
-    channels = lr.shape[-1] or 3
     top = 65535.0 if sr.dtype == tf.uint16 else 1.0
     rows = s * block  # SR rows per strip of blocks
+    hb = (h + block - 1) // block
 
     def unit(part):
-        return tf.cast(part, tf.float32) / top
+        return tf.cast(part, tf.float32)[None] / top
 
-    def sr_sums(i, acc):
-        strip = unit(sr[i * rows : (i + 1) * rows])
-        cells = tf.reshape(strip, [-1, s, w, s, channels])  # [cells, phase, cells, phase, C]
-        sums = _block_sums(tf.transpose(cells, [0, 2, 1, 3, 4]), block)  # [1, col blocks, s, s, C]
-        return i + 1, acc.write(i, sums[0])
+    def sums(i, acc):
+        return i + 1, acc.write(i, _sr_block_sums(unit(sr[i * rows : (i + 1) * rows]), s, block)[0, 0])
 
-    hb = (h + block - 1) // block
     _, acc = tf.while_loop(
-        lambda i, _: i < hb, sr_sums, (0, tf.TensorArray(tf.float32, size=hb)), parallel_iterations=1
+        lambda i, _: i < hb, sums, (0, tf.TensorArray(tf.float32, size=hb)), parallel_iterations=1
     )
-    sr_blocks = acc.stack()  # [row blocks, col blocks, s, s, C]
-    bicubic = []
-    for i in range(s):
-        by_rows = _filtered(lr, _bicubic_taps(h, s, i), 0)
-        bicubic.append(
-            tf.stack([_block_sums(_filtered(by_rows, _bicubic_taps(w, s, j), 1), block) for j in range(s)], 2)
-        )
-    counts = _block_sums(tf.ones([h, w]), block)  # cells per block
-    means = (sr_blocks - tf.stack(bicubic, 2)) / counts[:, :, None, None, None]
-    added = means - tf.reduce_mean(means, [2, 3], keepdims=True)
-    spread = sigma / (s * block)
-    gh, gw = _gaussian(tf.shape(counts)[0], spread), _gaussian(tf.shape(counts)[1], spread)
-    weighted = tf.einsum(
-        "ab,bcijk->acijk", gh, tf.einsum("cd,bdijk->bcijk", gw, added * counts[:, :, None, None, None])
-    )
-    weights = gh @ counts @ tf.transpose(gw)
-    field = weighted / weights[:, :, None, None, None]  # [row blocks, col blocks, s, s, C]
-    col_lo, col_hi, col_t = _interpolation(w, block)
-    row_lo, row_hi, row_t = _interpolation(h, block)
+    field = _field(acc.stack()[None], lr[None], s, block, sigma)
+    all_rows, cols = _interpolation(h, block), _interpolation(w, block)
 
     def strip_out(i, acc):
         first = i * block
         count = tf.minimum(block, h - first)
-        lo, hi = row_lo[first : first + count], row_hi[first : first + count]
-        t = row_t[first : first + count][:, None, None, None, None]
-        by_row = tf.gather(field, lo) + t * (
-            tf.gather(field, hi) - tf.gather(field, lo)
-        )  # [cells, col blocks, s, s, C]
-        left, right = tf.gather(by_row, col_lo, axis=1), tf.gather(by_row, col_hi, axis=1)
-        offset = left + col_t[None, :, None, None, None] * (right - left)  # [cells, cells, s, s, C]
-        offset = tf.reshape(tf.transpose(offset, [0, 2, 1, 3, 4]), [count * s, w * s, channels])
-        return i + 1, acc.write(i, _as(unit(sr[first * s : (first + count) * s]) - offset, dtype))
+        part = tuple(v[first : first + count] for v in all_rows)
+        offset = _offset(field, part, cols, s)
+        return i + 1, acc.write(i, _as(unit(sr[first * s : (first + count) * s]) - offset, dtype)[0])
 
     _, out = tf.while_loop(
         lambda i, _: i < hb,
@@ -345,4 +372,4 @@ def equalized(
         (0, tf.TensorArray(dtype, size=hb, infer_shape=False)),
         parallel_iterations=1,
     )
-    return tf.ensure_shape(out.concat(), [None, None, channels])
+    return tf.ensure_shape(out.concat(), [None, None, lr.shape[-1] or 3])

@@ -16,8 +16,15 @@ def artifact_name(input_size: tuple[int, int] | None = None) -> str:
     return "srgan.onnx" if input_size is None else f"srgan_{input_size[0]}x{input_size[1]}.onnx"
 
 
-def convert(model, path: str | Path, input_size: tuple[int, int] | None = None, opset: int = OPSET) -> None:
-    """Write the ONNX model of the float interface to ``path``; dims get readable names."""
+def convert(
+    model,
+    path: str | Path,
+    input_size: tuple[int, int] | None = None,
+    opset: int = OPSET,
+    equalize_scale: int | None = None,
+) -> None:
+    """Write the ONNX model of the float interface to ``path``; dims get readable names. ``equalize_scale``:
+    the whole-image phase equalisation in the graph too (``graph.float_fn``)."""
     import tensorflow as tf
 
     from keras_srgan.exporters.formats import require
@@ -26,7 +33,7 @@ def convert(model, path: str | Path, input_size: tuple[int, int] | None = None, 
     tf2onnx = require("tf2onnx", "ONNX export")
     onnx = require("onnx", "ONNX export")
     spec = float_spec(input_size)
-    fn = tf.function(float_fn(model), input_signature=[spec], autograph=False)
+    fn = tf.function(float_fn(model, equalize_scale), input_signature=[spec], autograph=False)
     try:
         proto, _ = tf2onnx.convert.from_function(fn, input_signature=[spec], opset=opset)
     except Exception as exc:

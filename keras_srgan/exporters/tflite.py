@@ -178,21 +178,31 @@ def _model_graph(model, integer: bool, in_unit: float, out_unit: float) -> Calla
     return graph
 
 
-def litert_function(model, quantization: str, pixels: str, input_size: tuple[int, int] | None):
+def litert_function(
+    model,
+    quantization: str,
+    pixels: str,
+    input_size: tuple[int, int] | None,
+    equalize_scale: int | None = None,
+):
     """(tf-traceable LR -> {"sr": SR}, its input TensorSpec): the function a TFLite file is converted from.
 
     Float pixels: float32 [0, 1] both ways, clipped. uint8 pixels: float files take uint8 (cast in the
     graph) and round to uint8. The int8 file's graph is the float-pixel one with its input and output
     ranges pinned to [0, 1] by fake-quant ops: the converter then quantizes both with scale 1/255 and
     zero point 0, so the uint8 bytes in and out are exactly the pixel values (and the range clips).
+    ``equalize_scale`` (float pixels, float32/float16 files): the whole-image phase equalisation follows.
     """
     import tensorflow as tf
 
+    from keras_srgan.exporters.graph import equalized_batch
     from keras_srgan.exporters.signatures import FLOAT_INPUT, FLOAT_OUTPUT
 
     integer = quantization in CALIBRATED  # int16x8 too: its converter has no 16-bit PRELU either
     int8 = quantization == "int8"
     shape = [None, None, None, 3] if input_size is None else [1, int(input_size[0]), int(input_size[1]), 3]
+    if equalize_scale is not None and (integer or quantization == "dynamic"):
+        raise UserError("the phase equalisation is carried by float-pixel float32/float16 files only")
     if pixels == "float":
         graph = _model_graph(model, integer, 1.0, 1.0)
 
@@ -200,7 +210,8 @@ def litert_function(model, quantization: str, pixels: str, input_size: tuple[int
             y = graph(lr)
             if int8:  # the quantized output range [0, 1] clips; no int8 MINIMUM/RELU that XNNPACK lacks
                 return {FLOAT_OUTPUT: tf.quantization.fake_quant_with_min_max_args(y, 0.0, 1.0, num_bits=8)}
-            return {FLOAT_OUTPUT: tf.clip_by_value(y, 0.0, 1.0)}
+            y = tf.clip_by_value(y, 0.0, 1.0)
+            return {FLOAT_OUTPUT: y if equalize_scale is None else equalized_batch(y, lr, equalize_scale)}
 
         return fn, tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)
     if int8:  # the same graph as the float-pixel file; only the converter's I/O types change
@@ -212,6 +223,8 @@ def litert_function(model, quantization: str, pixels: str, input_size: tuple[int
             return {FLOAT_OUTPUT: y}
 
         return fn_int, tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)
+    if equalize_scale is not None:
+        raise UserError("the phase equalisation is carried by float-pixel float32/float16 files only")
     graph = _model_graph(model, integer, 1.0 / 255.0, 255.0)
 
     def fn_u8(lr):
@@ -233,6 +246,7 @@ def convert(
     pixels: str = "float",
     calibration_data: list[str | os.PathLike] | None = None,
     info: dict | None = None,
+    equalize_scale: int | None = None,
 ) -> bytes:
     """The .tflite flatbuffer for one quantization mode (``input_size`` fixes the shape to [1, H, W, 3]).
 
@@ -258,18 +272,20 @@ def convert(
         crops = calibration_crops(calibration_samples, crop, source=source)
         if info is not None:
             info["calibration"] = calibration_record(source, calibration_samples, crop)
-    with _function_saved_model(model, quantization, pixels, input_size) as (tmp, signature):
+    with _function_saved_model(model, quantization, pixels, input_size, equalize_scale) as (tmp, signature):
         return _convert(tmp, signature, quantization, pixels, crops)
 
 
 @contextmanager
-def _function_saved_model(model, quantization: str, pixels: str, input_size) -> Iterator[tuple[str, str]]:
+def _function_saved_model(
+    model, quantization: str, pixels: str, input_size, equalize_scale: int | None = None
+) -> Iterator[tuple[str, str]]:
     """A temporary SavedModel holding only the LiteRT function's signature."""
     import keras
 
     from keras_srgan.exporters.signatures import FLOAT_SIGNATURE, UINT8_SIGNATURE
 
-    fn, spec = litert_function(model, quantization, pixels, input_size)
+    fn, spec = litert_function(model, quantization, pixels, input_size, equalize_scale)
     signature = FLOAT_SIGNATURE if pixels == "float" else UINT8_SIGNATURE
     with tempfile.TemporaryDirectory(prefix="keras-srgan-tflite-") as tmp:
         archive = keras.export.ExportArchive()
