@@ -6,8 +6,8 @@
 Each HR image of ``--data`` is cropped to a multiple of 4 and bicubic-downsampled (the protocol's LR) and
 upscaled by ``keras-srgan upscale`` (the Python API with the CLI's defaults: engine, precision, tiling and
 the weights' post-processing). The same LR goes through every whole-image artifact of the export folder
-that is there: the SavedModel's ``serving_default`` (PNG bytes in and out), the dynamic ONNX file and the
-float32 LiteRT file (float in, rounded to uint8 as the CLI rounds). Per image and artifact: PSNR against
+that is there: the SavedModel's ``serving_default`` (PNG bytes in and out), the dynamic ONNX file, the
+OpenVINO IR (fp32) and the float32 LiteRT file (float in, rounded to uint8 as the CLI rounds). Per image and artifact: PSNR against
 the CLI's output and the grid score (``metrics.grid_score``; photographs sit near 0, a pixel-shuffle grid
 well above 0.15). Table to stdout, JSON beside it.
 """
@@ -25,12 +25,22 @@ import numpy as np  # noqa: E402
 from _common import DATA, RESULTS, describe_machine, machine, table, write_json  # noqa: E402
 from PIL import Image  # noqa: E402
 
-ARTIFACTS = {"savedmodel": "savedmodel", "onnx": "onnx/srgan.onnx", "litert": "tflite/srgan_float32.tflite"}
+ARTIFACTS = {
+    "savedmodel": "savedmodel",
+    "onnx": "onnx/srgan.onnx",
+    "openvino": "openvino/srgan.xml",
+    "litert": "tflite/srgan_float32.tflite",
+}
 
 
 def _runners(export_dir: Path) -> dict:
     """name -> uint8 LR [H, W, 3] -> uint8 SR, for each artifact present in the export folder."""
-    from keras_srgan.exporters.formats import onnx_runner, run_savedmodel_bytes, tflite_runner
+    from keras_srgan.exporters.formats import (
+        onnx_runner,
+        openvino_runner,
+        run_savedmodel_bytes,
+        tflite_runner,
+    )
     from keras_srgan.pixels import to_uint8
 
     runners = {}
@@ -46,7 +56,7 @@ def _runners(export_dir: Path) -> dict:
             return run_savedmodel_bytes(loaded, [buffer.getvalue()])[0]
 
         runners["savedmodel"] = served
-    for name, make in (("onnx", onnx_runner), ("litert", tflite_runner)):
+    for name, make in (("onnx", onnx_runner), ("openvino", openvino_runner), ("litert", tflite_runner)):
         path = export_dir / ARTIFACTS[name]
         if path.exists():
             run = make(path)
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runners = _runners(args.export_dir)
     if not runners:
-        sys.exit(f"error: {args.export_dir}: no savedmodel, {ARTIFACTS['onnx']} or {ARTIFACTS['litert']}")
+        sys.exit(f"error: {args.export_dir}: none of {', '.join(ARTIFACTS.values())}")
     cli = Upscaler.from_weights(args.weights)
     results = {}
     for path in list_images(args.data):

@@ -140,12 +140,12 @@ class Format:
 
 def carries_post_processing(fmt: str, quantization: str, input_size, pixels: str = "float") -> bool:
     """Whether an artifact can run the weights' whole-image post-processing (the phase equalisation) in
-    its own graph: the SavedModel, and the dynamic-size float ONNX and float32/float16 LiteRT files. A
+    its own graph: the SavedModel, and the dynamic-size ONNX, OpenVINO and float32/float16 LiteRT files. A
     fixed-size file is a tile an app loops over, and an integer graph would quantize the offsets."""
     if fmt == "savedmodel":
         return True
     dynamic_float = input_size is None and pixels == "float"
-    return dynamic_float and (fmt == "onnx" or (fmt == "tflite" and quantization in ("none", "float16")))
+    return dynamic_float and (fmt != "tflite" or quantization in ("none", "float16"))
 
 
 def _tflite_convert(model, path, quantization, input_size, context) -> None:
@@ -173,7 +173,7 @@ def _onnx_convert(model, path, quantization, input_size, context) -> None:
 def _openvino_convert(model, path, quantization, input_size, context) -> None:
     from keras_srgan.exporters import openvino
 
-    openvino.convert(model, path, input_size)
+    openvino.convert(model, path, input_size, equalize_scale=context.get("equalize_scale"))
 
 
 def _describe(module: str) -> Callable[[str | Path], dict]:

@@ -1,4 +1,4 @@
-"""OpenVINO IR export (``.xml`` graph + ``.bin`` weights) through Keras 3's ``model.export(format="openvino")``.
+"""OpenVINO IR export (``.xml`` graph + ``.bin`` weights) through ``openvino.convert_model``.
 
 The exported model is the transformed generator with the float contract of every other artifact
 (input ``lr`` float32 ``[N, H, W, 3]`` in [0, 1], output ``sr`` in [0, 1]). Weights stay float32 in
@@ -9,7 +9,6 @@ what ``keras_srgan.inference.openvino_engine.OpenVINOEngine`` does with this sam
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from keras_srgan.errors import UserError
@@ -24,29 +23,23 @@ def bin_path(xml: str | os.PathLike) -> Path:
     return Path(xml).with_suffix(".bin")
 
 
-def convert(model, path: str | os.PathLike, input_size: tuple[int, int] | None = None) -> None:
-    """Write ``path`` (.xml) and its .bin for the Keras ``model`` (output in [0, 1], clipped in the IR)."""
+def convert(
+    model, path: str | os.PathLike, input_size: tuple[int, int] | None = None, equalize_scale: int | None = None
+) -> None:
+    """Write ``path`` (.xml) and its .bin: the float interface of ``graph.float_fn`` (output clipped to
+    [0, 1]; with ``equalize_scale``, the whole-image phase equalisation too), converted by OpenVINO."""
     import tensorflow as tf
 
     from keras_srgan.exporters.formats import require
+    from keras_srgan.exporters.graph import float_fn, float_spec
     from keras_srgan.exporters.signatures import FLOAT_INPUT, FLOAT_OUTPUT
-    from keras_srgan.inference.transforms import with_clip
 
     ov = require("openvino", "OpenVINO export")
-    shape = [None, None, None, 3] if input_size is None else [1, int(input_size[0]), int(input_size[1]), 3]
-    unit = with_clip(model)
-    with tempfile.TemporaryDirectory(prefix="keras-srgan-openvino-") as tmp:
-        raw = os.path.join(tmp, "model.xml")
-        try:
-            unit.export(
-                raw,
-                format="openvino",
-                input_signature=[tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)],
-                verbose=False,
-            )
-            ov_model = ov.Core().read_model(raw)
-        except Exception as exc:
-            raise UserError(f"OpenVINO could not convert the generator: {error_reason(exc)}") from None
+    fn = tf.function(float_fn(model, equalize_scale), input_signature=[float_spec(input_size)])
+    try:
+        ov_model = ov.convert_model(fn.get_concrete_function())
+    except Exception as exc:
+        raise UserError(f"OpenVINO could not convert the generator: {error_reason(exc)}") from None
     ov_model.inputs[0].get_tensor().set_names({FLOAT_INPUT})
     ov_model.outputs[0].get_tensor().set_names({FLOAT_OUTPUT})
     ov.save_model(ov_model, str(path), compress_to_fp16=False)
