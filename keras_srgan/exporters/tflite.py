@@ -201,7 +201,7 @@ def litert_function(
     integer = quantization in CALIBRATED  # int16x8 too: its converter has no 16-bit PRELU either
     int8 = quantization == "int8"
     shape = [None, None, None, 3] if input_size is None else [1, int(input_size[0]), int(input_size[1]), 3]
-    if equalize_scale is not None and (integer or quantization == "dynamic"):
+    if equalize_scale is not None and (integer or quantization == "dynamic" or pixels != "float"):
         raise UserError("the phase equalisation is carried by float-pixel float32/float16 files only")
     if pixels == "float":
         graph = _model_graph(model, integer, 1.0, 1.0)
@@ -223,8 +223,6 @@ def litert_function(
             return {FLOAT_OUTPUT: y}
 
         return fn_int, tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)
-    if equalize_scale is not None:
-        raise UserError("the phase equalisation is carried by float-pixel float32/float16 files only")
     graph = _model_graph(model, integer, 1.0 / 255.0, 255.0)
 
     def fn_u8(lr):
@@ -242,7 +240,6 @@ def convert(
     quantization: str = "none",
     input_size: tuple[int, int] | None = None,
     calibration_samples: int = 32,
-    saved_model: str | Path | None = None,
     pixels: str = "float",
     calibration_data: list[str | os.PathLike] | None = None,
     info: dict | None = None,
@@ -251,12 +248,10 @@ def convert(
     """The .tflite flatbuffer for one quantization mode (``input_size`` fixes the shape to [1, H, W, 3]).
 
     ``pixels="uint8"`` (needs ``input_size``): the phone interface, uint8 RGB in and out.
-    ``saved_model`` is accepted for compatibility and ignored: every mode now converts its own graph.
     ``calibration_data``: folders of HR training images for int8/int16x8 (default: T91 and BSDS200
     under ``data_root()`` when present, else the bundled samples). ``info``, when given, receives what
     the manifest should record (the calibration source).
     """
-    del saved_model
     if quantization not in QUANTIZATIONS:
         raise UserError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
     if pixels not in PIXELS:
@@ -293,16 +288,6 @@ def _function_saved_model(
         archive.add_endpoint(signature, fn, input_signature=[spec])
         archive.write_out(tmp, verbose=False)
         yield tmp, signature
-
-
-@contextmanager
-def float_saved_model(model, input_size: tuple[int, int] | None = None) -> Iterator[str]:
-    """A temporary SavedModel with only the float signature (kept for callers that share one)."""
-    from keras_srgan.exporters.graph import write_archive
-
-    with tempfile.TemporaryDirectory(prefix="keras-srgan-tflite-") as tmp:
-        write_archive(model, tmp, input_size=input_size)
-        yield tmp
 
 
 def _convert(saved_model: str, signature: str, quantization: str, pixels: str, crops) -> bytes:
