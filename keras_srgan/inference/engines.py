@@ -116,12 +116,20 @@ def numpy_call(run, lr: np.ndarray) -> np.ndarray:
 
 
 class RefreshingEngine:
-    """Rebuild when the generator's weights change (the engines hold copies, not the Keras variables)."""
+    """What both engines share: checked precision, scale, and a rebuild when the generator's weights
+    change (the engines hold copies, not the Keras variables)."""
 
-    generator: object
-    _key: str
     _checksum: int | None = None
     _snapshot = None
+
+    def __init__(self, generator, precision: str, scale: int | None = None):
+        if precision not in ("fp32", "bf16"):
+            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
+        self.generator = generator
+        self.precision = precision
+        self.scale = int(scale) if scale is not None else generator_scale(generator)
+        self.note: str | None = None
+        self._key = "" if generator is None else weights_key(generator)
 
     def refresh(self) -> bool:
         """Rebuild if the generator's weights changed since this engine was built; returns whether it did.
@@ -165,13 +173,7 @@ class TensorFlowEngine(RefreshingEngine):
     name = "tensorflow"
 
     def __init__(self, generator, precision: str = "fp32"):
-        if precision not in ("fp32", "bf16"):
-            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
-        self.generator = generator
-        self.scale = generator_scale(generator)
-        self.precision = precision
-        self.note: str | None = None
-        self._key = weights_key(generator)
+        super().__init__(generator, precision)
         self._build()
 
     def _build(self) -> None:

@@ -66,18 +66,6 @@ def convert_parts(generator) -> tuple[dict, dict]:
     return out, transforms.radii(keras_parts)
 
 
-def write_irs(models: dict, radii: dict, xml: Path) -> None:
-    """Save each part beside ``xml`` and the radii (``.json``), atomically; the whole model last, so its
-    file existing means the set is complete."""
-    import openvino as ov
-
-    write_atomic_text(xml.with_suffix(".json"), json.dumps(radii) + "\n")
-    for part in ("body", "tail", "full"):
-        if part in models:
-            with atomic_path(part_path(xml, part), companions=(".bin",)) as tmp:
-                ov.save_model(models[part], str(tmp), compress_to_fp16=False)
-
-
 def cached_ir(xml: Path) -> bool:
     """Whether the whole set of ``xml`` is cached; if so it is marked recently used (what ``prune_cache``
     keeps; a read-only cache is left alone)."""
@@ -163,20 +151,15 @@ class OpenVINOEngine(engines.RefreshingEngine):
         ir: str | os.PathLike | None = None,
         scale: int | None = None,
     ):
-        if precision not in ("fp32", "bf16"):
-            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
         if (generator is None) == (ir is None):
             raise ValueError("pass a generator or an IR path, not both")
+        super().__init__(generator, precision, scale)
         self._ov = _import_openvino()
-        self.generator = generator
-        self.scale = int(scale) if scale is not None else engines.generator_scale(generator)
-        self.note: str | None = None
         if precision == "bf16" and not runs_bf16():
             # OpenVINO would run fp32 anyway; bf16 features between the tiling stages would then add a
             # rounding the whole model does not have
-            precision = "fp32"
+            self.precision = "fp32"
             self.note = "keras-srgan: OpenVINO has no bf16 on this CPU; running fp32"
-        self.precision = precision
         self.cache = _cache_folder(cache)
         self.core = self._ov.Core()
         if "CPU" not in self.core.available_devices:
@@ -189,18 +172,17 @@ class OpenVINOEngine(engines.RefreshingEngine):
                 self.cache = None  # a read-only home: run without the disk cache
         supported = set(self.core.get_property("CPU", "SUPPORTED_PROPERTIES"))
         self.config = {
-            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
             "PERFORMANCE_HINT": "LATENCY",
             **{key: value for key, value in CPU_PROPERTIES.items() if key in supported},
         }
         self._lock = threading.Lock()
-        self._key = "" if ir is not None else engines.weights_key(generator)
         self.ir_path = Path(ir) if ir is not None else None
         self._build()
 
     def _build(self) -> None:
         if self.generator is not None:
-            self.ir_path = self._ir()
+            self.ir_path = self._cached_ir()
         if self.ir_path is None:
             self._models, found = convert_parts(self.generator)
         else:
@@ -223,8 +205,9 @@ class OpenVINOEngine(engines.RefreshingEngine):
         """The whole model's OpenVINO graph (``ov.Model``)."""
         return self._models["full"]
 
-    def _ir(self) -> Path | None:
-        """The cached IR for these weights, written (atomically) if missing; None without a cache."""
+    def _cached_ir(self) -> Path | None:
+        """The cached IR for these weights; None without a cache. If missing, each part is written beside
+        it with the radii (``.json``), atomically, the whole model last: its file means the set is complete."""
         if self.cache is None:
             return None
         folder = self.cache / "openvino"
@@ -232,7 +215,12 @@ class OpenVINOEngine(engines.RefreshingEngine):
         if cached_ir(xml):
             return xml
         try:
-            write_irs(*convert_parts(self.generator), xml)
+            models, radii = convert_parts(self.generator)
+            write_atomic_text(xml.with_suffix(".json"), json.dumps(radii) + "\n")
+            for part in ("body", "tail", "full"):
+                if part in models:
+                    with atomic_path(part_path(xml, part), companions=(".bin",)) as tmp:
+                        self._ov.save_model(models[part], str(tmp), compress_to_fp16=False)
         except OSError:
             return None
         finally:

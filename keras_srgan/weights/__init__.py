@@ -75,18 +75,15 @@ def write_preset(model, folder: str | os.PathLike, extra: dict | None = None) ->
     return folder
 
 
-def is_preset(path: Path) -> bool:
-    return path.is_dir() and (path / PRESET_CONFIG).is_file() and (path / PRESET_WEIGHTS).is_file()
-
-
 def _local(spec: str | os.PathLike) -> tuple[Path, Path, bool]:
     """(weights file, its metadata file, whether a preset) of a local spec: a shipped name's or preset
     folder's ``model.weights.h5``, a run folder's ``generator.weights.h5``, or the file itself."""
     folder = WEIGHTS_DIR / spec if isinstance(spec, str) and spec in shipped_weights() else Path(spec)
-    if is_preset(folder):
+    if folder.is_dir() and (folder / PRESET_CONFIG).is_file() and (folder / PRESET_WEIGHTS).is_file():
         return folder / PRESET_WEIGHTS, folder / PRESET_METADATA, True
     path = folder / f"{GENERATOR_STEM}.weights.h5" if folder.is_dir() else folder
-    return path, sibling_meta(path), False
+    stem = path.name.removesuffix(".weights.h5") if path.name.endswith(".weights.h5") else path.stem
+    return path, path.with_name(stem + ".json"), False
 
 
 def _config(meta: Path) -> dict:
@@ -235,18 +232,13 @@ def _load_legacy_h5(model, path: Path) -> bool:
     with h5py.File(path, "r") as h5:
         if "head" not in h5:
             return False
-        groups: dict[str, list] = {}
+        datasets = {}
         h5.visititems(
-            lambda name, obj: (
-                groups.setdefault(name.rsplit("/vars/", 1)[0], []).append((name, obj[()]))
-                if isinstance(obj, h5py.Dataset)
-                else None
-            )
+            lambda name, obj: datasets.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None
         )
-    values = {
-        g: [v for _, v in sorted(items, key=lambda i: int(i[0].rsplit("/", 1)[-1]))]
-        for g, items in groups.items()
-    }
+    values: dict[str, list] = {}  # group -> its variables, in order
+    for name in sorted(datasets, key=lambda name: int(name.rsplit("/", 1)[-1])):
+        values.setdefault(name.rsplit("/vars/", 1)[0], []).append(datasets[name])
     by_layer: dict[str, list] = {}
     for group, found in values.items():
         for pattern, name in _LEGACY_GROUPS:
@@ -278,12 +270,6 @@ def _load_legacy_h5(model, path: Path) -> bool:
             raise ValueError(f"old layout: no weights of the right shapes for layer {layer.name!r}")
         layer.set_weights(found)
     return True
-
-
-def sibling_meta(weights_path: Path) -> Path:
-    name = weights_path.name
-    stem = name[: -len(".weights.h5")] if name.endswith(".weights.h5") else weights_path.stem
-    return weights_path.with_name(stem + ".json")
 
 
 def is_model(value) -> bool:
