@@ -67,8 +67,7 @@ def convert_parts(generator) -> tuple[dict, dict]:
 
 
 def cached_ir(xml: Path) -> bool:
-    """Whether the whole set of ``xml`` is cached; if so it is marked recently used (what ``prune_cache``
-    keeps; a read-only cache is left alone)."""
+    """Whether the whole set of ``xml`` is cached; if so it is marked recently used, for ``prune_cache``."""
     if not (xml.is_file() and xml.with_suffix(".bin").is_file() and xml.with_suffix(".json").is_file()):
         return False
     try:
@@ -136,9 +135,8 @@ def remember_weights_file(weights, engine) -> None:
 class OpenVINOEngine(engines.RefreshingEngine):
     """The transformed model in OpenVINO on the CPU; one compiled model per input shape (LRU of a few).
 
-    From a generator, the IRs are written to the cache once per weights; from ``ir=`` (an exported or
-    cached ``.xml``) no TensorFlow is needed at all (without the ``-body``/``-tail`` files beside it, the
-    engine has no ``stages`` and large images are tiled with the whole model).
+    From ``ir=`` (an exported or cached ``.xml``) no TensorFlow is needed; without the ``-body``/``-tail``
+    files beside it, the engine has no ``stages`` and large images are tiled with the whole model.
     """
 
     name = "openvino"
@@ -206,8 +204,8 @@ class OpenVINOEngine(engines.RefreshingEngine):
         return self._models["full"]
 
     def _cached_ir(self) -> Path | None:
-        """The cached IR for these weights; None without a cache. If missing, each part is written beside
-        it with the radii (``.json``), atomically, the whole model last: its file means the set is complete."""
+        """The cached IR for these weights (None without a cache); if missing, written atomically part by
+        part, the whole model last: its file means the set is complete."""
         if self.cache is None:
             return None
         folder = self.cache / "openvino"

@@ -158,8 +158,7 @@ def _rewrite(model, rule):
 def _foldable(conv, bn, graph) -> bool:
     keras = _keras()
     return (
-        isinstance(conv, keras.layers.Conv2D)
-        and type(conv) is keras.layers.Conv2D
+        type(conv) is keras.layers.Conv2D
         and isinstance(bn, keras.layers.BatchNormalization)
         and bn.axis in (-1, 3, [-1], [3])
         and conv.get_config().get("activation") == "linear"

@@ -130,8 +130,9 @@ def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
         return None
 
 
-def _load_preset(folder: Path | str, expected_sha: str | None = None):
-    """A preset folder (local, or a ``hf://`` handle Keras downloads) through ``keras.saving.load_model``."""
+def _load_preset(folder: Path | str, expected_sha: str | None = None, what: str = "the preset"):
+    """A preset folder (local, or a ``hf://`` handle Keras downloads) or a ``.keras`` file through
+    ``keras.saving.load_model`` in safe mode."""
     import keras
 
     import keras_srgan.models  # noqa: F401  (registers the serializable classes)
@@ -142,7 +143,7 @@ def _load_preset(folder: Path | str, expected_sha: str | None = None):
     except ImportError as exc:
         raise WeightsError(f"{folder}: {error_reason(exc)} ({HUB_EXTRA})") from None
     except Exception as exc:
-        raise WeightsError(f"{folder}: cannot load the preset ({error_reason(exc)})") from None
+        raise WeightsError(f"{folder}: cannot load {what} ({error_reason(exc)})") from None
 
 
 def _load_remote(handle: str):
@@ -344,15 +345,7 @@ def load_generator(weights: str | os.PathLike | None = None):
     if path.suffix == ".keras":
         if not path.is_file():
             raise WeightsError(f"{path}: no such file")
-        import keras
-
-        import keras_srgan.models  # noqa: F401  (registers the serializable classes)
-
-        try:
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
-        except Exception as exc:
-            reason = error_reason(exc)
-            raise WeightsError(f"{path}: cannot load .keras model ({reason})") from None
+        return _load_preset(path, what=".keras model")
     names = ", ".join(sorted(shipped)) or "none shipped yet"
     if path.exists():
         raise WeightsError(
