@@ -24,6 +24,7 @@ import numpy as np
 from keras_srgan import defaults
 from keras_srgan import precision as precision_policy
 from keras_srgan.errors import UserError, reason
+from keras_srgan.inference import transforms
 from keras_srgan.precision import cpu_has_amx, cpu_has_bf16, has_gpu  # noqa: F401 (re-exported)
 
 ENGINES = defaults.ENGINES
@@ -76,12 +77,10 @@ def resolve_engine(engine: str = "auto") -> tuple[str, str | None]:
 
 def weights_key(generator) -> str:
     """A hash of the architecture, every weight's bytes and the transform version (the IR cache key)."""
-    from keras_srgan.inference.transforms import TRANSFORMS_VERSION
-
     digest = hashlib.blake2b(digest_size=16)
     config = generator.get_config() if hasattr(generator, "get_config") else {}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    digest.update(f"transforms-{TRANSFORMS_VERSION}".encode())
+    digest.update(f"transforms-{transforms.TRANSFORMS_VERSION}".encode())
     for weight in generator.weights:
         digest.update(str(tuple(weight.shape)).encode())
         digest.update(np.ascontiguousarray(np.asarray(weight.numpy())).tobytes())
@@ -177,8 +176,6 @@ class TensorFlowEngine(RefreshingEngine):
         self._build()
 
     def _build(self) -> None:
-        from keras_srgan.inference import transforms
-
         model = transforms.inference_model(self.generator)
         if self.precision == "bf16":
             model = transforms.mixed_bfloat16(model)

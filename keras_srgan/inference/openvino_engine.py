@@ -22,7 +22,8 @@ import numpy as np
 
 from keras_srgan.errors import UserError
 from keras_srgan.files import atomic_path, write_atomic_text
-from keras_srgan.inference import engines
+from keras_srgan.inference import engines, transforms
+from keras_srgan.weights import sha256_of, weights_file
 
 PARTS = ("full", "body", "tail")
 
@@ -53,8 +54,6 @@ def convert_parts(generator) -> tuple[dict, dict]:
     and tail halves (``transforms.parts``), with the LR context each needs (``transforms.radii``)."""
     import openvino as ov
     import tensorflow as tf
-
-    from keras_srgan.inference import transforms
 
     keras_parts = transforms.parts(transforms.inference_model(generator))
     out = {}
@@ -105,20 +104,15 @@ def prune_cache(folder: Path, irs: int = MAX_CACHED_IRS, blobs: int = MAX_CACHED
 
 def file_alias(path: Path, config: dict, folder: Path) -> Path:
     """Where the IR name for a weights *file* is recorded: keyed by the file's SHA-256 and config."""
-    from keras_srgan.inference.transforms import TRANSFORMS_VERSION
-    from keras_srgan.weights import sha256_of
-
     key = hashlib.blake2b(digest_size=16)
     key.update(sha256_of(path).encode())
     key.update(json.dumps(config, sort_keys=True).encode())
-    key.update(f"transforms-{TRANSFORMS_VERSION}".encode())
+    key.update(f"transforms-{transforms.TRANSFORMS_VERSION}".encode())
     return folder / "by-file" / f"{key.hexdigest()}.json"
 
 
 def remember_weights_file(weights, engine) -> None:
     """Record which cached IR belongs to a weights file, so the next process can skip TensorFlow."""
-    from keras_srgan.weights import weights_file
-
     ir = getattr(engine, "ir_path", None)
     found = weights_file(weights)
     if getattr(engine, "name", None) != "openvino" or ir is None or found is None or engine.generator is None:
@@ -377,8 +371,6 @@ def openvino_from_file(
     repeated ``keras-srgan upscale`` does not need once the IR of those exact weights is cached. Returns
     None (take the normal path) when the engine would not be OpenVINO or nothing is cached yet.
     """
-    from keras_srgan.weights import weights_file
-
     if cache is False:
         return None
     try:
