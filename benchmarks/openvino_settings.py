@@ -68,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from openvino.preprocess import PrePostProcessor
 
     from keras_srgan.exporters import onnx as onnx_exp
-    from keras_srgan.inference import engines  # noqa: F401 (imports ir_cache in its order)
-    from keras_srgan.inference.ir_cache import convert_parts
-    from keras_srgan.inference.openvino_engine import CPU_PROPERTIES
+    from keras_srgan.inference.openvino_engine import CPU_PROPERTIES, convert_parts
     from keras_srgan.weights import load_generator
 
     info = machine()

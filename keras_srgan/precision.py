@@ -1,8 +1,5 @@
-"""Precision: one vocabulary (``auto | fp32 | bf16 | fp16``, ``defaults.PRECISION_NAMES``), the one place
-that reads the machine's features, and the resolver of ``auto`` for training and for each inference engine.
-
-fp16 applies to training only (inference offers ``defaults.PRECISIONS``); ``off``, training's older name
-of fp32, is read as fp32 (``normalise``) so recipes and runs that say it resume unchanged.
+"""Precision: one vocabulary (``auto | fp32 | bf16 | fp16``; fp16 for training only), the one place that
+reads the machine's features, and the resolver of ``auto`` for training and for each inference engine.
 """
 
 from __future__ import annotations
@@ -17,11 +14,11 @@ from keras_srgan.errors import UserError
 
 # The Keras dtype policy each training precision sets.
 TRAINING_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
-USES = ("training", "tensorflow", "openvino")  # what a precision is resolved for
 
 
 def normalise(value: str, allowed: tuple[str, ...] = PRECISION_NAMES, what: str = "precision") -> str:
-    """``value`` in the one vocabulary (older names such as ``off`` mapped); else one error line."""
+    """``value`` in the one vocabulary; ``off``, training's older name of fp32, is read as fp32 so recipes
+    and runs that say it resume unchanged. Else one error line."""
     name = PRECISION_ALIASES.get(value, value)
     if name not in allowed:
         raise UserError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
@@ -95,8 +92,6 @@ def resolve(value: str, use: str = "training") -> str:
     or AMX; measured 1.29x pretraining, 1.66x GAN, 1.8x inference), else fp32; on a GPU the choice is the
     user's. OpenVINO: bf16 with AMX, fp32 without (its bf16 ran at half its fp32 speed below AMX).
     """
-    if use not in USES:
-        raise ValueError(f"use must be one of {USES}, got {use!r}")
     value = normalise(value)
     if value != "auto":
         return value

@@ -192,10 +192,10 @@ def test_openvino_ir_is_cached_per_weights_and_follows_weight_changes(trained_li
     before = first(lr)
     assert any(compiled.iterdir())  # OpenVINO wrote its compiled blob for the next process
 
-    def no_conversion(self):
+    def no_conversion(generator):
         raise AssertionError("converted again although the IR is cached")
 
-    monkeypatch.setattr(openvino_engine.OpenVINOEngine, "_convert", no_conversion)
+    monkeypatch.setattr(openvino_engine, "convert_parts", no_conversion)
     second = openvino_engine.OpenVINOEngine(model, "fp32")
     assert second.ir_path == first.ir_path
     np.testing.assert_array_equal(second(lr), before)

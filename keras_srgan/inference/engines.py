@@ -1,19 +1,13 @@
-"""Inference engines: one small interface, a callable on NHWC float32 batches in [0, 1] -> SR in [0, 1].
+"""Inference engines: callables on NHWC float32 batches in [0, 1] -> SR in [0, 1], one per executor.
 
-Every engine runs the same Keras model, ``transforms.inference_model(generator)`` (BatchNorm folded,
-output conv before the last pixel shuffle), so they differ only in who executes it:
-
-* ``openvino`` (the CPU default, ``openvino_engine``): the model converted once to OpenVINO IR, kept in
-  the user cache folder keyed by the weights, compiled with the precision the CPU runs fast (bf16 with
-  AMX, else fp32) and ``openvino_engine.CPU_PROPERTIES``, one compiled model per window shape, itself cached on disk by OpenVINO so a
-  second process does not compile again.
-* ``tensorflow`` (the GPU default and the fallback): the model in one ``tf.function`` traced once for
-  any size; under bf16 the convs run in bfloat16 while the residual stream stays float32.
-
-``engine="auto"`` picks OpenVINO on a CPU-only machine and falls back to TensorFlow with one line on
-stderr saying why when OpenVINO is not installed or refuses the CPU. Engines that can run the model as
-two halves (the LR body, then the upsampling tail: ``transforms.split_body_tail``) also offer
-``stages()``, which the tiler uses for large images (``tiling.upscale_two_stage``).
+Every engine runs ``transforms.inference_model(generator)`` (BatchNorm folded, output conv before the
+last pixel shuffle). ``openvino`` (the CPU default, ``openvino_engine``) converts it once to an IR cached
+per weights; ``tensorflow`` (the GPU default and the fallback) traces it once in a ``tf.function`` for
+any size. Each engine has ``name``, ``precision``, ``scale``, ``note`` (why a fallback happened),
+``radius`` (LR context for exact tiles, ``transforms.receptive_radius``), ``refresh()`` and ``stages()``:
+the (body, tail) halves of ``transforms.split_body_tail`` for ``tiling.upscale_two_stage``, with
+``stage_radii``, or None. ``Predictor`` runs the untransformed generator: the reference all are checked
+against.
 """
 
 from __future__ import annotations
@@ -24,13 +18,13 @@ import os
 import sys
 import zlib
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from keras_srgan import defaults
 from keras_srgan import precision as precision_policy
 from keras_srgan.errors import UserError, reason
+from keras_srgan.inference import transforms
 from keras_srgan.precision import cpu_has_amx, cpu_has_bf16, has_gpu  # noqa: F401 (re-exported)
 
 ENGINES = defaults.ENGINES
@@ -39,27 +33,6 @@ ENGINE_ENV = "KERAS_SRGAN_ENGINE"
 PRECISION_ENV = "KERAS_SRGAN_PRECISION"
 CACHE_ENV = "KERAS_SRGAN_CACHE_DIR"
 OPENVINO_EXTRA = "pip install openvino (or keras-srgan[openvino])"
-
-
-class Engine(Protocol):
-    """What the tiler and every caller needs: ``engine(lr [N, h, w, 3]) -> sr [N, s*h, s*w, 3]``, float32 [0, 1].
-
-    ``radius``: LR context for exact tiles (``transforms.receptive_radius`` of the model it runs);
-    ``stage_radii``: the same for its body and tail halves when ``stages()`` offers them.
-    """
-
-    name: str
-    precision: str
-    scale: int
-    note: str | None
-    radius: int
-    stage_radii: list[int] | None
-
-    def __call__(self, lr: np.ndarray) -> np.ndarray: ...
-
-    def refresh(self) -> bool: ...
-
-    def stages(self) -> tuple | None: ...
 
 
 def cache_dir() -> Path:
@@ -73,23 +46,18 @@ def cache_dir() -> Path:
 
 def env_choice(value: str, env: str, allowed: tuple[str, ...], what: str) -> str:
     """``value``, or the environment variable ``env`` when it is "auto"; checked against ``allowed``."""
+    source = ""
     if value == "auto":
         value = os.environ.get(env, "auto").strip().lower() or "auto"
         source = f" (from ${env})"
-    else:
-        source = ""
     if value not in allowed:
         raise UserError(f"{what} must be one of {', '.join(allowed)}, got {value!r}{source}")
     return value
 
 
 def resolve_precision(precision: str = "auto", engine: str = "openvino") -> str:
-    """``auto`` -> ``$KERAS_SRGAN_PRECISION`` if set, else the precision this engine runs fastest here.
-
-    OpenVINO: bf16 with AMX, fp32 without (with oneDNN capped below AMX, its bf16 ran at half its fp32
-    speed, docs/performance.md). TensorFlow: bf16 with AVX512_BF16 or AMX (measured 1.8x its fp32 on an
-    AVX512_BF16 CPU without AMX), fp32 without, and fp32 on a GPU.
-    """
+    """``auto`` -> ``$KERAS_SRGAN_PRECISION`` if set, else what this engine runs fastest here
+    (``precision.resolve``)."""
     return precision_policy.resolve(env_choice(precision, PRECISION_ENV, PRECISIONS, "precision"), engine)
 
 
@@ -109,12 +77,10 @@ def resolve_engine(engine: str = "auto") -> tuple[str, str | None]:
 
 def weights_key(generator) -> str:
     """A hash of the architecture, every weight's bytes and the transform version (the IR cache key)."""
-    from keras_srgan.inference.transforms import TRANSFORMS_VERSION
-
     digest = hashlib.blake2b(digest_size=16)
     config = generator.get_config() if hasattr(generator, "get_config") else {}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    digest.update(f"transforms-{TRANSFORMS_VERSION}".encode())
+    digest.update(f"transforms-{transforms.TRANSFORMS_VERSION}".encode())
     for weight in generator.weights:
         digest.update(str(tuple(weight.shape)).encode())
         digest.update(np.ascontiguousarray(np.asarray(weight.numpy())).tobytes())
@@ -126,44 +92,65 @@ def generator_scale(generator) -> int:
     return int(getattr(generator, "scale", 4))
 
 
-def weights_snapshot(generator):
-    """A traced function returning every weight of ``generator`` concatenated (float32, flat).
-
-    Why: the upscaler asks "did the weights change?" before every image, and reading ~200 variables one
-    eager op at a time costs 20-170 ms (measured, the latter with the CPU contended), up to half a
-    256x256 upscale; one traced function that concatenates them all is read in a few ms. Each engine
-    keeps its own, so two models used in turn never retrace.
-    """
+def traced(fn, channels: int = 3):
+    """``fn`` (a Keras model) in one ``tf.function`` on ``[None, None, None, channels]`` float32: traced
+    once for every size (Keras ``predict`` retraces per shape); the output cast to float32."""
     import tensorflow as tf
 
-    weights = list(generator.weights)
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)], jit_compile=False)
+    def run(x):
+        return tf.cast(fn(x, training=False), tf.float32)
 
-    @tf.function(autograph=False)
-    def snapshot():
-        flat = [tf.reshape(tf.cast(w.value, tf.float32), [-1]) for w in weights]
-        return tf.concat(flat, 0) if flat else tf.zeros([0], tf.float32)  # a weightless model too
-
-    return snapshot
+    return run
 
 
-def checksum_of(snapshot) -> int:
-    """Adler-32 of one snapshot (``weights_snapshot``): cheap, and any changed weight changes it."""
-    return zlib.adler32(snapshot().numpy().view(np.uint8))
+def numpy_call(run, lr: np.ndarray) -> np.ndarray:
+    """``run`` (``traced``) on a numpy batch [N, h, w, C] or one image [h, w, C]."""
+    import tensorflow as tf
+
+    lr = np.asarray(lr, dtype=np.float32)
+    if lr.ndim == 3:
+        return run(tf.convert_to_tensor(lr[None])).numpy()[0]
+    return run(tf.convert_to_tensor(lr)).numpy()
 
 
 class RefreshingEngine:
-    """Rebuild when the generator's weights change (the engines hold copies, not the Keras variables)."""
+    """What both engines share: checked precision, scale, and a rebuild when the generator's weights
+    change (the engines hold copies, not the Keras variables)."""
 
-    generator: object
-    _key: str
     _checksum: int | None = None
     _snapshot = None
 
+    def __init__(self, generator, precision: str, scale: int | None = None):
+        if precision not in ("fp32", "bf16"):
+            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
+        self.generator = generator
+        self.precision = precision
+        self.scale = int(scale) if scale is not None else generator_scale(generator)
+        self.note: str | None = None
+        self._key = "" if generator is None else weights_key(generator)
+
     def refresh(self) -> bool:
-        """Rebuild if the generator's weights changed since this engine was built; returns whether it did."""
+        """Rebuild if the generator's weights changed since this engine was built; returns whether it did.
+
+        Why a checksum first: the upscaler asks before every image, and reading ~200 variables one eager
+        op at a time costs 20-170 ms (measured, the latter with the CPU contended), up to half a 256x256
+        upscale; one traced concat of them all (per engine, so two models never retrace) takes a few ms.
+        """
+        if self.generator is None:
+            return False
         if self._snapshot is None:
-            self._snapshot = weights_snapshot(self.generator)
-        checksum = checksum_of(self._snapshot)
+            import tensorflow as tf
+
+            weights = list(self.generator.weights)
+
+            @tf.function(autograph=False)
+            def snapshot():
+                flat = [tf.reshape(tf.cast(w.value, tf.float32), [-1]) for w in weights]
+                return tf.concat(flat, 0) if flat else tf.zeros([0], tf.float32)  # a weightless model too
+
+            self._snapshot = snapshot
+        checksum = zlib.adler32(self._snapshot().numpy().view(np.uint8))
         if checksum == self._checksum:  # None at first: that call compares the full key once
             return False
         self._checksum = checksum
@@ -174,12 +161,9 @@ class RefreshingEngine:
         self._build()
         return True
 
-    def _build(self) -> None:
-        raise NotImplementedError
-
 
 class TensorFlowEngine(RefreshingEngine):
-    """The transformed model in one ``tf.function`` (``[None, None, None, 3]``: traced once for every size).
+    """The transformed model in one ``tf.function``.
 
     ``bf16`` runs every conv and PReLU but the first and the body conv in bfloat16; the adds of the
     residual stream stay float32, so rounding does not accumulate over the 16 blocks.
@@ -187,62 +171,55 @@ class TensorFlowEngine(RefreshingEngine):
 
     name = "tensorflow"
 
-    def __init__(self, generator, precision: str = "fp32", transform: bool = True, jit_compile: bool = False):
-        if precision not in ("fp32", "bf16"):
-            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
-        self.generator = generator
-        self.scale = generator_scale(generator)
-        self.precision = precision
-        self.transform = transform
-        self.note: str | None = None
-        self._jit = jit_compile
-        self._key = weights_key(generator)
+    def __init__(self, generator, precision: str = "fp32"):
+        super().__init__(generator, precision)
         self._build()
 
     def _build(self) -> None:
-        from keras_srgan.inference import transforms
-
-        model = transforms.inference_model(self.generator, fold=self.transform, subpixel=self.transform)
+        model = transforms.inference_model(self.generator)
         if self.precision == "bf16":
             model = transforms.mixed_bfloat16(model)
         self.model = model
         found = transforms.parts(model)
         vars(self).update(transforms.radii(found))
-        self._run = self._traced(model, 3)
+        self._run = traced(model)
         self._stages = None
         if "body" in found:
             channels = int(found["body"].outputs[0].shape[-1])
-            self._stages = (self._traced(found["body"], 3), self._traced(found["tail"], channels))
-
-    def _traced(self, model, channels: int):
-        import tensorflow as tf
-
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)], jit_compile=self._jit
-        )
-        def run(x):
-            return tf.cast(model(x, training=False), tf.float32)
-
-        return run
+            self._stages = (traced(found["body"]), traced(found["tail"], channels))
 
     def stages(self):
         """(body, tail) for ``tiling.upscale_two_stage`` (numpy in, numpy out), or None for other models."""
         if self._stages is None:
             return None
-        import tensorflow as tf
-
-        def numpy_call(run):
-            return lambda x: run(tf.convert_to_tensor(np.asarray(x, np.float32))).numpy()
-
-        return numpy_call(self._stages[0]), numpy_call(self._stages[1])
+        body, tail = self._stages
+        return (lambda x: numpy_call(body, x)), (lambda x: numpy_call(tail, x))
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
+        return numpy_call(self._run, lr)
+
+
+class Predictor:
+    """The reference: the Keras generator itself, LR float32 [N, H, W, 3] (or [H, W, 3]) in [0, 1] -> SR
+    float32 in [0, 1], clipped; numpy both ways. Every engine and every export is checked against it."""
+
+    name = "keras"
+    precision = "fp32"
+    note = None
+
+    def __init__(self, generator):
         import tensorflow as tf
 
-        lr = np.asarray(lr, dtype=np.float32)
-        if lr.ndim == 3:
-            return self._run(tf.convert_to_tensor(lr[None])).numpy()[0]
-        return self._run(tf.convert_to_tensor(lr)).numpy()
+        self.generator = generator
+        self.scale = generator_scale(generator)
+
+        def clipped(x, training):
+            return tf.clip_by_value(tf.cast(generator(x, training=training), tf.float32), 0.0, 1.0)
+
+        self._run = traced(clipped)
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        return numpy_call(self._run, lr)
 
 
 def load_engine(
@@ -251,7 +228,7 @@ def load_engine(
     precision: str = "auto",
     cache: str | os.PathLike | None | bool = None,
     quiet: bool = False,
-) -> Engine:
+):
     """The engine for ``generator``: ``auto`` = OpenVINO on a CPU, TensorFlow on a GPU or as the fallback.
 
     A fallback prints one line on stderr saying why (unless ``quiet``) and is kept in ``engine.note``.
@@ -262,9 +239,8 @@ def load_engine(
     if chosen == "openvino":
         from keras_srgan.inference.openvino_engine import OpenVINOEngine  # the optional engine's module
 
-        prec = resolve_precision(precision, "openvino")
         try:
-            runner = OpenVINOEngine(generator, prec, cache)
+            runner = OpenVINOEngine(generator, resolve_precision(precision, "openvino"), cache)
             runner.compiled((1, 16, 16, 3))  # a CPU OpenVINO refuses fails here, not in the first image
             return runner
         except UserError:

@@ -3,28 +3,15 @@
 Why transforms and not a second, hand-written forward pass: every engine (TensorFlow, OpenVINO) and
 every export then runs the same graph, and the only definition of the network stays the functional
 generator of ``models.generator``, whose layers these rewrite with ``keras.models.clone_model``.
-
-* ``fold_batchnorm``: every ``Conv2D -> BatchNormalization`` pair becomes one ``Conv2D``. Inference-mode
-  BN is a per-channel affine map, so ``BN(conv(x, W) + b) = conv(x, W * s) + (b - mean) * s + beta``
-  with ``s = gamma / sqrt(var + eps)``: exact up to float rounding, and 33 passes over the
-  activations fewer per call.
-* ``subpixel_output``: "pixel shuffle -> PReLU -> k x k conv" becomes "PReLU -> conv -> pixel shuffle"
-  (``subpixel_conv``), exact as well. SRResNet's 9x9 output conv has 3 outputs at 4x resolution, a
-  shape convolution libraries run at a small fraction of their speed; before the shuffle it is a 5x5
-  conv with 12 outputs at 2x resolution and the 4x-resolution 64-channel activation is never built.
-* ``with_clip``: appends the clip to [0, 1] every engine and export applies (the [0, 1] mapping itself
-  is part of the generator).
-
-``inference_model`` chains them (each where the model has its pattern); the result is what every engine
-compiles. ``split_body_tail`` cuts that model in two at the end of the LR-resolution body (after
-SRResNet's long skip add), for the two-stage tiler (``tiling.upscale_two_stage``): the body needs 37 LR
-pixels of context but little memory per pixel, the upsampling tail 3 pixels of context but 16x the
-activation memory. ``receptive_radius`` reads that context off any of these graphs' own layers.
+``inference_model`` chains the exact ones (``fold_batchnorm``, ``subpixel_output``, ``with_clip``): the
+model every engine compiles. ``split_body_tail`` cuts it at the end of the LR-resolution body for the
+two-stage tiler: the body needs 37 LR pixels of context but little memory per pixel, the upsampling
+tail 3 pixels of context but 16x the activation memory (``receptive_radius`` reads both off the graph).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
 
 import numpy as np
 
@@ -50,21 +37,15 @@ def _functional(model):
     return keras.Model(inputs, model(inputs, training=False), name=f"{model.name}_functional")
 
 
-def _fresh(layer, config: dict | None = None, weights: list | None = None):
-    """A new layer of ``layer``'s class from ``config`` (default: its own), with ``weights`` set once built."""
-    new = layer.__class__.from_config(dict(layer.get_config() if config is None else config))
-    return new, (layer.get_weights() if weights is None else weights)
-
-
 def _call_fresh(layer, args, kwargs, config: dict | None = None, weights: list | None = None):
-    new, values = _fresh(layer, config, weights)
+    """A new layer of ``layer``'s class from ``config`` (default: its own) called on ``args``, with
+    ``weights`` (default: its own) set once built."""
+    new = layer.__class__.from_config(dict(layer.get_config() if config is None else config))
+    values = layer.get_weights() if weights is None else weights
     out = new(*args, **kwargs)
     if values:
         new.set_weights(values)
     return out
-
-
-Rule = Callable[[object, tuple, dict, dict], object]
 
 
 def _calls(model) -> tuple[list[tuple[object, list[int], list[int]]], list[int], list[int]]:
@@ -85,17 +66,23 @@ def _calls(model) -> tuple[list[tuple[object, list[int], list[int]]], list[int],
     return calls, [id(t) for t in clone.inputs], [id(t) for t in clone.outputs]
 
 
-def _graph(model) -> tuple[dict, dict]:
-    """(layer id -> ids of the layers that consume its output, layer id -> ids of its input producers)."""
+def _graph(model) -> dict:
+    """``consumers`` and ``inputs_of`` (layer id -> ids of the layers fed by / feeding it) and ``layers``
+    (id -> layer) of functional ``model``."""
     calls, _, _ = _calls(model)
     producer = {t: id(layer) for layer, _, outs in calls for t in outs}
-    consumers: dict[int, list[int]] = {}
-    inputs_of: dict[int, list[int]] = {}
+    graph = {"consumers": {}, "inputs_of": {}, "layers": {id(x): x for x in model.layers}}
     for layer, ins, _ in calls:
-        inputs_of[id(layer)] = [producer[t] for t in ins if t in producer]
-        for source in inputs_of[id(layer)]:
-            consumers.setdefault(source, []).append(id(layer))
-    return consumers, inputs_of
+        sources = graph["inputs_of"][id(layer)] = [producer[t] for t in ins if t in producer]
+        for source in sources:
+            graph["consumers"].setdefault(source, []).append(id(layer))
+    return graph
+
+
+def _single(graph: dict, key: str, layer) -> object | None:
+    """The one layer that consumes (``key="consumers"``) or feeds (``"inputs_of"``) ``layer``, else None."""
+    ids = graph[key].get(id(layer), [])
+    return graph["layers"].get(ids[0]) if len(ids) == 1 else None
 
 
 def _context(layer) -> tuple[int, int]:
@@ -154,15 +141,12 @@ def receptive_radius(model) -> int:
     return radius
 
 
-def _rewrite(model, rule: Rule):
-    """A copy of functional ``model`` in which ``rule`` may replace layer calls; other layers are copied as is.
-
-    ``rule(layer, args, kwargs, graph)`` returns the replacement output, or None to copy the layer.
-    ``graph`` has ``consumers`` and ``inputs_of`` (layer ids) and ``layers`` (id -> layer).
-    """
+def _rewrite(model, rule):
+    """A copy of ``model`` (made functional) in which ``rule(layer, args, kwargs, graph)`` may return a
+    replacement output for a layer call (None: the layer is copied as is; ``graph``: ``_graph``)."""
     keras = _keras()
-    consumers, inputs_of = _graph(model)
-    graph = {"consumers": consumers, "inputs_of": inputs_of, "layers": {id(x): x for x in model.layers}}
+    model = _functional(model)
+    graph = _graph(model)
 
     def call(layer, *args, **kwargs):
         out = rule(layer, args, kwargs, graph)
@@ -171,58 +155,43 @@ def _rewrite(model, rule: Rule):
     return keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
 
 
-def _only_consumer(graph: dict, layer) -> object | None:
-    ids = graph["consumers"].get(id(layer), [])
-    return graph["layers"].get(ids[0]) if len(ids) == 1 else None
-
-
-def _producer(graph: dict, layer) -> object | None:
-    ids = graph["inputs_of"].get(id(layer), [])
-    return graph["layers"].get(ids[0]) if len(ids) == 1 else None
-
-
-def _bn_scale_shift(bn) -> tuple[np.ndarray, np.ndarray]:
-    """Inference-mode BN as ``x * scale + shift`` (float64)."""
-    values = {w.path.rsplit("/", 1)[-1]: np.asarray(w.numpy(), np.float64) for w in bn.weights}
-    gamma = values.get("gamma", 1.0)
-    beta = values.get("beta", 0.0)
-    scale = gamma / np.sqrt(values["moving_variance"] + bn.epsilon)
-    return scale, beta - values["moving_mean"] * scale
-
-
 def _foldable(conv, bn, graph) -> bool:
     keras = _keras()
     return (
-        isinstance(conv, keras.layers.Conv2D)
-        and type(conv) is keras.layers.Conv2D
+        type(conv) is keras.layers.Conv2D
         and isinstance(bn, keras.layers.BatchNormalization)
         and bn.axis in (-1, 3, [-1], [3])
         and conv.get_config().get("activation") == "linear"
-        and _only_consumer(graph, conv) is bn
+        and _single(graph, "consumers", conv) is bn
     )
 
 
 def fold_batchnorm(generator):
-    """The generator with every ``Conv2D -> BatchNormalization`` pair merged into one conv (exact, inference mode)."""
-    model = _functional(generator)
+    """The generator with every ``Conv2D -> BatchNormalization`` pair merged into one conv.
+
+    Inference-mode BN is a per-channel affine map, so ``BN(conv(x, W) + b) = conv(x, W * s) + (b - mean)
+    * s + beta`` with ``s = gamma / sqrt(var + eps)``: exact up to float rounding, 33 passes over the
+    activations fewer per call.
+    """
 
     def rule(layer, args, kwargs, graph):
         keras = _keras()
-        if isinstance(layer, keras.layers.BatchNormalization) and _foldable(
-            _producer(graph, layer), layer, graph
-        ):
-            return args[0]  # already applied by the folded conv
-        bn = _only_consumer(graph, layer)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            if _foldable(_single(graph, "inputs_of", layer), layer, graph):
+                return args[0]  # already applied by the folded conv
+        bn = _single(graph, "consumers", layer)
         if not _foldable(layer, bn, graph):
             return None
         kernel = np.asarray(layer.kernel.numpy(), np.float64)
         bias = np.asarray(layer.bias.numpy(), np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
-        scale, shift = _bn_scale_shift(bn)
+        values = {w.path.rsplit("/", 1)[-1]: np.asarray(w.numpy(), np.float64) for w in bn.weights}
+        scale = values.get("gamma", 1.0) / np.sqrt(values["moving_variance"] + bn.epsilon)
+        shift = values.get("beta", 0.0) - values["moving_mean"] * scale
         config = {**layer.get_config(), "use_bias": True}
         weights = [(kernel * scale).astype(np.float32), (bias * scale + shift).astype(np.float32)]
         return _call_fresh(layer, args, kwargs, config, weights)
 
-    return _rewrite(model, rule)
+    return _rewrite(generator, rule)
 
 
 def subpixel_conv(kernel: np.ndarray, bias: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,19 +212,12 @@ def subpixel_conv(kernel: np.ndarray, bias: np.ndarray, factor: int) -> tuple[np
     r = k // 2
     big_r = -(-r // f)
     out = np.zeros((2 * big_r + 1, 2 * big_r + 1, f * f * c_in, f * f * c_out), np.float64)
-    for m in range(-big_r, big_r + 1):
-        for n in range(-big_r, big_r + 1):
-            for dy in range(f):
-                for dx in range(f):
-                    for ey in range(f):
-                        for ex in range(f):
-                            u, v = f * m + dy - ey, f * n + dx - ex
-                            if abs(u) <= r and abs(v) <= r:
-                                src = (dy * f + dx) * c_in
-                                dst = (ey * f + ex) * c_out
-                                out[m + big_r, n + big_r, src : src + c_in, dst : dst + c_out] = kernel[
-                                    u + r, v + r
-                                ]
+    span, sub = range(-big_r, big_r + 1), range(f)
+    for m, n, dy, dx, ey, ex in itertools.product(span, span, sub, sub, sub, sub):
+        u, v = f * m + dy - ey, f * n + dx - ex
+        if abs(u) <= r and abs(v) <= r:
+            src, dst = (dy * f + dx) * c_in, (ey * f + ex) * c_out
+            out[m + big_r, n + big_r, src : src + c_in, dst : dst + c_out] = kernel[u + r, v + r]
     return out.astype(np.float32), np.tile(np.asarray(bias, np.float32), f * f)
 
 
@@ -283,22 +245,23 @@ def _shared_prelu(layer) -> bool:
 def subpixel_output(generator, required: bool = True):
     """The generator with its last "pixel shuffle -> [PReLU] -> conv" run as "[PReLU] -> conv -> pixel shuffle".
 
-    Raises ValueError when the model has no such pattern and ``required`` (so a model that should have it is
+    Exact (``subpixel_conv``). Why: SRResNet's 9x9 output conv has 3 outputs at 4x resolution, a shape
+    convolution libraries run at a small fraction of their speed; before the shuffle it is a 5x5 conv with
+    12 outputs at 2x resolution, and the 4x-resolution 64-channel activation is never built. Raises
+    ValueError when the model has no such pattern and ``required`` (so a model that should have it is
     never silently left slow); otherwise returns the model unchanged.
     """
     from keras_srgan.models.layers import PixelShuffle
 
     model = _functional(generator)
-    consumers, _ = _graph(model)
-    layers_by_id = {id(x): x for x in model.layers}
-    graph = {"consumers": consumers, "layers": layers_by_id}
+    graph = _graph(model)
     plan: dict[int, str] = {}
     for layer in model.layers:
         if not isinstance(layer, PixelShuffle):
             continue
-        nxt = _only_consumer(graph, layer)
+        nxt = _single(graph, "consumers", layer)
         prelu = nxt if _shared_prelu(nxt) else None
-        conv = _only_consumer(graph, prelu) if prelu is not None else nxt
+        conv = _single(graph, "consumers", prelu) if prelu is not None else nxt
         if conv is not None and _movable_conv(conv):
             plan = {id(layer): "skip", id(conv): "conv"}
             if prelu is not None:
@@ -335,8 +298,8 @@ def subpixel_output(generator, required: bool = True):
     return _rewrite(model, rule)
 
 
-def mixed_bfloat16(model, keep_fp32: tuple[str, ...] = ("head_", "body_")):
-    """Convs, PReLUs and pixel shuffles in bfloat16 (TensorFlow engine), except layers named ``keep_fp32*``.
+def mixed_bfloat16(model):
+    """Convs, PReLUs and pixel shuffles in bfloat16 (TensorFlow engine), except the head and body conv.
 
     The adds (the residual stream) and the output layers keep float32: Keras casts each layer's inputs
     to its own compute dtype, so rounding stays per block instead of accumulating over 16 blocks.
@@ -347,11 +310,11 @@ def mixed_bfloat16(model, keep_fp32: tuple[str, ...] = ("head_", "body_")):
     kinds = (keras.layers.Conv2D, keras.layers.PReLU, PixelShuffle)
 
     def rule(layer, args, kwargs, graph):
-        if isinstance(layer, kinds) and not layer.name.startswith(keep_fp32):
+        if isinstance(layer, kinds) and not layer.name.startswith(("head_", "body_")):
             return _call_fresh(layer, args, kwargs, {**layer.get_config(), "dtype": "mixed_bfloat16"})
         return None
 
-    return _rewrite(_functional(model), rule)
+    return _rewrite(model, rule)
 
 
 def nearest_as_shuffle(model):
@@ -380,7 +343,7 @@ def nearest_as_shuffle(model):
         conv.set_weights([kernel])
         return PixelShuffle(s, dtype=layer.dtype_policy, name=f"{layer.name}_shuffle")(y)
 
-    return _rewrite(_functional(model), rule)
+    return _rewrite(model, rule)
 
 
 def prelu_for_int8(model, leak: float = 0.125):
@@ -410,7 +373,7 @@ def prelu_for_int8(model, leak: float = 0.125):
             conv.set_weights([gain.astype(np.float32)])
         return keras.layers.Add(dtype=policy, name=f"{layer.name}_sum")(out)
 
-    return _rewrite(_functional(model), rule)
+    return _rewrite(model, rule)
 
 
 def without_clip(model):
@@ -418,8 +381,7 @@ def without_clip(model):
     from keras_srgan.models.layers import UnitClip
 
     return _rewrite(
-        _functional(model),
-        lambda layer, args, kwargs, graph: args[0] if isinstance(layer, UnitClip) else None,
+        model, lambda layer, args, kwargs, graph: args[0] if isinstance(layer, UnitClip) else None
     )
 
 
@@ -431,23 +393,12 @@ def with_clip(model):
     return keras.Model(model.input, x, name=f"{model.name}_unit")
 
 
-def inference_model(generator, fold: bool = True, subpixel: bool = True):
+def inference_model(generator):
     """LR [0, 1] -> SR [0, 1]: the generator with the speed-up transforms applied (the model every engine runs)."""
-    model = fold_batchnorm(generator) if fold else _functional(generator)
-    if subpixel:
-        model = subpixel_output(model, required=False)
-    return with_clip(model)
+    return with_clip(subpixel_output(fold_batchnorm(generator), required=False))
 
 
-BODY_END = "body_add"
-
-
-def has_body_tail(model, at: str = BODY_END) -> bool:
-    """Whether ``model`` has the layer ``split_body_tail`` cuts at (SRResNet's long skip add)."""
-    return any(layer.name == at for layer in _functional(model).layers)
-
-
-def split_body_tail(model, at: str = BODY_END):
+def split_body_tail(model, at: str = "body_add"):
     """(body, tail): ``model`` (functional, e.g. ``inference_model``) cut after layer ``at``.
 
     ``body`` maps LR to the features at ``at``; ``tail`` maps those features to the output, so
@@ -456,7 +407,8 @@ def split_body_tail(model, at: str = BODY_END):
     """
     keras = _keras()
     cut = model.get_layer(at)
-    consumers, inputs_of = _graph(model)
+    graph = _graph(model)
+    consumers, inputs_of = graph["consumers"], graph["inputs_of"]
     order = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     after = order[order.index(cut) + 1 :]
     previous = cut
@@ -473,9 +425,10 @@ def split_body_tail(model, at: str = BODY_END):
 
 
 def parts(model) -> dict:
-    """``{"full": model}`` plus its ``body`` and ``tail`` halves when it has them (``split_body_tail``)."""
+    """``{"full": model}`` plus its ``body`` and ``tail`` halves when it has them (``split_body_tail`` cuts
+    at SRResNet's long skip add)."""
     found = {"full": model}
-    if has_body_tail(model):
+    if any(layer.name == "body_add" for layer in _functional(model).layers):
         found["body"], found["tail"] = split_body_tail(model)
     return found
 

@@ -46,7 +46,11 @@ class Discriminator(keras.Model):
         self.filters = int(filters)
         self.dense_units = int(dense_units)
         self.norm = norm
-        wrap = layers.SpectralNormalization if norm == "spectral" else (lambda layer, name=None: layer)
+        spectral = norm == "spectral"
+
+        def wrap(layer, **kwargs):
+            return layers.SpectralNormalization(layer, **kwargs) if spectral else layer
+
         # Sub-layers are attributes, not list items: tf.train.Checkpoint does not see into Keras' tracked lists.
         for i in range(8):
             channels = filters * 2 ** (i // 2)
@@ -54,19 +58,13 @@ class Discriminator(keras.Model):
             conv = layers.Conv2D(channels, 3, strides=stride, padding="same", name=f"conv{i}")
             if i % 2 == 1 and downsample == "blur":
                 setattr(self, f"blur{i}", BlurDownsample(name=f"blur{i}"))
-            setattr(self, f"conv{i}", wrap(conv, name=f"sn_conv{i}") if norm == "spectral" else conv)
+            setattr(self, f"conv{i}", wrap(conv, name=f"sn_conv{i}"))
             if i > 0 and norm == "batch":
                 setattr(self, f"bn{i}", layers.BatchNormalization(momentum=0.9, name=f"bn{i}"))
         self.act = layers.LeakyReLU(0.2)
         self.flatten = layers.Flatten()
-        dense = layers.Dense(dense_units, name="dense")
-        logit = layers.Dense(1, dtype="float32", name="logit")
-        self.dense = wrap(dense, name="sn_dense") if norm == "spectral" else dense
-        self.logit = (
-            layers.SpectralNormalization(logit, dtype="float32", name="sn_logit")
-            if (norm == "spectral")
-            else logit
-        )
+        self.dense = wrap(layers.Dense(dense_units, name="dense"), name="sn_dense")
+        self.logit = wrap(layers.Dense(1, dtype="float32", name="logit"), dtype="float32", name="sn_logit")
 
     @property
     def convs(self) -> list[tuple[layers.Layer, layers.Layer | None]]:
@@ -92,7 +90,7 @@ class Discriminator(keras.Model):
         x = keras.ops.cast(inputs, "float32") * 2.0 - 1.0
         features = []
         for i, (conv, bn) in enumerate(self.convs):
-            x = conv(x, training=training) if self.norm == "spectral" else conv(x)
+            x = conv(x, training=training)  # spectral normalisation updates its estimate while training
             if bn is not None:
                 x = bn(x, training=training)
             x = self.act(x)
@@ -100,11 +98,7 @@ class Discriminator(keras.Model):
             if blur is not None:
                 x = blur(x)
             features.append(x)
-        dense_in = self.flatten(x)
-        if self.norm == "spectral":
-            logit = self.logit(self.act(self.dense(dense_in, training=training)), training=training)
-        else:
-            logit = self.logit(self.act(self.dense(dense_in)))
+        logit = self.logit(self.act(self.dense(self.flatten(x), training=training)), training=training)
         return (logit, features) if return_features else logit
 
     def get_config(self):

@@ -30,7 +30,8 @@ class Generator(keras.Model):
             setattr(self, key, value)
 
     def compute_output_shape(self, input_shape):
-        return upscaled_shape(input_shape, self.scale)
+        n, h, w, _ = input_shape  # unknown sides stay unknown
+        return (n, None if h is None else h * self.scale, None if w is None else w * self.scale, 3)
 
     def get_config(self) -> dict:
         # read from the attributes: ``phase_equalize`` may be set on trained weights before they are saved
@@ -107,12 +108,6 @@ class SRResNet(Generator):
         super().__init__(lr, sr, config, **kwargs)
 
 
-def upscaled_shape(input_shape, scale: int) -> tuple:
-    """[N, H, W, C] -> [N, scale * H, scale * W, 3] (unknown sides stay unknown): every generator's output."""
-    n, h, w, _ = input_shape
-    return (n, None if h is None else h * scale, None if w is None else w * scale, 3)
-
-
 UPSAMPLERS = ("shuffle_residual", "shuffle_blur", "nearest_conv")
 ARCHS = ("srresnet", "compact")
 
@@ -151,26 +146,25 @@ class CompactSR(Generator):
             raise ValueError(f"upsampler must be one of {UPSAMPLERS}, got {upsampler!r}")
         if num_convs < 0 or filters < 1:
             raise ValueError(f"need num_convs >= 0 and filters >= 1, got {num_convs} and {filters}")
-        # Named as the attributes of earlier versions, so their training checkpoints still restore.
-        named = {"head": _conv(filters, 3, "head_conv"), "head_act": _prelu("head_prelu")}
+        # Kept as the attributes of earlier versions, so their training checkpoints still restore.
+        named = {}
+
+        def conv_prelu(x, prefix: str, attributes: tuple[str, str] | None = None):
+            conv, prelu = _conv(filters, 3, f"{prefix}_conv"), _prelu(f"{prefix}_prelu")
+            named.update(zip(attributes or (conv.name, prelu.name), (conv, prelu), strict=True))
+            return prelu(conv(x))
+
         lr = keras.Input((None, None, 3), name="lr")
-        x = named["head_act"](named["head"](lr))
+        x = conv_prelu(lr, "head", ("head", "head_act"))
         for i in range(num_convs):
-            named[f"body{i}_conv"], named[f"body{i}_prelu"] = (
-                _conv(filters, 3, f"body{i}_conv"),
-                _prelu(f"body{i}_prelu"),
-            )
-            x = named[f"body{i}_prelu"](named[f"body{i}_conv"](x))
+            x = conv_prelu(x, f"body{i}")
         # A small initial residual: the model starts as nearest-neighbour upsampling.
         small = {"class_name": "VarianceScaling", "config": {"scale": 0.02, "mode": "fan_avg"}}
         if upsampler == "nearest_conv":
             for i in range(stages):
-                named[f"up{i}_conv"], named[f"up{i}_prelu"] = (
-                    _conv(filters, 3, f"up{i}_conv"),
-                    _prelu(f"up{i}_prelu"),
+                x = conv_prelu(
+                    layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}_resize")(x), f"up{i}"
                 )
-                x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}_resize")(x)
-                x = named[f"up{i}_prelu"](named[f"up{i}_conv"](x))
             named["tail"] = _conv(3, 3, "tail_conv", kernel_initializer=small, dtype="float32")
             x = named["tail"](x)
         else:

@@ -38,22 +38,6 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def weights_sha256(spec: str | os.PathLike) -> str:
-    """SHA-256 of the file a weights spec names, for provenance: a shipped name's recorded digest, a run
-    folder's ``generator.weights.h5``, or the ``.weights.h5`` / ``.keras`` file itself."""
-    shipped = shipped_weights()
-    if isinstance(spec, str) and spec in shipped:
-        return shipped[spec]["sha256"]
-    path = Path(spec)
-    if is_preset(path):
-        path = path / PRESET_WEIGHTS
-    elif path.is_dir():
-        path = path / f"{GENERATOR_STEM}.weights.h5"
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
-    return sha256_of(path)
-
-
 PRESET_WEIGHTS, PRESET_CONFIG, PRESET_METADATA = "model.weights.h5", "config.json", "metadata.json"
 REMOTE_PREFIXES = ("hf://", "kaggle://")
 HUB_EXTRA = "pip install 'keras-srgan[hub]'"
@@ -80,15 +64,7 @@ def write_preset(model, folder: str | os.PathLike, extra: dict | None = None) ->
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save(tmp, zipped=False)
-        meta = json.loads((tmp / PRESET_METADATA).read_text())
-        meta.update(
-            {
-                "class": type(model).__name__,
-                "config": generator_config(model),
-                "sha256": sha256_of(tmp / PRESET_WEIGHTS),
-            }
-        )
-        meta.update(extra or {})
+        meta = json.loads((tmp / PRESET_METADATA).read_text()) | _metadata(model, tmp / PRESET_WEIGHTS, extra)
         (tmp / PRESET_METADATA).write_text(json.dumps(meta, indent=2) + "\n")
         with contextlib.suppress(OSError):
             (tmp / "assets").rmdir()  # Keras' empty assets folder: a git checkout would not have it
@@ -99,29 +75,75 @@ def write_preset(model, folder: str | os.PathLike, extra: dict | None = None) ->
     return folder
 
 
-def is_preset(path: Path) -> bool:
-    return path.is_dir() and (path / PRESET_CONFIG).is_file() and (path / PRESET_WEIGHTS).is_file()
+def _local(spec: str | os.PathLike) -> tuple[Path, Path, bool]:
+    """(weights file, its metadata file, whether a preset) of a local spec: a shipped name's or preset
+    folder's ``model.weights.h5``, a run folder's ``generator.weights.h5``, or the file itself."""
+    folder = WEIGHTS_DIR / spec if isinstance(spec, str) and spec in shipped_weights() else Path(spec)
+    if folder.is_dir() and (folder / PRESET_CONFIG).is_file() and (folder / PRESET_WEIGHTS).is_file():
+        return folder / PRESET_WEIGHTS, folder / PRESET_METADATA, True
+    path = folder / f"{GENERATOR_STEM}.weights.h5" if folder.is_dir() else folder
+    stem = path.name.removesuffix(".weights.h5") if path.name.endswith(".weights.h5") else path.stem
+    return path, path.with_name(stem + ".json"), False
 
 
-def _load_preset(folder: Path | str, expected_sha: str | None = None):
-    """A preset folder (local, or a ``hf://`` handle Keras downloads) through ``keras.saving.load_model``."""
+def _config(meta: Path) -> dict:
+    """The generator config recorded in a metadata file ({} without one)."""
+    try:
+        return json.loads(meta.read_text()).get("config", {}) if meta.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{meta}: unreadable generator config ({exc})") from None
+
+
+def _check_sha256(path: Path, expected: str | None) -> None:
+    actual = sha256_of(path) if expected is not None else None
+    if actual != expected:
+        raise WeightsError(
+            f"{path}: SHA-256 mismatch (expected {expected[:12]}..., got {actual[:12]}...); "
+            "the file is corrupt or was modified"
+        )
+
+
+def weights_sha256(spec: str | os.PathLike) -> str:
+    """SHA-256 of the file a weights spec names, for provenance (a shipped name's recorded digest)."""
+    shipped = shipped_weights()
+    if isinstance(spec, str) and spec in shipped:
+        return shipped[spec]["sha256"]
+    path = _local(spec)[0]
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    return sha256_of(path)
+
+
+def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
+    """(``.weights.h5`` file, generator config) behind a shipped name, preset, file or run folder, resolved
+    as ``load_generator`` does but without TensorFlow (for the OpenVINO IR cache); None if unsure (a
+    remote or ``.keras`` spec, a missing file): the normal path then reports its errors."""
+    spec = DEFAULT_WEIGHTS if weights is None else weights
+    if isinstance(spec, str) and spec.startswith(REMOTE_PREFIXES):
+        return None
+    path, meta, _ = _local(spec)
+    if not (path.name.endswith(".weights.h5") and path.is_file()):
+        return None
+    try:
+        return path, _config(meta)
+    except WeightsError:
+        return None
+
+
+def _load_preset(folder: Path | str, expected_sha: str | None = None, what: str = "the preset"):
+    """A preset folder (local, or a ``hf://`` handle Keras downloads) or a ``.keras`` file through
+    ``keras.saving.load_model`` in safe mode."""
     import keras
 
     import keras_srgan.models  # noqa: F401  (registers the serializable classes)
 
-    if expected_sha is not None:
-        actual = sha256_of(Path(folder) / PRESET_WEIGHTS)
-        if actual != expected_sha:
-            raise WeightsError(
-                f"{Path(folder) / PRESET_WEIGHTS}: SHA-256 mismatch (expected {expected_sha[:12]}..., got "
-                f"{actual[:12]}...); the file is corrupt or was modified"
-            )
+    _check_sha256(Path(folder) / PRESET_WEIGHTS, expected_sha)
     try:
         return keras.saving.load_model(folder, safe_mode=True, compile=False)
     except ImportError as exc:
         raise WeightsError(f"{folder}: {error_reason(exc)} ({HUB_EXTRA})") from None
     except Exception as exc:
-        raise WeightsError(f"{folder}: cannot load the preset ({error_reason(exc)})") from None
+        raise WeightsError(f"{folder}: cannot load {what} ({error_reason(exc)})") from None
 
 
 def _load_remote(handle: str):
@@ -147,14 +169,18 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
     stem.parent.mkdir(parents=True, exist_ok=True)  # e.g. a scratch folder for a candidate checkpoint
     with atomic_path(weights_path) as tmp_weights:
         model.save_weights(tmp_weights)
-        meta = {
-            "class": type(model).__name__,
-            "config": generator_config(model),
-            "sha256": sha256_of(tmp_weights),
-        }
-        meta.update(extra or {})
-        write_atomic_text(meta_path, json.dumps(meta, indent=2) + "\n")
+        write_atomic_text(meta_path, json.dumps(_metadata(model, tmp_weights, extra), indent=2) + "\n")
     return weights_path, meta_path
+
+
+def _metadata(model, weights_path: Path, extra: dict | None) -> dict:
+    """What a weights file is saved with: the generator class and config, the file's SHA-256, ``extra``."""
+    meta = {
+        "class": type(model).__name__,
+        "config": generator_config(model),
+        "sha256": sha256_of(weights_path),
+    }
+    return {**meta, **(extra or {})}
 
 
 def generator_config(model) -> dict:
@@ -166,35 +192,17 @@ def generator_config(model) -> dict:
     return {"arch": "compact", **found} if isinstance(model, CompactSR) else found
 
 
-def _build(config: dict):
+def _load_h5(weights_path: Path, meta_path: Path):
     from keras_srgan.models.generator import build_generator
 
-    return build_generator(**config)
-
-
-def _load_h5(weights_path: Path, meta_path: Path | None, expected_sha: str | None = None):
     if not weights_path.is_file():
         raise WeightsError(f"{weights_path}: no such weights file")
-    if expected_sha is not None:
-        actual = sha256_of(weights_path)
-        if actual != expected_sha:
-            raise WeightsError(
-                f"{weights_path}: SHA-256 mismatch (expected {expected_sha[:12]}..., got {actual[:12]}...); "
-                "the file is corrupt or was modified"
-            )
-    config = {}
-    if meta_path is not None and meta_path.is_file():
-        try:
-            config = json.loads(meta_path.read_text()).get("config", {})
-        except (OSError, ValueError) as exc:
-            raise WeightsError(f"{meta_path}: unreadable generator config ({exc})") from None
-    model = _build(config)
+    model = build_generator(**_config(meta_path))
     try:
         if not _load_legacy_h5(model, weights_path):
             model.load_weights(weights_path)
     except Exception as exc:  # h5py/keras raise many types for truncated or mismatched files
-        reason = error_reason(exc)
-        raise WeightsError(f"{weights_path}: cannot load generator weights ({reason})") from None
+        raise WeightsError(f"{weights_path}: cannot load generator weights ({error_reason(exc)})") from None
     return model
 
 
@@ -225,18 +233,13 @@ def _load_legacy_h5(model, path: Path) -> bool:
     with h5py.File(path, "r") as h5:
         if "head" not in h5:
             return False
-        groups: dict[str, list] = {}
+        datasets = {}
         h5.visititems(
-            lambda name, obj: (
-                groups.setdefault(name.rsplit("/vars/", 1)[0], []).append((name, obj[()]))
-                if isinstance(obj, h5py.Dataset)
-                else None
-            )
+            lambda name, obj: datasets.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None
         )
-    values = {
-        g: [v for _, v in sorted(items, key=lambda i: int(i[0].rsplit("/", 1)[-1]))]
-        for g, items in groups.items()
-    }
+    values: dict[str, list] = {}  # group -> its variables, in order
+    for name in sorted(datasets, key=lambda name: int(name.rsplit("/", 1)[-1])):
+        values.setdefault(name.rsplit("/vars/", 1)[0], []).append(datasets[name])
     by_layer: dict[str, list] = {}
     for group, found in values.items():
         for pattern, name in _LEGACY_GROUPS:
@@ -268,12 +271,6 @@ def _load_legacy_h5(model, path: Path) -> bool:
             raise ValueError(f"old layout: no weights of the right shapes for layer {layer.name!r}")
         layer.set_weights(found)
     return True
-
-
-def sibling_meta(weights_path: Path) -> Path:
-    name = weights_path.name
-    stem = name[: -len(".weights.h5")] if name.endswith(".weights.h5") else weights_path.stem
-    return weights_path.with_name(stem + ".json")
 
 
 def is_model(value) -> bool:
@@ -310,7 +307,9 @@ def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
         raise WeightsError(
             f"cannot interpolate generators of different architectures: {psnr_config} vs {gan_config}"
         )
-    mixed = _build(generator_config(gan))
+    from keras_srgan.models.generator import build_generator
+
+    mixed = build_generator(**generator_config(gan))
     by_path = {_inner_path(v): v.numpy() for v in psnr.weights}
     values = []
     for variable in gan.weights:
@@ -332,34 +331,21 @@ def load_generator(weights: str | os.PathLike | None = None):
             f"{DEFAULT_WEIGHTS}: the default weights are not shipped in this install yet; pass a trained "
             "generator with --weights PATH (a .weights.h5 file, a .keras file or a training run folder)"
         )
-    if isinstance(spec, str) and spec in shipped:
-        return _load_preset(WEIGHTS_DIR / spec, shipped[spec].get("sha256"))
     if isinstance(spec, str) and spec.startswith(REMOTE_PREFIXES):
         return _load_remote(spec)
-    path = Path(spec)
-    if is_preset(path):
-        meta = path / PRESET_METADATA
+    weights_path, meta, preset = _local(spec)
+    if preset:
         expected = json.loads(meta.read_text()).get("sha256") if meta.is_file() else None
-        return _load_preset(path, expected)
-    if path.is_dir():
-        candidate = path / f"{GENERATOR_STEM}.weights.h5"
-        if not candidate.is_file():
-            raise WeightsError(f"{path}: folder has no {candidate.name} (is it a finished training run?)")
-        return _load_h5(candidate, sibling_meta(candidate))
-    if str(path).endswith(".weights.h5"):
-        return _load_h5(path, sibling_meta(path))
+        return _load_preset(weights_path.parent, expected)
+    path = Path(spec)
+    if path.is_dir() and not weights_path.is_file():
+        raise WeightsError(f"{path}: folder has no {weights_path.name} (is it a finished training run?)")
+    if weights_path.name.endswith(".weights.h5"):
+        return _load_h5(weights_path, meta)
     if path.suffix == ".keras":
         if not path.is_file():
             raise WeightsError(f"{path}: no such file")
-        import keras
-
-        import keras_srgan.models  # noqa: F401  (registers the serializable classes)
-
-        try:
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
-        except Exception as exc:
-            reason = error_reason(exc)
-            raise WeightsError(f"{path}: cannot load .keras model ({reason})") from None
+        return _load_preset(path, what=".keras model")
     names = ", ".join(sorted(shipped)) or "none shipped yet"
     if path.exists():
         raise WeightsError(
