@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         files = export_files(spec, name, args.quantize, size, work)
         reference = None
         if args.set5 and (DATA / "Set5").is_dir():
-            from keras_srgan.inference.predict import Predictor
+            from keras_srgan.inference.engines import Predictor
             from keras_srgan.pixels import to_uint8, to_unit
 
             predictor = Predictor(model)

@@ -281,7 +281,7 @@ def protocol_psnr(generator, folder: Path, predictor) -> float:
 
 def set5_check(generator, default_runner, runtimes: dict) -> dict:
     """Set5 protocol PSNR of fp32 Keras, of the default path and of every runtime (same images, protocol)."""
-    from keras_srgan.inference.predict import Predictor
+    from keras_srgan.inference.engines import Predictor
 
     folder = DATA / "Set5"
     if not folder.is_dir():

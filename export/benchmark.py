@@ -26,7 +26,7 @@ from keras_srgan.errors import UserError  # noqa: E402
 from keras_srgan.exporters import export, parity  # noqa: E402
 from keras_srgan.exporters import manifest as manifest_mod  # noqa: E402
 from keras_srgan.files import TF_IMAGE_SUFFIXES, is_image_file  # noqa: E402
-from keras_srgan.inference.predict import Predictor  # noqa: E402
+from keras_srgan.inference.engines import Predictor  # noqa: E402
 from keras_srgan.pixels import to_unit  # noqa: E402
 from keras_srgan.weights import load_generator, write_generator  # noqa: E402
 

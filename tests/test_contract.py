@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import smooth_image
 from old_contract import discriminator_m11, generator_tanh
 
-from keras_srgan.inference.predict import Predictor
+from keras_srgan.inference.engines import Predictor
 from keras_srgan.losses import ContentLoss
 from keras_srgan.models import build_discriminator, build_generator
 from keras_srgan.train.srgan_model import SRGAN

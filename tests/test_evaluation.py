@@ -103,7 +103,7 @@ def test_gray_image_measured_as_gray(tmp_path, tiny_generator):
     sr = _independent_bicubic(np.repeat(gray[..., None], 3, -1))[..., 0]
     assert report["sets"]["gray"]["images"]["g"]["psnr"] == pytest.approx(psnr(sr, hr, 4), abs=1e-9)
     # Model path: gray HR in as R = G = B, RGB output back to gray with BT.601 luma, then gray PSNR.
-    from keras_srgan.inference.predict import Predictor
+    from keras_srgan.inference.engines import Predictor
     from keras_srgan.metrics import rgb_to_gray
     from keras_srgan.pixels import to_uint8
 

@@ -15,8 +15,8 @@ from conftest import smooth_image
 
 from keras_srgan import precision as precision_policy
 from keras_srgan.errors import UserError
-from keras_srgan.inference import engines, ir_cache, openvino_engine, transforms
-from keras_srgan.inference.predict import Predictor
+from keras_srgan.inference import engines, openvino_engine, transforms
+from keras_srgan.inference.engines import Predictor
 from keras_srgan.inference.upscale import Upscaler, default_tile, upscale
 
 HAS_OPENVINO = True
@@ -398,7 +398,7 @@ def test_cache_keeps_the_most_recently_used(tmp_path):
         blob = folder / "compiled" / f"{i}.blob"
         blob.write_text("x")
         os.utime(blob, (now - 100 + i, now - 100 + i))
-    ir_cache.prune_cache(folder, irs=8, blobs=3)
+    openvino_engine.prune_cache(folder, irs=8, blobs=3)
     assert sorted(p.name for p in folder.glob("srgan-*.xml")) == [f"srgan-{i}.xml" for i in range(2, 10)]
     assert sorted(p.name for p in folder.glob("srgan-*.bin")) == [f"srgan-{i}.bin" for i in range(2, 10)]
     assert sorted(p.name for p in (folder / "compiled").iterdir()) == ["7.blob", "8.blob", "9.blob"]

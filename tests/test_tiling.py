@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_srgan.inference import transforms
-from keras_srgan.inference.predict import Predictor
+from keras_srgan.inference.engines import Predictor
 from keras_srgan.inference.tiling import (
     DEFAULT_OVERLAP,
     axis_spans,

@@ -37,7 +37,7 @@ def bytes_spec() -> tf.TensorSpec:
 
 
 def clipped(sr: tf.Tensor) -> tf.Tensor:
-    """The generator's [0, 1] output as float32, clipped as ``inference.predict.Predictor`` clips it."""
+    """The generator's [0, 1] output as float32, clipped as ``engines.Predictor`` clips it."""
     return tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 1.0)
 
 

@@ -55,7 +55,7 @@ def parity_image(size: tuple[int, int] | None = None) -> np.ndarray:
 
 def keras_reference(model, lr: np.ndarray) -> np.ndarray:
     """The generator's own SR output in [0, 1], through the package's one-trace predictor."""
-    from keras_srgan.inference.predict import Predictor
+    from keras_srgan.inference.engines import Predictor
 
     return Predictor(model)(lr)
 

@@ -131,9 +131,8 @@ class Upscaler:
         OpenVINO IR is cached already starts without importing TensorFlow or building the Keras model
         (``openvino_engine.openvino_from_file``); otherwise ``before_build`` (if given) is called first, e.g. the
         CLI's quiet TensorFlow import."""
-        from keras_srgan.inference import ir_cache, openvino_engine
-        from keras_srgan.inference.ir_cache import weights_file
-        from keras_srgan.weights import is_model, resolve
+        from keras_srgan.inference import openvino_engine
+        from keras_srgan.weights import is_model, resolve, weights_file
 
         if is_model(weights):
             return cls(weights, **settings)
@@ -149,7 +148,7 @@ class Upscaler:
         if before_build is not None:
             before_build()
         upscaler = cls(resolve(weights), **settings)
-        ir_cache.remember_weights_file(weights, upscaler.runner)
+        openvino_engine.remember_weights_file(weights, upscaler.runner)
         return upscaler
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
