@@ -9,6 +9,7 @@ ffmpeg pass muxes in the source's audio (copied, or AAC when the container refus
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import warnings
@@ -161,10 +162,8 @@ def upscale_video(
             _mux(ffmpeg.get_ffmpeg_exe(), frames_tmp, source, final_tmp, container)
     except BaseException:
         if writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # ffmpeg may be gone; the temp file is removed below anyway
                 writer.close()
-            except Exception:  # ffmpeg may already be gone; the temp file is removed below either way
-                pass
         raise
     finally:
         reader.close()
