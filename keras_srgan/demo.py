@@ -1,16 +1,15 @@
 """``keras-srgan demo``: the package's main job on built-in photos, with numbers and a picture.
 
-Four photos ship inside the package (``keras_srgan.samples``: public domain / CC0, no download).
-Each is cropped to a multiple of 4 (the HR), bicubic-downsampled x4 and rounded to uint8 (the LR, exactly as the evaluation protocol does), then
-upscaled back both with bicubic and with the generator. PSNR/SSIM follow the paper protocol
-(Y channel, 4-pixel border), so the bicubic column is comparable with published bicubic figures.
+Four photos ship inside the package (``keras_srgan.samples``: public domain / CC0, no download). Each is
+cropped to a multiple of 4 (the HR), bicubic-downsampled x4 and rounded to uint8 (the LR, exactly as the
+evaluation protocol does), then upscaled back with bicubic and with each generator. PSNR/SSIM follow the
+paper protocol (Y channel, 4-pixel border), so the bicubic column is comparable with published figures.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,29 +34,6 @@ CROP_ZOOM = 2  # nearest-neighbour zoom of crops in the comparison picture, so p
 PERCEPTUAL_MODELS = ("srgan", "srgan-mse")  # the demo's GAN column: the first of these that is shipped
 
 
-@dataclass
-class Scores:
-    psnr: float
-    ssim: float
-    niqe: float
-
-
-@dataclass
-class DemoResult:
-    name: str
-    hr_size: tuple[int, int]
-    scores: dict[str, Scores]  # method label ("bicubic", a model's label, "HR") -> its scores
-
-
-def default_models() -> list[str | None]:
-    """The default weights (None: resolved, with its message when missing) and, when shipped, the
-    perceptual model: ``srgan``, else ``srgan-mse``, so the demo shows what each stage of training buys."""
-    from keras_srgan.weights import shipped_weights
-
-    shipped = shipped_weights()
-    return [None] + [name for name in PERCEPTUAL_MODELS if name in shipped][:1]
-
-
 def model_label(weights) -> str:
     """A short column title: the shipped name, the run folder's name, or the file name."""
     if weights is None:
@@ -70,9 +46,8 @@ def model_label(weights) -> str:
 
 def sample_images(names: list[str] | None = None) -> dict[str, np.ndarray]:
     """HR uint8 RGB photos bundled with the package, cropped to a multiple of ``SCALE``."""
-    wanted = [n for n, _ in SAMPLES] if names is None else names
     images = {}
-    for name in wanted:
+    for name in [n for n, _ in SAMPLES] if names is None else names:
         img = samples.load(name)
         h, w = img.shape[:2]
         images[name] = np.ascontiguousarray(img[: h - h % SCALE, : w - w % SCALE])
@@ -93,17 +68,15 @@ def bicubic_up(lr: np.ndarray) -> np.ndarray:
     """The baseline: plain bicubic x4 upsampling of the LR, rounded to uint8."""
     import tensorflow as tf
 
-    h, w = lr.shape[:2]
-    up = tf.image.resize(
-        tf.convert_to_tensor(lr[None], tf.float32), (h * SCALE, w * SCALE), method="bicubic"
-    )[0]
+    size = (lr.shape[0] * SCALE, lr.shape[1] * SCALE)
+    up = tf.image.resize(tf.convert_to_tensor(lr[None], tf.float32), size, method="bicubic")[0]
     return round_to(up.numpy(), np.uint8)
 
 
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
-    except TypeError:  # very old Pillow: fixed-size bitmap font
+    except TypeError:  # Pillow 10.0: a fixed-size bitmap font only
         return ImageFont.load_default()
 
 
@@ -111,8 +84,7 @@ def comparison_picture(
     rows: list[tuple[str, list[np.ndarray], list[str]]], columns: list[str]
 ) -> Image.Image:
     """A labelled grid: one row per image (its name, then a crop per method with a caption under it)."""
-    zoom = CROP_ZOOM
-    panel = max(c.shape[0] for _, crops, _ in rows for c in crops) * zoom
+    panel = max(c.shape[0] for _, crops, _ in rows for c in crops) * CROP_ZOOM
     gap, header, row_title, caption = 8, 28, 24, 20
     width = gap + len(columns) * (panel + gap)
     height = header + len(rows) * (row_title + panel + caption + gap)
@@ -126,43 +98,34 @@ def comparison_picture(
         draw.text((gap + 4, y + 4), name, fill=(60, 60, 60), font=small)
         y += row_title
         for j, (crop, text) in enumerate(zip(crops, captions, strict=True)):
-            tile = Image.fromarray(crop).resize(
-                (crop.shape[1] * zoom, crop.shape[0] * zoom), Image.Resampling.NEAREST
-            )
+            zoomed = (crop.shape[1] * CROP_ZOOM, crop.shape[0] * CROP_ZOOM)
             x = gap + j * (panel + gap)
-            canvas.paste(tile, (x, y))
+            canvas.paste(Image.fromarray(crop).resize(zoomed, Image.Resampling.NEAREST), (x, y))
             draw.text((x + 4, y + panel + 3), text, fill=(0, 0, 0), font=small)
         y += panel + caption + gap
     return canvas
 
 
-def run_demo(
-    out_dir: str | os.PathLike = "demo",
-    weights=None,
-    names: list[str] | None = None,
-    echo=print,
-) -> list[DemoResult]:
+def run_demo(out_dir: str | os.PathLike = "demo", weights=None, names: list[str] | None = None, echo=print):
     """Run the demo and write LR / bicubic / SR images and ``comparison.png`` into ``out_dir``.
 
     ``weights``: one model (a shipped name, a path or a built model) or a list of them; None: the default
-    weights and the shipped perceptual model (``default_models``). Under each crop: PSNR (Y, 4-px border)
-    and NIQE of the whole image.
+    weights and the first shipped ``PERCEPTUAL_MODELS``, so the demo shows what each stage of training
+    buys. Under each crop: PSNR (Y, 4-px border) and NIQE of the whole image.
     """
     from keras_srgan.inference.upscale import Upscaler
     from keras_srgan.metrics import niqe, psnr, ssim
-    from keras_srgan.weights import resolve
+    from keras_srgan.weights import resolve, shipped_weights
 
-    if weights is None:
-        chosen = default_models()
-    elif isinstance(weights, (list, tuple)):
-        chosen = list(weights)
+    if weights is None:  # None: the default weights, resolved with their message when missing
+        chosen = [None, *[name for name in PERCEPTUAL_MODELS if name in shipped_weights()][:1]]
     else:
-        chosen = [weights]
+        chosen = list(weights) if isinstance(weights, (list, tuple)) else [weights]
     models = {model_label(w): Upscaler(resolve(w)) for w in chosen}  # fails fast, before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     crop_boxes = dict(SAMPLES)
-    results: list[DemoResult] = []
+    all_scores: list[dict[str, tuple[float, float, float]]] = []  # per image: method -> (PSNR, SSIM, NIQE)
     rows = []
     methods = ["bicubic", *models, "HR"]
     echo(f"{'image':<12} {'HR size':>9} | " + " | ".join(f"{m[:22]:>22}" for m in methods))
@@ -172,50 +135,33 @@ def run_demo(
         lr = make_lr(hr)
         outputs = {"bicubic": bicubic_up(lr)}
         outputs.update({label: upscaler.upscale_array(lr) for label, upscaler in models.items()})
-        files = {"lr": lr, "bicubic": outputs["bicubic"]}
-        files.update({f"sr-{label}": outputs[label] for label in models})
+        files = {"lr": lr, "bicubic": outputs["bicubic"], **{f"sr-{m}": outputs[m] for m in models}}
         for kind, img in files.items():
             with atomic_path(out / f"{name}_{kind}.png") as tmp:
                 Image.fromarray(img).save(tmp, format="PNG")
         outputs["HR"] = hr
         scores = {
-            label: Scores(psnr(img, hr, BORDER), ssim(img, hr, BORDER), niqe(img, BORDER))
-            for label, img in outputs.items()
+            m: (psnr(img, hr, BORDER), ssim(img, hr, BORDER), niqe(img, BORDER)) for m, img in outputs.items()
         }
-        result = DemoResult(name, (hr.shape[1], hr.shape[0]), scores)
-        results.append(result)
-        echo(
-            f"{name:<12} {f'{hr.shape[1]}x{hr.shape[0]}':>9} | "
-            + " | ".join(_cells(scores[m]) for m in methods)
-        )
-        top, left, size = crop_boxes.get(name, (0, 0, 128))
-        top, left = max(min(top, hr.shape[0] - size), 0), max(min(left, hr.shape[1] - size), 0)
-        crops = [outputs[m][top : top + size, left : left + size] for m in methods]
-        captions = [
-            f"NIQE {scores[m].niqe:.2f}"
-            if m == "HR"
-            else f"{scores[m].psnr:.2f} dB  NIQE {scores[m].niqe:.2f}"
-            for m in methods
-        ]
-        rows.append((name, crops, captions))
-    means = {
-        m: Scores(
-            *(float(np.mean([getattr(r.scores[m], k) for r in results])) for k in ("psnr", "ssim", "niqe"))
-        )
-        for m in methods
-    }
-    echo(f"{'mean':<12} {'':>9} | " + " | ".join(_cells(means[m]) for m in methods))
-    picture = comparison_picture(rows, methods)
+        all_scores.append(scores)
+        size = f"{hr.shape[1]}x{hr.shape[0]}"
+        echo(f"{name:<12} {size:>9} | " + " | ".join(_cells(*scores[m]) for m in methods))
+        top, left, side = crop_boxes.get(name, (0, 0, 128))
+        top, left = max(min(top, hr.shape[0] - side), 0), max(min(left, hr.shape[1] - side), 0)
+        crops = [outputs[m][top : top + side, left : left + side] for m in methods]
+        captions = [f"{scores[m][0]:.2f} dB  NIQE {scores[m][2]:.2f}" for m in methods[:-1]]
+        rows.append((name, crops, [*captions, f"NIQE {scores['HR'][2]:.2f}"]))
+    means = {m: np.mean([s[m] for s in all_scores], axis=0) for m in methods}
+    echo(f"{'mean':<12} {'':>9} | " + " | ".join(_cells(*means[m]) for m in methods))
     with atomic_path(out / "comparison.png") as tmp:
-        picture.save(tmp, format="PNG")
+        comparison_picture(rows, methods).save(tmp, format="PNG")
     echo(
         f"PSNR/SSIM on Y, {BORDER}-pixel border, x{SCALE}; NIQE on Y (lower = more natural; HR's is the "
         f"photo's own). Wrote LR/bicubic/SR images and comparison.png to {out} in {time.perf_counter() - start:.1f} s"
     )
-    return results
 
 
-def _cells(scores: Scores) -> str:
-    psnr_text = "    -" if np.isinf(scores.psnr) else f"{scores.psnr:5.2f}"
-    ssim_text = "     -" if scores.ssim >= 1.0 else f"{scores.ssim:6.4f}"
-    return f"{psnr_text} {ssim_text} {scores.niqe:5.2f}".rjust(22)
+def _cells(psnr: float, ssim: float, niqe: float) -> str:
+    psnr_text = "    -" if np.isinf(psnr) else f"{psnr:5.2f}"
+    ssim_text = "     -" if ssim >= 1.0 else f"{ssim:6.4f}"
+    return f"{psnr_text} {ssim_text} {niqe:5.2f}".rjust(22)

@@ -1,9 +1,9 @@
-"""Files: the one way this package writes a file that must never be seen half-written.
+"""Files: the one way this package writes a file that must never be seen half-written, and the one
+definition of which file names count as images.
 
 Everything is written under a hidden temporary name in the destination's own folder (so the final
 ``os.replace`` is an atomic rename on the same file system) and renamed into place only when complete;
-on any failure, Ctrl-C included, the temporary file is removed and an existing destination is left as it
-was. Also the one definition of which file names count as images.
+on any failure, Ctrl-C included, the temporary file is removed and an existing destination is kept.
 """
 
 from __future__ import annotations
@@ -53,13 +53,8 @@ def atomic_path(path: str | os.PathLike, companions: Sequence[str] = ()) -> Iter
         raise
 
 
-def write_atomic_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see ``atomic_path``)."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
 def write_atomic_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (see ``atomic_path``)."""
-    return write_atomic_bytes(path, text.encode("utf-8"))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(text.encode("utf-8"))
+    return Path(path)

@@ -1,12 +1,8 @@
-"""Pixels: the one home of value ranges, rounding and luma (numpy only, no TensorFlow).
+"""Pixels: the one home of value ranges, rounding and luma (numpy only), so the quantisation the
+evaluation protocol measures is the one the upscaler writes. The generator's contract is RGB in [0, 1].
 
-The generator's contract is RGB in [0, 1] both ways (``models.generator.SRResNet``); everything a
-caller does to get there from stored pixels and back goes through these functions, so the
-quantisation the evaluation protocol measures is the one the upscaler writes.
-
-Rounding is half to even (``np.rint``), clipped to the integer range. ``from_unit`` computes in the
-precision of its input: float64 input (``to_uint8``, the protocol's exact quantisation) and float32
-windows (the tiler) each keep the results they always had.
+Rounding is half to even (``np.rint``), clipped to the integer range, in the precision of the input:
+float64 for ``to_uint8`` (the protocol's exact quantisation), float32 for the tiler's windows.
 """
 
 from __future__ import annotations
@@ -20,8 +16,7 @@ INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 # (MATLAB ``rgb2ycbcr``), the channel SR papers measure on.
 Y_OFFSET = 16.0
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
-# The same weights normalised to sum to 1 (0.299, 0.587, 0.114 up to rounding): full-range luma, used to
-# turn an RGB image into a gray one (an RGB pixel with R = G = B = g maps to exactly g).
+# The same weights summing to 1 (0.299, 0.587, 0.114): full-range luma, R = G = B = g maps to exactly g.
 LUMA_WEIGHTS = Y_WEIGHTS / Y_WEIGHTS.sum()
 
 
@@ -36,15 +31,13 @@ def to_unit(pixels: np.ndarray) -> np.ndarray:
 
 def round_to(values: np.ndarray, dtype: np.dtype | type = np.uint8) -> np.ndarray:
     """Values already on ``dtype``'s integer scale (0-255 for uint8) -> ``dtype``, rounded half to even."""
-    top = INTEGER_MAX[np.dtype(dtype)]
-    return np.clip(np.rint(values), 0, top).astype(dtype)
+    return np.clip(np.rint(values), 0, INTEGER_MAX[np.dtype(dtype)]).astype(dtype)
 
 
 def from_unit(values: np.ndarray, dtype: np.dtype | type = np.uint8) -> np.ndarray:
     """[0, 1] floats -> ``dtype``: integers rounded (in the input's float precision), floats clipped."""
     values = np.asarray(values)
-    dtype = np.dtype(dtype)
-    scale = INTEGER_MAX.get(dtype)
+    scale = INTEGER_MAX.get(np.dtype(dtype))
     if scale is None:
         return np.clip(values, 0.0, 1.0).astype(dtype)
     return round_to(values * scale, dtype)
@@ -55,26 +48,21 @@ def to_uint8(image01: np.ndarray) -> np.ndarray:
     return from_unit(np.asarray(image01, dtype=np.float64), np.uint8)
 
 
-def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
-    """Y of YCbCr (BT.601, MATLAB ``rgb2ycbcr``) on the 0-255 scale, float64, for uint8 RGB [..., 3].
-
-    Floats are taken to be on the 0-255 scale too; the result is not rounded (as BasicSR and MATLAB's
-    evaluation scripts do when they measure on Y).
-    """
+def _rgb(rgb: np.ndarray, name: str) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.shape[-1:] != (3,):
-        raise ValueError(f"rgb_to_y needs an RGB array [..., 3], got shape {rgb.shape}")
-    return Y_OFFSET + (rgb.astype(np.float64) / 255.0) @ Y_WEIGHTS
+        raise ValueError(f"{name} needs an RGB array [..., 3], got shape {rgb.shape}")
+    return rgb.astype(np.float64)
+
+
+def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
+    """Y of YCbCr (BT.601, MATLAB ``rgb2ycbcr``) on the 0-255 scale, float64, for RGB [..., 3] on 0-255;
+    not rounded (as BasicSR and MATLAB's evaluation scripts measure on Y)."""
+    return Y_OFFSET + (_rgb(rgb, "rgb_to_y") / 255.0) @ Y_WEIGHTS
 
 
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
-    """uint8 gray image from uint8 RGB with full-range BT.601 luma, rounded half up (like Pillow ``convert('L')``).
-
-    The inverse of feeding a gray image to the model as R = G = B (identity on pixels whose three
-    channels are equal).
-    """
-    rgb = np.asarray(rgb)
-    if rgb.shape[-1:] != (3,):
-        raise ValueError(f"rgb_to_gray needs an RGB array [..., 3], got shape {rgb.shape}")
-    luma = rgb.astype(np.float64) @ LUMA_WEIGHTS
+    """uint8 gray from uint8 RGB, full-range luma rounded half up (like Pillow ``convert('L')``): the inverse
+    of feeding a gray image to the model as R = G = B."""
+    luma = _rgb(rgb, "rgb_to_gray") @ LUMA_WEIGHTS
     return np.clip(np.floor(luma + 0.5), 0, 255).astype(np.uint8)

@@ -1,8 +1,8 @@
 """Progress of long work: a live bar on a terminal, plain lines (no escape codes) anywhere else.
 
 Why: runs are started as ``nohup keras-srgan train ... > run.log``; a bar redrawn with carriage returns
-and colours turns such a log into noise. ``Progress`` counts items (files, images, frames); training
-writes its own one line per log interval with ``plain_line``.
+turns such a log into noise. ``Progress`` counts items (files, images, frames); training writes its own
+line per log interval.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import TextIO
 
 def on_terminal(stream: TextIO | None = None) -> bool:
     """Whether ``stream`` (default stderr) is an interactive terminal."""
-    stream = stream if stream is not None else sys.stderr
     try:
-        return bool(stream.isatty())
+        return bool((stream or sys.stderr).isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
 
@@ -36,8 +35,7 @@ def plain_line(done: int, total: int | None, unit: str, elapsed: float, desc: st
     head = f"{desc}: " if desc else ""
     if not total:
         return f"{head}{done} {unit}, {duration(elapsed)}"
-    eta = elapsed / done * (total - done) if done else float("nan")
-    tail = f", ETA {duration(eta)}" if done and done < total else ""
+    tail = f", ETA {duration(elapsed / done * (total - done))}" if done and done < total else ""
     return f"{head}{done}/{total} {unit} ({100 * done / total:.0f}%), {duration(elapsed)}{tail}"
 
 
@@ -49,17 +47,12 @@ class Progress:
     """
 
     def __init__(
-        self,
-        total: int | None,
-        unit: str,
-        desc: str = "",
-        enabled: bool | None = True,
-        every: float = 10.0,
+        self, total: int | None, unit: str, desc: str = "", enabled: bool | None = True, every: float = 10.0
     ):
         self.total, self.unit, self.desc, self.every = total, unit, desc, every
         self.done = 0
         self.start = self.last = time.monotonic()
-        terminal = on_terminal(sys.stderr)
+        terminal = on_terminal()
         self.bar = None
         self.plain = bool(enabled) and not terminal
         if enabled is not False and terminal:
@@ -69,31 +62,27 @@ class Progress:
 
     def over(self, items):
         """Yield ``items``, counting each once its loop body is done (also after a ``continue``); close."""
-        try:
+        with self:
             for item in items:
                 yield item
                 self.update()
-        finally:
-            self.close()
 
     def update(self, n: int = 1) -> None:
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
-        elif self.plain:
-            now = time.monotonic()
-            if now - self.last >= self.every or self.done == self.total:
-                self._line(now)
+        elif self.plain and (time.monotonic() - self.last >= self.every or self.done == self.total):
+            self._line()
 
-    def _line(self, now: float) -> None:
-        self.last = now
-        print(plain_line(self.done, self.total, self.unit, now - self.start, self.desc), flush=True)
+    def _line(self) -> None:
+        self.last = time.monotonic()
+        print(plain_line(self.done, self.total, self.unit, self.last - self.start, self.desc), flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
         elif self.plain and self.done != self.total and self.done:
-            self._line(time.monotonic())
+            self._line()
 
     def __enter__(self) -> Progress:
         return self

@@ -143,18 +143,18 @@ def test_srresnet_mac_count():
 
 
 def test_train_config_and_cli_build_a_compact_generator(tmp_path):
-    from keras_srgan.cli import train as train_cli
+    from keras_srgan import cli
     from keras_srgan.errors import UserError
     from keras_srgan.train.config import TrainConfig
     from keras_srgan.train.trainer import run_generator
 
     parser = argparse.ArgumentParser()
-    train_cli.add_parser(parser.add_subparsers())
+    cli.add_train(parser.add_subparsers())
     args = parser.parse_args(
         ["train", "--out", str(tmp_path), "--data", str(tmp_path), "--arch", "compact",
          "--upsampler", "nearest_conv", "--num-blocks", "3", "--filters", "16"]
     )  # fmt: skip
-    overrides = train_cli._overrides(args)
+    overrides = cli.train_overrides(args)
     assert overrides["arch"] == "compact" and overrides["upsampler"] == "nearest_conv"
     model = run_generator(TrainConfig(**overrides))
     assert generator_config(model) == {

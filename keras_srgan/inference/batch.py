@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from pathlib import Path
-
-from PIL import Image
 
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
@@ -21,17 +20,15 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     """Files, folders (their image and video files, not recursive) and globs -> (files in order, error lines).
 
     Explicitly named files are always attempted (so a non-image gets a clear error); in folders and
-    glob matches only files with an image or video extension are taken, and a folder named like an
-    image is reported rather than skipped silently.
+    glob matches only visible files with an image or video extension are taken, and a folder named like
+    an image is reported rather than skipped silently.
     """
-    import glob
-
     kinds = tuple(sorted(image_io.image_extensions() | video.VIDEO_EXTENSIONS))
     files: list[Path] = []
     errors: list[str] = []
 
     def take_listed(path: Path) -> None:
-        if not is_image_file(path, kinds):  # hidden names (a temporary file, ``.DS_Store``) never count
+        if not is_image_file(path, kinds):
             return
         if path.is_dir():
             errors.append(f"{path}: is a folder, not an image file")
@@ -56,18 +53,13 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
                 take_listed(Path(match))
         else:
             errors.append(f"{item}: no such file or folder")
-    unique: list[Path] = []
-    seen: set[Path] = set()
+    unique: dict[Path, Path] = {}
     for f in files:
         try:
-            key = f.resolve(strict=False)
+            unique.setdefault(f.resolve(strict=False), f)
         except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
             errors.append(f"{f}: cannot resolve the path ({error_reason(exc)})")
-            continue
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, errors
+    return list(unique.values()), errors
 
 
 def plan_outputs(files: list[Path], fmt: str | None = None) -> list[str]:
@@ -79,7 +71,7 @@ def plan_outputs(files: list[Path], fmt: str | None = None) -> list[str]:
         if video.is_video(f):
             name = video.output_name(f)
         else:
-            name = image_io.output_name(f, image_io.output_format(_guess_format(f), "rgb", fmt))
+            name = image_io.output_name(f, image_io.output_format(image_io.format_of(f.suffix), "rgb", fmt))
         stem, ext = os.path.splitext(name)
         k = 2
         while name.lower() in used:
@@ -88,11 +80,6 @@ def plan_outputs(files: list[Path], fmt: str | None = None) -> list[str]:
         used.add(name.lower())
         names.append(name)
     return names
-
-
-def _guess_format(path: Path) -> str | None:
-    Image.init()
-    return Image.registered_extensions().get(path.suffix.lower())
 
 
 def upscale_files(
@@ -104,13 +91,12 @@ def upscale_files(
     fmt: str | None = None,
     quality: int | None = None,
 ) -> tuple[list[Path], list[str], list[str]]:
-    """Upscale every input (images, and videos via ``video.upscale_video``) into ``out_dir``; returns
-    (written paths, error lines, warning lines).
+    """Upscale every input into ``out_dir``; returns (written paths, error lines, warning lines).
 
-    ``upscaler_factory()`` is called once, only if there is at least one file to process, so a
-    missing weights file is reported after input errors are known and never for an empty batch.
-    A failing file does not stop the batch. Progress: one bar over the files (for two or more) and,
-    for a video, one over its frames (on a terminal, or always when ``show_progress`` is true).
+    ``upscaler_factory()`` is called once, only if there is a file to process, so a missing weights file
+    is reported after input errors are known and never for an empty batch. Progress: one bar over the
+    files (for two or more) and, for a video, one over its frames (on a terminal, or always when
+    ``show_progress`` is true).
     """
     files, errors = expand_inputs(inputs)
     written: list[Path] = []
@@ -125,20 +111,16 @@ def upscale_files(
     if not out_dir.is_dir():
         raise UserError(f"{out_dir}: output path exists and is not a folder")
     upscaler = upscaler_factory()
-    names = plan_outputs(files, fmt)
     enabled = len(files) > 1 if show_progress is None else show_progress
     progress = Progress(len(files), "file", enabled=enabled, every=0)
-    for path, name in progress.over(zip(files, names, strict=True)):
+    for path, name in progress.over(zip(files, plan_outputs(files, fmt), strict=True)):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", image_io.ImageReadWarning)
                 if video.is_video(path):
+                    dest = image_io.contained_path(out_dir, name)
                     dest = video.upscale_video(
-                        path,
-                        image_io.contained_path(out_dir, name),
-                        upscaler,
-                        max_pixels=max_pixels,
-                        show_progress=show_progress,
+                        path, dest, upscaler, max_pixels=max_pixels, show_progress=show_progress
                     )
                 else:
                     dest = upscaler.upscale_file(

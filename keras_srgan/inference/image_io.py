@@ -2,8 +2,7 @@
 
 Every problem a user can fix (empty, not an image, truncated, too large, a folder) becomes a
 ``UserError`` naming the file, so the CLI prints one ``error: <file>: <reason>`` line. Writing goes
-through ``files.atomic_path`` (a hidden temporary name in the output folder, then a rename), so an
-interrupted run never leaves a half-written image under the final name.
+through ``files.atomic_path``, so an interrupted run never leaves a half-written image under the final name.
 
 Pixel layouts (``Pixels.kind``):
 
@@ -11,34 +10,30 @@ Pixel layouts (``Pixels.kind``):
 * ``"gray"`` / ``"graya"``: uint8 [H, W, 1|2] (bilevel images become 8-bit gray);
 * ``"gray16"``: uint16 [H, W, 1] from 16-bit grayscale (PNG/TIFF ``I;16``/``I``), written back as 16-bit;
 * ``"rgb16"`` / ``"rgba16"`` / ``"graya16"``: uint16 [H, W, 3|4|2] from 16-bit colour or gray + alpha PNG
-  and TIFF files. Pillow would decode these as 8-bit (or not at all), so ``image16`` reads and writes them
-  with pypng (PNG) and tifffile (TIFF) and keeps them as ``DeepImage`` rather than a PIL image.
+  and TIFF. Pillow opens these as 8-bit (a gray + alpha TIFF not at all), so they are read and written
+  with pypng (PNG) and tifffile (TIFF) and kept as ``DeepImage`` rather than a PIL image.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import threading
 import warnings
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import png
+import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from keras_srgan import defaults
+from keras_srgan import defaults, pixels
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import atomic_path
-from keras_srgan.inference.image16 import (  # noqa: F401 (Pixels, DeepImage, check_pixels, orient: image_io's interface)
-    DEEP_KINDS,
-    TIFF_EXTRA,
-    DeepImage,
-    ImageReadWarning,
-    Pixels,
-    check_pixels,
-    orient,
-    pillow_limit_disabled,
-    read_deep,
-)
 
 # Refuse inputs above this many pixels (override with --max-pixels / max_pixels=). 4096x4096 input is
 # a 16384x16384 output: 805 MB as 8-bit RGB in host memory, and tens of minutes on a CPU.
@@ -55,11 +50,115 @@ SAVE_OPTIONS = {
 }
 CANONICAL_EXT = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 OUTPUT_EXTS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}  # what `upscale --ext` can ask for
+# 16-bit layouts Pillow cannot hold, with their channel counts.
+DEEP_KINDS = {"rgb16": 3, "rgba16": 4, "graya16": 2}
+# Optional codecs tifffile needs for compressed TIFF (LZW, PackBits, JPEG, ...); zlib/deflate needs none.
+TIFF_EXTRA = "pip install 'keras-srgan[tiff16]'"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+class ImageReadWarning(UserWarning):
+    """Something about an input was simplified (e.g. only the first frame of an animation is used)."""
+
+
+@dataclass
+class Pixels:
+    """Decoded pixels plus what is needed to write the result back in the same kind."""
+
+    array: np.ndarray
+    kind: str  # "rgb", "rgba", "gray", "graya", "gray16", "rgb16", "rgba16", "graya16"
+    format: str | None = None  # Pillow format of the source file, if any
+    info: dict = field(default_factory=dict)  # kept metadata (ICC profile)
+    notes: list[str] = field(default_factory=list)  # warnings raised while reading
+
+
+@dataclass
+class DeepImage:
+    """uint16 [H, W, C] colour or gray + alpha pixels; ``save`` works like a PIL image's (which cannot
+    write 16-bit colour) and writes a 16-bit PNG (pypng) or TIFF (tifffile)."""
+
+    array: np.ndarray
+    kind: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.array.shape[1], self.array.shape[0]
+
+    def save(self, fp, format: str | None = None, **params) -> None:  # noqa: A002 - Pillow's parameter name
+        height, width, channels = self.array.shape
+        icc = params.get("icc_profile")
+        if format == "TIFF":
+            buf = io.BytesIO()  # tifffile wants a named file or a buffer, not an os.fdopen handle
+            tifffile.imwrite(
+                buf,
+                np.ascontiguousarray(self.array),
+                photometric="rgb" if channels >= 3 else "minisblack",
+                extrasamples=("unassalpha",) if channels in (2, 4) else None,
+                iccprofile=icc or None,
+                metadata=None,
+            )
+            fp.write(buf.getbuffer())
+            return
+        if format != "PNG":
+            raise ValueError(f"16-bit colour is written as PNG or TIFF, not {format}")
+        writer = png.Writer(
+            width,
+            height,
+            greyscale=channels < 3,
+            alpha=channels in (2, 4),
+            bitdepth=16,
+            compression=params.get("compress_level", 6),
+        )
+        rows = np.ascontiguousarray(self.array, dtype=">u2").reshape(height, -1).view(np.uint8)
+        if not icc:
+            writer.write_packed(fp, rows)
+            return
+        buf = io.BytesIO()
+        writer.write_packed(buf, rows)
+        chunks = list(png.Reader(bytes=buf.getvalue()).chunks())
+        iccp = b"ICC profile\0\0" + zlib.compress(icc)
+        png.write_chunks(fp, [chunks[0], (b"iCCP", iccp), *chunks[1:]])
+
+
+def check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
+    """The decompression-bomb guard, from a header's size, before any pixel is decoded."""
+    if max_pixels and max_pixels > 0 and width * height > max_pixels:
+        raise UserError(
+            f"{name}: {width}x{height} = {width * height:,} pixels is above the limit of "
+            f"{max_pixels:,} (a possible decompression bomb); raise it with --max-pixels if you trust the file"
+        )
+
+
+def check_file(path: Path, what: str = "an image") -> None:
+    """The first checks of an input file (a folder, missing, empty), each one ``UserError`` line."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not {what} file")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({error_reason(exc)})") from None
+    if size == 0:
+        raise UserError(f"{path}: empty file (0 bytes)")
+
+
+@contextmanager
+def _pillow_limit_disabled():
+    """Pillow's global bomb check off while opening (our own ``max_pixels`` check replaces it)."""
+    with _PIL_LIMIT_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def image_extensions() -> set[str]:
-    """Lower-case file extensions Pillow can open: the upscaler's image kinds (``files.is_image_file`` with
-    these picks files out of folders and globs; the 16-bit readers take PNG and TIFF, which Pillow lists)."""
+    """Lower-case file extensions Pillow can open (with ``files.is_image_file``, what folders and globs
+    give the upscaler; the 16-bit readers take PNG and TIFF, which Pillow lists)."""
     Image.init()
     return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
@@ -79,15 +178,11 @@ def from_pil(img: Image.Image, name: str = "image") -> Pixels:
         raise UserError(
             f"{name}: floating-point (mode F) images are not supported; convert to 8/16-bit first"
         )
-    if mode == "1":
-        img, mode = img.convert("L"), "L"
-    if mode in ("L", "LA"):
-        arr = np.asarray(img)
-        arr = arr[:, :, None] if arr.ndim == 2 else arr
-        return Pixels(arr, "gray" if mode == "L" else "graya", info=info)
-    if mode == "La":
+    if mode in ("1", "L"):  # bilevel becomes 8-bit gray
+        return Pixels(np.asarray(img.convert("L"))[:, :, None], "gray", info=info)
+    if mode in ("LA", "La"):
         return Pixels(np.asarray(img.convert("LA")), "graya", info=info)
-    has_alpha = mode in ("RGBA", "RGBa", "PA") or (mode in ("P", "RGB", "L") and "transparency" in img.info)
+    has_alpha = mode in ("RGBA", "RGBa", "PA") or (mode in ("P", "RGB") and "transparency" in img.info)
     if has_alpha:
         return Pixels(np.asarray(img.convert("RGBA")), "rgba", info=info)
     if mode == "CMYK":
@@ -95,24 +190,17 @@ def from_pil(img: Image.Image, name: str = "image") -> Pixels:
     return Pixels(np.asarray(img.convert("RGB")), "rgb", info=info)
 
 
-def to_pil(array: np.ndarray, kind: str) -> Image.Image:
-    """The inverse of ``from_pil`` for an (upscaled) array."""
-    if kind in ("rgb", "rgba", "graya"):
-        return Image.fromarray(
-            np.ascontiguousarray(array), {"rgb": "RGB", "rgba": "RGBA", "graya": "LA"}[kind]
-        )
-    if kind == "gray":
-        return Image.fromarray(np.ascontiguousarray(array[:, :, 0]), "L")
+def to_image(array: np.ndarray, kind: str) -> Image.Image | DeepImage:
+    """The inverse of ``from_pil`` (and of the 16-bit readers) for an (upscaled) array."""
+    if kind in DEEP_KINDS:
+        return DeepImage(np.asarray(array, dtype=np.uint16), kind)
     if kind == "gray16":
         return Image.fromarray(np.ascontiguousarray(array[:, :, 0].astype(np.uint16)))  # mode I;16
-    raise ValueError(f"unknown pixel kind {kind!r}")
-
-
-def to_image(array: np.ndarray, kind: str, info: dict | None = None) -> Image.Image | DeepImage:
-    """``to_pil``, or a ``DeepImage`` for the 16-bit layouts Pillow cannot hold."""
-    if kind in DEEP_KINDS:
-        return DeepImage(np.asarray(array, dtype=np.uint16), kind, dict(info or {}))
-    return to_pil(array, kind)
+    if kind == "gray":
+        return Image.fromarray(np.ascontiguousarray(array[:, :, 0]), "L")
+    if kind not in ("rgb", "rgba", "graya"):
+        raise ValueError(f"unknown pixel kind {kind!r}")
+    return Image.fromarray(np.ascontiguousarray(array), {"rgb": "RGB", "rgba": "RGBA", "graya": "LA"}[kind])
 
 
 def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Pixels:
@@ -123,36 +211,20 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     """
     path = Path(path)
     name = str(path)
-    if path.is_dir():
-        raise UserError(f"{name}: is a folder, not an image file")
+    check_file(path)
+    pixels = _read_deep(path, name, max_pixels)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise UserError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise UserError(f"{name}: cannot read ({error_reason(exc)})") from None
-    if size == 0:
-        raise UserError(f"{name}: empty file (0 bytes)")
-    deep = read_deep(path, name, max_pixels)
-    if deep is not None:
-        for note in deep.notes:
-            warnings.warn(note, ImageReadWarning, stacklevel=2)
-        return deep
-    notes: list[str] = []
-    try:
-        with pillow_limit_disabled(), warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                check_pixels(name, *img.size, max_pixels)
-                if getattr(img, "n_frames", 1) > 1:
-                    notes.append(
-                        f"{name}: animated image ({img.n_frames} frames); only the first frame is upscaled"
-                    )
-                    img.seek(0)
-                source_format = img.format
-                img.load()
-                upright = ImageOps.exif_transpose(img)
-                pixels = from_pil(upright, name)
+        if pixels is None:
+            with _pillow_limit_disabled(), warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    check_pixels(name, *img.size, max_pixels)
+                    notes = _frames_note(name, img)
+                    if notes:
+                        img.seek(0)
+                    img.load()
+                    pixels = from_pil(ImageOps.exif_transpose(img), name)
+                    pixels.format, pixels.notes = img.format, notes
     except UserError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -166,11 +238,114 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         if "truncated" in reason.lower() or isinstance(exc, EOFError):
             raise UserError(f"{name}: truncated or corrupt image ({reason})") from None
         raise UserError(f"{name}: cannot decode image ({reason})") from None
-    for note in notes:
+    for note in pixels.notes:
         warnings.warn(note, ImageReadWarning, stacklevel=2)
-    pixels.format = source_format
-    pixels.notes = notes
     return pixels
+
+
+def _frames_note(name: str, img: Image.Image) -> list[str]:
+    if getattr(img, "n_frames", 1) > 1:
+        return [f"{name}: animated image ({img.n_frames} frames); only the first frame is upscaled"]
+    return []
+
+
+def _read_deep(path: Path, name: str, max_pixels: int | None) -> Pixels | None:
+    """16-bit colour / gray + alpha PNG and TIFF at full depth; ``None`` for everything Pillow reads as it
+    is (16-bit gray without alpha included: Pillow keeps it at 16 bits)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError as exc:
+        raise UserError(f"{name}: cannot read ({error_reason(exc)})") from None
+    try:
+        if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 26:
+            if head[24] != 16 or head[25] not in (2, 4, 6):  # bit depth, colour type (RGB, gray + A, RGBA)
+                return None
+            return _read_png16(path, name, max_pixels, head)
+        if head[:4] in _TIFF_SIGNATURES:
+            return _read_tiff16(path, name, max_pixels)
+    except UserError:
+        raise
+    except MemoryError:
+        raise UserError(f"{name}: not enough memory to decode this image") from None
+    except (png.Error, zlib.error, OSError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
+        raise UserError(f"{name}: truncated or corrupt image ({error_reason(exc)})") from None
+    return None
+
+
+def _read_png16(path: Path, name: str, max_pixels: int | None, head: bytes) -> Pixels:
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    check_pixels(name, width, height, max_pixels)
+    with _pillow_limit_disabled(), Image.open(path) as img:  # metadata only: Pillow decodes no pixel here
+        notes = _frames_note(name, img)
+        info = {"icc_profile": img.info["icc_profile"]} if img.info.get("icc_profile") else {}
+        orientation = img.getexif().get(0x0112, 1)
+    width, height, rows, meta = png.Reader(filename=os.fspath(path)).asDirect()
+    array = np.array([np.asarray(row, dtype=np.uint16) for row in rows], dtype=np.uint16)
+    if array.shape[0] != height:
+        raise UserError(f"{name}: truncated or corrupt image (got {array.shape[0]} of {height} rows)")
+    array = array.reshape(height, width, meta["planes"])
+    if meta["bitdepth"] != 16:  # pypng reduced the samples to the sBIT depth: back to 0..65535
+        top = (1 << meta["bitdepth"]) - 1
+        array = pixels.round_to(array.astype(np.float64) * (65535.0 / top), np.uint16)
+    kind = {2: "graya16", 3: "rgb16", 4: "rgba16"}[meta["planes"]]
+    return Pixels(orient(array, orientation), kind, format="PNG", info=info, notes=notes)
+
+
+def _read_tiff16(path: Path, name: str, max_pixels: int | None) -> Pixels | None:
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        samples, bits = page.samplesperpixel, page.bitspersample
+        photometric, extra = int(page.photometric), tuple(int(e) for e in page.extrasamples)
+        if bits != 16 or samples < 2 or photometric not in (1, 2) or int(page.sampleformat) != 1:
+            return None  # Pillow's path: 8-bit, 16-bit gray, float (refused there), palette, CMYK, ...
+        colour = 3 if photometric == 2 else 1
+        if samples < colour:
+            return None
+        height, width = page.imagelength, page.imagewidth
+        check_pixels(name, width, height, max_pixels)
+        notes = []
+        if len(tif.pages) > 1:
+            notes.append(f"{name}: multi-page TIFF ({len(tif.pages)} pages); only the first page is upscaled")
+        icc = page.tags.get(34675)
+        info = {"icc_profile": bytes(icc.value)} if icc is not None and icc.value else {}
+        orientation = int(page.tags.valueof(274, 1))
+        try:
+            array = page.asarray()
+        except (KeyError, ValueError, ImportError) as exc:
+            if "imagecodecs" not in str(exc):
+                raise
+            note = (
+                f"{name}: {page.compression.name} compression needs imagecodecs for 16 bits ({TIFF_EXTRA}); "
+                "read as 8-bit"
+            )
+            warnings.warn(note, ImageReadWarning, stacklevel=4)
+            return None  # Pillow's path reads it (as 8-bit colour)
+    axes = page.axes
+    if "S" in axes and axes.index("S") < axes.index("Y"):  # planar (separate) samples: to [H, W, S]
+        array = np.moveaxis(array, axes.index("S"), -1)
+    array = np.asarray(array, dtype=np.uint16).reshape(height, width, samples)
+    has_alpha = samples > colour and extra[:1] in ((1,), (2,))
+    array = array[:, :, : colour + 1] if has_alpha else array[:, :, :colour]
+    if has_alpha and extra[0] == 1:  # associated (premultiplied) alpha -> straight alpha
+        alpha = array[:, :, -1:].astype(np.float64)
+        straight = array[:, :, :-1] * (65535.0 / np.maximum(alpha, 1.0))
+        array[:, :, :-1] = pixels.round_to(np.where(alpha > 0, straight, 0.0), np.uint16)
+    if colour == 1 and not has_alpha:
+        return None  # 16-bit gray with unused extra samples: Pillow's gray16 path
+    kind = {(3, False): "rgb16", (3, True): "rgba16", (1, True): "graya16"}[(colour, has_alpha)]
+    return Pixels(orient(array, orientation), kind, format="TIFF", info=info, notes=notes)
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF/TIFF orientation (1-8) to an [H, W, ...] array, as ``ImageOps.exif_transpose`` does."""
+    if orientation in (2, 3, 7, 8):  # mirror left-right (then transposed for 7 and 8 below)
+        array = array[:, ::-1]
+    if orientation in (3, 4, 6, 7):  # mirror top-bottom
+        array = array[::-1]
+    if orientation in (5, 6, 7, 8):
+        array = array.swapaxes(0, 1)
+    return np.ascontiguousarray(array)
 
 
 def output_format(source_format: str | None, kind: str, requested: str | None = None) -> str:
@@ -179,7 +354,7 @@ def output_format(source_format: str | None, kind: str, requested: str | None = 
     fmt = (requested or source_format or "PNG").upper()
     if fmt not in WRITABLE:
         return "PNG"
-    if (kind == "gray16" or kind in DEEP_KINDS) and fmt not in SIXTEEN_BIT_FORMATS:
+    if kind in ("gray16", *DEEP_KINDS) and fmt not in SIXTEEN_BIT_FORMATS:
         return "PNG"
     if kind in ("rgba", "graya", "rgba16", "graya16") and fmt not in ALPHA_FORMATS:
         return "PNG"
@@ -198,10 +373,15 @@ def output_name(source: str | os.PathLike, fmt: str) -> str:
     stem = stem.translate(_UNSAFE).strip()
     if stem in ("", ".", "..") or set(stem) <= {"."}:
         stem = "image"
-    Image.init()
-    if Image.registered_extensions().get(ext.lower()) == fmt and "." + ext[1:].translate(_UNSAFE) == ext:
+    if format_of(ext) == fmt and "." + ext[1:].translate(_UNSAFE) == ext:
         return stem + ext
     return stem + CANONICAL_EXT[fmt]
+
+
+def format_of(suffix: str) -> str | None:
+    """The Pillow format a file extension names (``.jpeg`` -> JPEG), or None."""
+    Image.init()
+    return Image.registered_extensions().get(suffix.lower())
 
 
 def contained_path(out_dir: str | os.PathLike, name: str) -> Path:
@@ -217,9 +397,8 @@ def write_atomic(img: Image.Image | DeepImage, dest: str | os.PathLike, fmt: str
     """Save ``img`` as ``fmt`` through ``files.atomic_path``; synced to disk before the rename, so a crash
     right after leaves the old file or the whole new one."""
     dest = Path(dest)
-    options = {**SAVE_OPTIONS.get(fmt, {}), **params}
     with atomic_path(dest) as tmp, open(tmp, "wb") as f:
-        img.save(f, format=fmt, **options)
+        img.save(f, format=fmt, **{**SAVE_OPTIONS.get(fmt, {}), **params})
         f.flush()
         os.fsync(f.fileno())
     return dest

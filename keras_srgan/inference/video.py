@@ -1,16 +1,15 @@
 """Upscale a video frame by frame, keeping its frame rate and audio (``keras-srgan upscale clip.mp4 -o out/``).
 
-Frames are decoded and encoded by the ffmpeg binary that ``imageio-ffmpeg`` ships (the ``video`` extra), so
-nothing has to be installed system-wide. Every frame goes through one ``Upscaler`` (the same engine, tiling
-and output-size settings as images; built once, reused for all frames). The frames are encoded to H.264
-(yuv420p, CRF 18) in a hidden temporary file beside the destination; a second, stream-copying ffmpeg pass
-then muxes in the source's audio streams (copied, or re-encoded to AAC when the container refuses the
-codec) into ``files.atomic_path``'s temporary name, renamed into place when complete. An interrupted or
-failed run removes its temporary files, so no half video ever appears under the final name.
+Frames are decoded and encoded by the ffmpeg binary of ``imageio-ffmpeg`` (the ``video`` extra), so nothing
+is installed system-wide. One ``Upscaler`` (the images' engine, tiling and output size) takes every frame.
+The frames are encoded to H.264 (yuv420p, CRF 18) in a hidden temporary file; a second, stream-copying
+ffmpeg pass muxes in the source's audio (copied, or AAC when the container refuses the codec) under
+``files.atomic_path``'s temporary name. A failed run removes its temporary files: no half video appears.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import warnings
@@ -22,27 +21,11 @@ import numpy as np
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import atomic_path, temporary_name
-from keras_srgan.inference import image_io, resample
+from keras_srgan.inference import image_io
 from keras_srgan.progress import Progress
 
 VIDEO_EXTRA = "pip install 'keras-srgan[video]'"
-VIDEO_EXTENSIONS = {
-    ".mp4",
-    ".m4v",
-    ".mov",
-    ".mkv",
-    ".webm",
-    ".avi",
-    ".mpg",
-    ".mpeg",
-    ".wmv",
-    ".flv",
-    ".ts",
-    ".mts",
-    ".m2ts",
-    ".3gp",
-    ".ogv",
-}
+VIDEO_EXTENSIONS = set(".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .ts .mts .m2ts .3gp .ogv".split())
 # Containers that hold H.264 and keep their name; any other input container is written as .mp4.
 H264_CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv"}
 CRF = 18  # x264 constant quality: visually near-lossless, so the encode does not hide the model's detail
@@ -60,14 +43,6 @@ def output_name(source: str | os.PathLike) -> str:
     return stem + (suffix if suffix in H264_CONTAINERS else ".mp4")
 
 
-def _ffmpeg(name: str):
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise UserError(f"{name}: upscaling video needs the video extra ({VIDEO_EXTRA})") from None
-    return imageio_ffmpeg
-
-
 def frame_rate(fps: float) -> Fraction:
     """The exact rate behind ffmpeg's printed one: 29.97 -> 30000/1001 (NTSC family), 12.0 -> 12."""
     for base in (24, 30, 48, 60, 120, 240):
@@ -78,8 +53,7 @@ def frame_rate(fps: float) -> Fraction:
 
 def _ffmpeg_reason(exc: BaseException) -> str:
     """The most telling line of an imageio-ffmpeg error (ffmpeg's own complaint when it printed one)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in reversed(lines):
+    for line in reversed([line.strip() for line in str(exc).splitlines()]):
         low = line.lower()
         if any(word in low for word in ("invalid", "moov", "error", "corrupt", "no such", "not found")):
             return line
@@ -115,20 +89,16 @@ def upscale_video(
 
     ``upscaler``: an ``Upscaler`` to reuse; else one is built from ``weights`` and ``settings`` (``tile``,
     ``engine``, ``precision``, ``outscale``, ``width``, ``height``, ...). The result has the source's frame
-    count, frame rate and audio; each side of the frame size (``Upscaler.output_size``) is rounded down to
-    an even number, which 4:2:0 video needs. ``max_pixels`` limits the source frame size.
+    count, frame rate and audio; each side of ``Upscaler.output_size`` is rounded down to an even number
+    (at least 2), which 4:2:0 video needs. ``max_pixels`` limits the source frame size.
     """
-
     source = Path(source)
     name = str(source)
-    if source.is_dir():
-        raise UserError(f"{name}: is a folder, not a video file")
+    image_io.check_file(source, "a video")
     try:
-        if source.stat().st_size == 0:
-            raise UserError(f"{name}: empty file (0 bytes)")
-    except FileNotFoundError:
-        raise UserError(f"{name}: no such file") from None
-    ffmpeg = _ffmpeg(name)
+        import imageio_ffmpeg as ffmpeg
+    except ImportError:
+        raise UserError(f"{name}: upscaling video needs the video extra ({VIDEO_EXTRA})") from None
     dest = Path(dest)
     if dest.is_dir() or os.fspath(dest).endswith(("/", os.sep)) or not dest.suffix:  # a folder
         dest.mkdir(parents=True, exist_ok=True)
@@ -141,7 +111,6 @@ def upscale_video(
         raise UserError(f"{dest}: write the video as one of {', '.join(sorted(H264_CONTAINERS))}")
 
     reader = ffmpeg.read_frames(str(source))
-    # the encoded picture, before the audio is muxed in
     frames_tmp = temporary_name(dest.with_name(f"{dest.stem}.frames{container}"))
     writer = None
     try:
@@ -157,7 +126,7 @@ def upscale_video(
             from keras_srgan.inference.upscale import Upscaler
 
             upscaler = Upscaler.from_weights(weights, **settings)
-        size = resample.even_size(upscaler.output_size(width, height))
+        size = tuple(max(2, side - side % 2) for side in upscaler.output_size(width, height))
         rate = frame_rate(float(meta["fps"]))
         expected = round(float(meta.get("duration") or 0) * rate) or None
         writer = ffmpeg.write_frames(
@@ -193,10 +162,8 @@ def upscale_video(
             _mux(ffmpeg.get_ffmpeg_exe(), frames_tmp, source, final_tmp, container)
     except BaseException:
         if writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # ffmpeg may be gone; the temp file is removed below anyway
                 writer.close()
-            except Exception:  # ffmpeg may already be gone; the temp file is removed below either way
-                pass
         raise
     finally:
         reader.close()
