@@ -251,7 +251,9 @@ def evaluate(
                 failed[name] = f"{path}: {exc}"
                 continue
             if save_root is not None:
-                _save_png(sr, save_root / set_name / f"{name}.png")
+                (save_root / set_name).mkdir(parents=True, exist_ok=True)
+                with atomic_path(save_root / set_name / f"{name}.png") as tmp:
+                    Image.fromarray(sr).save(tmp, format="PNG")
         sets[set_name] = {
             **{key: _mean(r[key] for r in results.values() if r[key] is not None) for key in METRIC_KEYS},
             "count": len(results),
@@ -317,12 +319,6 @@ def super_resolve(
     if hr.ndim == 2:
         sr = rgb_to_gray(sr)
     return sr, hr
-
-
-def _save_png(image: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
 
 
 def _json_safe(value):

@@ -43,14 +43,6 @@ KINDS = ("bicubic", "gaussian")
 RESIZE_KERNELS = ("area", "bilinear", "bicubic")
 
 
-def _keys_cubic(x: tf.Tensor) -> tf.Tensor:
-    """Keys' cubic convolution kernel with a = -0.5 (TF's "keyscubic", MATLAB's bicubic)."""
-    x = tf.abs(x)
-    near = (1.5 * x - 2.5) * x * x + 1.0
-    far = ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0
-    return tf.where(x < 1.0, near, tf.where(x < 2.0, far, tf.zeros_like(x)))
-
-
 def _resize_weights(d: tf.Tensor, ratio: tf.Tensor, kernel: str, sigma: float) -> tf.Tensor:
     """Weight of an input pixel at signed distance ``d`` (input pixels) from an output pixel's centre.
 
@@ -59,8 +51,11 @@ def _resize_weights(d: tf.Tensor, ratio: tf.Tensor, kernel: str, sigma: float) -
     resize: a different artifact for the random-kernel resizes of the real-world degradation); area is the
     overlap of the input pixel with the output pixel's footprint (a box filter, ``tf.image.resize("area")``).
     """
-    if kernel == "bicubic":
-        return _keys_cubic(d / tf.maximum(ratio, 1.0))
+    if kernel == "bicubic":  # Keys' cubic kernel with a = -0.5 (TF's "keyscubic", MATLAB's bicubic)
+        x = tf.abs(d / tf.maximum(ratio, 1.0))
+        near = (1.5 * x - 2.5) * x * x + 1.0
+        far = ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0
+        return tf.where(x < 1.0, near, tf.where(x < 2.0, far, tf.zeros_like(x)))
     if kernel == "bilinear":
         return tf.maximum(1.0 - tf.abs(d), 0.0)
     if kernel == "area":
@@ -132,9 +127,7 @@ def _downsample(hr: tf.Tensor, scale: int, kind: str, sigma: float = 0.0) -> tf.
 
 
 def bicubic_downsample(hr: tf.Tensor, scale: int) -> tf.Tensor:
-    """Antialiased bicubic downsampling by ``scale``: equal to ``tf.image.resize(hr, (H // scale, W // scale),
-    "bicubic", antialias=True)`` (borders included), but runs on any device and under XLA.
-    """
+    """Equal to ``tf.image.resize(hr, (H // scale, W // scale), "bicubic", antialias=True)``, borders too."""
     return _downsample(hr, int(scale), "bicubic")
 
 
@@ -157,8 +150,7 @@ def gaussian_downsample(hr: tf.Tensor, scale: int, sigma: float) -> tf.Tensor:
     Taking ``blurred[::s]`` would sample at HR pixels 0, s, 2s, ... : 1.5 HR pixels away from the LR pixel
     centres (``s * i + (s - 1) / 2``) at x4, a shift the generator would have to learn to undo. Here each
     LR pixel is the Gaussian-weighted mean of the HR pixels within ceil(3 sigma) + 0.5 of its centre,
-    renormalised at the borders like the bicubic kind: a constant image stays constant, and unlike reflect
-    padding it works for images narrower than the kernel.
+    renormalised at the borders: unlike reflect padding it works for images narrower than the kernel.
     """
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
@@ -247,7 +239,6 @@ class RealDegradation:
     Sigmas and noise levels are on the [0, 1] scale; blur sigmas and kernel sizes in pixels of the image
     they act on (the HR crop for order 1). ``resize_range`` multiplies the HR side, ``resize_range2`` the LR
     side (HR / scale). ``resize_kernel_probs``: weights of area, bilinear and bicubic for every resize.
-    All randomness comes from the ``keras.random.SeedGenerator`` given to ``__call__``.
     """
 
     scale: int = 4

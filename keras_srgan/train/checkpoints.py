@@ -113,7 +113,7 @@ class RunCheckpoints:
         return path
 
     def restore_latest(self) -> int:
-        """Restore the newest usable checkpoint (recorded, or complete-looking unrecorded); return its step."""
+        """Restore the newest usable checkpoint (recorded, or complete but unrecorded); returns its step."""
         by_step = {_step_of(p): str(self.directory / Path(p).name) for p in _listed(self.directory)}
         for step, prefix in _on_disk(self.directory).items():
             by_step.setdefault(step, prefix)

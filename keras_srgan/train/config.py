@@ -22,7 +22,6 @@ GAN_UPDATES = ("alternating", "simultaneous")
 
 STAGES = ("pretrain", "gan")
 DEGRADATIONS = ("bicubic", "gaussian", "real")
-PRECISIONS = TRAINING_PRECISIONS  # auto | fp32 | bf16 | fp16 (an older "off" is read as fp32)
 # The paper: 10^6 MSE updates for SRResNet; 2 x 10^5 GAN updates, lr 1e-4 dropped to 1e-5 halfway.
 PAPER_STEPS = {"pretrain": 1_000_000, "gan": 200_000}
 
@@ -99,7 +98,8 @@ class TrainConfig:
             value = [value] if isinstance(value, (str, os.PathLike)) else value
             setattr(self, name, [str(d) for d in value])
         self.degradation_options = dict(self.degradation_options or {})
-        self.mixed_precision = normalise_precision(self.mixed_precision, PRECISIONS, "mixed_precision")
+        precision = normalise_precision(self.mixed_precision, TRAINING_PRECISIONS, "mixed_precision")
+        self.mixed_precision = precision
         choices = {
             "stage": STAGES,
             "strategy": STRATEGIES,
