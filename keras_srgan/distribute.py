@@ -25,22 +25,6 @@ CPU_REPLICAS_ENV = "KERAS_SRGAN_CPU_REPLICAS"
 DEFAULT_CPU_REPLICAS = 2
 
 
-def cpu_replica_count(requested: int | None = None) -> int:
-    """``requested``, else ``$KERAS_SRGAN_CPU_REPLICAS``, else 2 (mirrored strategy without GPUs)."""
-    if requested is None:
-        env = os.environ.get(CPU_REPLICAS_ENV)
-        if env:
-            try:
-                requested = int(env)
-            except ValueError:
-                raise UserError(f"{CPU_REPLICAS_ENV}={env!r} is not an integer") from None
-        else:
-            requested = DEFAULT_CPU_REPLICAS
-    if requested < 1:
-        raise UserError(f"cpu_replicas must be at least 1, got {requested}")
-    return requested
-
-
 def configure_cpu_replicas(count: int) -> list[str]:
     """Split the host CPU into ``count`` logical devices; returns their names.
 
@@ -67,7 +51,41 @@ def configure_cpu_replicas(count: int) -> list[str]:
     return [f"/cpu:{i}" for i in range(count)]
 
 
-def _tf_config() -> dict:
+def make_strategy(name: str = "default", cpu_replicas: int | None = None):
+    """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring).
+
+    A distributed strategy is created once per process and reused: two live strategies over the same
+    devices can mix up their collective operations (seen here as shape mismatches in synchronized
+    BatchNorm), and a multi-worker strategy can only be created once anyway.
+    """
+    if name not in STRATEGIES:
+        raise UserError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "multiworker":
+        return _shared(name, None)
+    if cpu_replicas is None:  # $KERAS_SRGAN_CPU_REPLICAS, else 2 (mirrored strategy without GPUs)
+        env = os.environ.get(CPU_REPLICAS_ENV)
+        try:
+            cpu_replicas = int(env) if env else DEFAULT_CPU_REPLICAS
+        except ValueError:
+            raise UserError(f"{CPU_REPLICAS_ENV}={env!r} is not an integer") from None
+    if cpu_replicas < 1:
+        raise UserError(f"cpu_replicas must be at least 1, got {cpu_replicas}")
+    return _shared(name, cpu_replicas)
+
+
+@functools.cache
+def _shared(name: str, cpu_replicas: int | None):
+    """One strategy per (name, replica count) for the process; a failed creation is not remembered."""
+    import tensorflow as tf
+
+    if name == "mirrored":
+        if tf.config.list_physical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        return tf.distribute.MirroredStrategy(configure_cpu_replicas(cpu_replicas))
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         raise UserError(
@@ -82,40 +100,6 @@ def _tf_config() -> dict:
         raise UserError(
             f"TF_CONFIG is not valid JSON with 'cluster' and 'task' (got {raw[:200]!r})"
         ) from None
-    return config
-
-
-def make_strategy(name: str = "default", cpu_replicas: int | None = None):
-    """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring).
-
-    A distributed strategy is created once per process and reused: two live strategies over the same
-    devices can mix up their collective operations (seen here as shape mismatches in synchronized
-    BatchNorm), and a multi-worker strategy can only be created once anyway.
-    """
-    if name not in STRATEGIES:
-        raise UserError(f"strategy must be one of {STRATEGIES}, got {name!r}")
-    import tensorflow as tf
-
-    if name == "default":
-        return tf.distribute.get_strategy()
-    return _shared(name, cpu_replica_count(cpu_replicas) if name == "mirrored" else None)
-
-
-@functools.cache
-def _shared(name: str, replicas: int | None):
-    """One strategy per (name, replica count) for the process; a failed creation is not remembered."""
-    return _create(name, replicas)
-
-
-def _create(name: str, cpu_replicas: int | None):
-    import tensorflow as tf
-
-    if name == "mirrored":
-        if tf.config.list_physical_devices("GPU"):
-            return tf.distribute.MirroredStrategy()
-        devices = configure_cpu_replicas(cpu_replica_count(cpu_replicas))
-        return tf.distribute.MirroredStrategy(devices)
-    _tf_config()
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()
     except (RuntimeError, ValueError) as exc:
@@ -136,13 +120,6 @@ def is_chief(strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def task_label(strategy) -> str:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return "local"
-    return f"{resolver.task_type}-{resolver.task_id}"
-
-
 class WorkerOutput:
     """Where this process writes: the run folder for the chief, a temporary folder for other workers.
 
@@ -156,7 +133,8 @@ class WorkerOutput:
             self.directory = Path(run_dir)
             self._scratch = None
         else:
-            self._scratch = tempfile.mkdtemp(prefix=f"keras-srgan-{task_label(strategy)}-")
+            resolver = strategy.cluster_resolver  # set: only a multi-worker strategy has non-chief workers
+            self._scratch = tempfile.mkdtemp(prefix=f"keras-srgan-{resolver.task_type}-{resolver.task_id}-")
             self.directory = Path(self._scratch)
 
     def cleanup(self) -> None:

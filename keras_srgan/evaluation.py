@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from keras_srgan.data.images import list_image_files
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
-from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, is_image_file, write_atomic_text
+from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, write_atomic_text
 from keras_srgan.inference import phase
 from keras_srgan.metrics import Protocol, blockiness, grid_groups, niqe, rgb_to_gray
 from keras_srgan.pixels import to_uint8, to_unit
@@ -55,14 +56,9 @@ class BadImage(Exception):
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder`` (by suffix, hidden files skipped), sorted by name."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        # not only regular files: a dangling link, a link loop or a folder named like an image is reported
-        # as a failed image by load_hr instead of silently vanishing from the set
-        if is_image_file(p)
-    )
+    """Image files directly inside ``folder``, sorted by name. Not only regular files: a dangling link, a
+    link loop or a folder named like an image is reported as a failed image by load_hr, not dropped."""
+    return list_image_files(folder, IMAGE_SUFFIXES)
 
 
 def load_hr(path: Path) -> np.ndarray:
@@ -113,21 +109,15 @@ class ProtocolUpscaler:
             runner = Predictor(generator)
         self._predictor = runner
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        def _bicubic_up(lr01):
-            size = tf.shape(lr01)[1:3] * scale
-            return tf.image.resize(lr01, size, method="bicubic", antialias=True)
-
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        def _bicubic_down(hr01):
-            return bicubic_downsample(hr01, scale)
-
-        self._up = _bicubic_up
-        self._down = _bicubic_down
+        spec = [tf.TensorSpec([None, None, None, 3], tf.float32)]
+        self._down = tf.function(lambda hr01: bicubic_downsample(hr01, scale), input_signature=spec)
+        self._up = tf.function(
+            lambda lr01: tf.image.resize(lr01, tf.shape(lr01)[1:3] * scale, method="bicubic", antialias=True),
+            input_signature=spec,
+        )
 
     def degrade(self, hr_rgb: np.ndarray) -> np.ndarray:
-        lr = self._down(to_unit(hr_rgb)[None]).numpy()[0]
-        return to_uint8(lr)
+        return to_uint8(self._down(to_unit(hr_rgb)[None]).numpy()[0])
 
     def upscale_unit(self, lr_rgb: np.ndarray) -> np.ndarray:
         """uint8 LR -> float64 SR in [0, 1] before any rounding (no phase equalisation)."""
@@ -152,18 +142,6 @@ def _unique_names(items: Sequence[Path], short, fallback) -> list[str]:
 def _mean(values: Iterable[float]) -> float | None:
     values = list(values)
     return float(np.mean(values)) if values else None
-
-
-def _load_generator(weights, scale: int):
-    from keras_srgan.weights import resolve
-
-    generator = resolve(weights)
-    model_scale = int(getattr(generator, "scale", scale))
-    if model_scale != scale:
-        raise UserError(
-            f"{_weights_label(weights)}: the generator upscales x{model_scale}, but --scale is {scale}"
-        )
-    return generator
 
 
 def _weights_label(weights) -> str:
@@ -230,7 +208,15 @@ def evaluate(
     if hr:
         upscaler, method = None, "HR (the ground truth itself)"
     else:
-        generator = None if bicubic else _load_generator(weights, scale)
+        generator = None
+        if not bicubic:
+            from keras_srgan.weights import resolve
+
+            generator = resolve(weights)
+            model_scale = int(getattr(generator, "scale", scale))
+            if model_scale != scale:
+                label = _weights_label(weights)
+                raise UserError(f"{label}: the generator upscales x{model_scale}, but --scale is {scale}")
         if phase_equalize is None:
             phase_equalize = bool(getattr(generator, "phase_equalize", False))
         if bicubic and phase_equalize:
@@ -265,7 +251,9 @@ def evaluate(
                 failed[name] = f"{path}: {exc}"
                 continue
             if save_root is not None:
-                _save_png(sr, save_root / set_name / f"{name}.png")
+                (save_root / set_name).mkdir(parents=True, exist_ok=True)
+                with atomic_path(save_root / set_name / f"{name}.png") as tmp:
+                    Image.fromarray(sr).save(tmp, format="PNG")
         sets[set_name] = {
             **{key: _mean(r[key] for r in results.values() if r[key] is not None) for key in METRIC_KEYS},
             "count": len(results),
@@ -286,19 +274,16 @@ def perceptual(sr: np.ndarray, crop_border: int) -> dict[str, float | None]:
     starts at its corner) of one uint8 SR image; ``None`` where a score is not defined for the image
     (too small, or NIQE of a flat image)."""
     scores: dict[str, float | None] = dict.fromkeys(METRIC_KEYS[2:])
-    try:
-        scores["niqe"] = niqe(sr, crop_border)
-    except ValueError:  # the array is a valid uint8 image by construction: NIQE is undefined for it
-        pass
-    try:
-        groups = grid_groups(sr, crop_border)
-        scores.update(grid=groups["grid"], grid_period2=groups["period2"], grid_period4=groups["period4"])
-    except ValueError:
-        pass
-    try:
-        scores["blockiness"] = blockiness(sr)
-    except ValueError:
-        pass
+    measures = (
+        lambda: {"niqe": niqe(sr, crop_border)},
+        lambda: {k if k == "grid" else f"grid_{k}": v for k, v in grid_groups(sr, crop_border).items()},
+        lambda: {"blockiness": blockiness(sr)},
+    )
+    for measure in measures:
+        try:
+            scores.update(measure())
+        except ValueError:  # the array is a valid uint8 image by construction: the score is undefined for it
+            pass
     return scores
 
 
@@ -334,12 +319,6 @@ def super_resolve(
     if hr.ndim == 2:
         sr = rgb_to_gray(sr)
     return sr, hr
-
-
-def _save_png(image: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
 
 
 def _json_safe(value):

@@ -48,17 +48,13 @@ def help_epilog() -> str:
     return "\n".join(lines)
 
 
-def active_backend() -> str:
-    """The Keras backend in use (Keras' own answer once imported, else what it will pick)."""
-    keras = sys.modules.get("keras")
-    if keras is not None and hasattr(keras, "config"):
-        return keras.config.backend()
-    return os.environ.get("KERAS_BACKEND", "").strip() or "tensorflow"
-
-
 def require_tensorflow_backend(what: str) -> None:
     """One clear error line when ``what`` (training, export, ...) would run under another Keras backend."""
-    backend = active_backend()
+    keras = sys.modules.get("keras")  # Keras' own answer once imported, else what it will pick
+    if keras is not None and hasattr(keras, "config"):
+        backend = keras.config.backend()
+    else:
+        backend = os.environ.get("KERAS_BACKEND", "").strip() or "tensorflow"
     if backend != "tensorflow":
         raise UserError(
             f"{what} needs the TensorFlow Keras backend, but KERAS_BACKEND is {backend!r}: "

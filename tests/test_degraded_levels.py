@@ -14,8 +14,7 @@ import tensorflow as tf
 from conftest import REPO
 from PIL import Image
 
-from keras_srgan.data.degradation import bicubic_downsample
-from keras_srgan.data.real_degradation import LEVELS, degradation_level, make_degraded_set
+from keras_srgan.data.degradation import LEVELS, bicubic_downsample, degradation_level, make_degraded_set
 from keras_srgan.metrics import blockiness
 
 HR_SIZES = [(130, 258), (256, 256), (258, 131)]  # cropped to multiples of 4 first

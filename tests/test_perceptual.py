@@ -15,7 +15,7 @@ from PIL import Image
 
 from keras_srgan.metrics import grid_groups, grid_score, niqe
 from keras_srgan.metrics import naturalness as niqe_module
-from keras_srgan.metrics.resize import imresize
+from keras_srgan.metrics.naturalness import imresize
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # bundled with scikit-image: no download
 

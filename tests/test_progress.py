@@ -66,7 +66,7 @@ def test_upscale_and_evaluate_log_plain_lines(capsys, tmp_path, tiny_weights):
 
 
 def test_train_log_lines_and_an_eta_a_pause_does_not_spoil(capsys):
-    from keras_srgan.train.loop import TrainLog
+    from keras_srgan.train.logs import TrainLog
 
     log = TrainLog(None, total_steps=1000)
 

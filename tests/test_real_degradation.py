@@ -15,14 +15,16 @@ from conftest import smooth_image
 from PIL import Image
 from tensorflow.python.framework import kernels as tf_kernels
 
-from keras_srgan.data.degradation import bicubic_downsample, build_degradation, resize
-from keras_srgan.data.real_degradation import (
+from keras_srgan.data.degradation import (
     RealDegradation,
     add_noise,
+    bicubic_downsample,
     blur,
+    build_degradation,
     gaussian_kernels,
     jpeg,
     real_lr_set_config,
+    resize,
 )
 from keras_srgan.errors import UserError
 from keras_srgan.train.config import TrainConfig
@@ -371,7 +373,7 @@ def test_cli_sets_knobs_and_a_short_real_run_records_them(tmp_path, image_folder
 
 
 def test_degraded_benchmark_set_is_reproducible_and_lr_sized(tmp_path):
-    from keras_srgan.data.real_degradation import make_degraded_set
+    from keras_srgan.data.degradation import make_degraded_set
 
     hr_dir = tmp_path / "HR"
     hr_dir.mkdir()

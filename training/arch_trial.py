@@ -32,7 +32,7 @@ SETS = ("Set5", "Set14", "BSD100")
 def degraded_set(folder: Path = DEGRADED, seed: int = 14) -> Path:
     """The degraded BSD100 LR folder, made once (its manifest records the knobs, seed and hashes)."""
     if not (folder / "manifest.json").is_file():
-        from keras_srgan.data.real_degradation import make_degraded_set
+        from keras_srgan.data.degradation import make_degraded_set
 
         make_degraded_set(DATA / "BSD100", folder, seed=seed)
     return folder

@@ -3,7 +3,7 @@
     python training/degraded_sets.py                                   # BSD100 + Set14, all three levels
     python training/degraded_sets.py --sets BSD100 --levels mild --root /tmp/degraded
 
-Levels are ``keras_srgan.data.real_degradation.LEVELS`` (mild, strong, bilinear2jpeg; docs/evaluation.md).
+Levels are ``keras_srgan.data.degradation.LEVELS`` (mild, strong, bilinear2jpeg; docs/evaluation.md).
 Every set is made with ``make_degraded_set`` and one fixed seed, so the same command gives the same bytes
 (on the same kind of CPU); the manifest records the level, seed, knobs and SHA-256 of every LR file. A
 folder that already holds a set is checked against its manifest and kept; one made with other knobs or
@@ -39,7 +39,7 @@ def check_set(folder: Path) -> list[str]:
 
 def write_set(hr_dir: Path, out: Path, level: str, seed: int = SEED, force: bool = False) -> str:
     """Make one set (or keep a matching one); returns what was done, for the log line."""
-    from keras_srgan.data.real_degradation import degradation_level, make_degraded_set
+    from keras_srgan.data.degradation import degradation_level, make_degraded_set
 
     wanted = {"level": level, "seed": seed, "degradation": degradation_level(level).get_config()}
     manifest_path = out / "manifest.json"
@@ -61,7 +61,7 @@ def write_set(hr_dir: Path, out: Path, level: str, seed: int = SEED, force: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    from keras_srgan.data.real_degradation import LEVELS
+    from keras_srgan.data.degradation import LEVELS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), help="folders under the data folder")

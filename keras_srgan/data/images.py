@@ -3,10 +3,6 @@
 Every candidate file is fully decoded once with Pillow: unreadable files are skipped with a warning
 naming each, images smaller than the training patch are skipped with one warning listing them, and a
 folder with nothing usable is an error before training starts.
-
-Paired data (``scan_pairs``): HR and LR files are matched by name (stem, any extension; an LR stem may end
-in ``x<scale>`` as in DIV2K's ``0001x4.png``), files without a partner are listed in one warning each
-way, and an LR that is not exactly HR / scale is an error naming the pair, before training starts.
 """
 
 from __future__ import annotations
@@ -29,8 +25,8 @@ class ImageRecord:
     height: int
 
 
-def list_image_files(folder: str | os.PathLike) -> list[Path]:
-    """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name."""
+def list_image_files(folder: str | os.PathLike, suffixes=TF_IMAGE_SUFFIXES) -> list[Path]:
+    """Image files (by extension, case-insensitive; hidden files skipped) directly in ``folder``, by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
@@ -38,7 +34,7 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
         entries = sorted(folder.iterdir())
     except OSError as exc:
         raise UserError(f"{folder}: cannot list folder ({exc.strerror or exc})") from None
-    return [p for p in entries if is_image_file(p, TF_IMAGE_SUFFIXES)]
+    return [p for p in entries if is_image_file(p, suffixes)]
 
 
 # What the training pipeline's ``tf.io.decode_image`` reads. Pillow opens more (TIFF, 1-bit BMP, ...),
@@ -70,10 +66,13 @@ def probe_image(path: Path) -> tuple[int, int]:
             raise ValueError("not a regular file (or a broken/looping symlink)")
         if path.stat().st_size == 0:
             raise ValueError("empty file")
-        with Image.open(path) as img:
-            _check_decodable(img, path)
-            img.load()
-            return img.size
+        # a declared size above Pillow's bomb threshold is a skip reason, not a second warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_decodable(img, path)
+                img.load()
+                return img.size
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ValueError(str(exc).replace(str(path), "").strip(" '") or "not an image") from None
     except OSError as exc:
@@ -90,10 +89,7 @@ def scan_images(folders: list[str | os.PathLike], min_size: int = 0) -> list[Ima
     candidates = [p for folder in folders for p in list_image_files(folder)]
     for path in candidates:
         try:
-            with warnings.catch_warnings():
-                # a declared size above Pillow's bomb threshold is a skip reason, not a second warning
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                width, height = probe_image(path)
+            width, height = probe_image(path)
         except ValueError as reason:
             warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
             continue
@@ -140,7 +136,8 @@ def _by_stem(folder: Path) -> dict[str, Path]:
 
 
 def _match(hr_files: dict[str, Path], lr_files: dict[str, Path], scale: int) -> dict[str, Path]:
-    """HR stem -> LR file: the same stem, else the LR stem without a trailing ``x<scale>``."""
+    """HR stem -> LR file: the same stem (any extension), else the LR stem without a trailing ``x<scale>``
+    (DIV2K's ``0001x4.png``)."""
     suffix = f"x{scale}"
     matched: dict[str, Path] = {}
     for lr_stem, lr_path in lr_files.items():
@@ -157,12 +154,6 @@ def _match(hr_files: dict[str, Path], lr_files: dict[str, Path], scale: int) -> 
             )
         matched[key] = lr_path
     return matched
-
-
-def _list_names(paths: list[Path], limit: int = 10) -> str:
-    names = [p.name for p in paths[:limit]]
-    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
-    return ", ".join(names) + more
 
 
 def scan_pairs(
@@ -189,26 +180,23 @@ def scan_pairs(
         no_lr = [p for stem, p in hr_files.items() if stem not in matched]
         used = set(matched.values())
         no_hr = [p for p in lr_files.values() if p not in used]
-        if no_lr:
-            warnings.warn(
-                f"{len(no_lr)} HR image(s) in {hr_folder} have no LR image of the same name in {lr_folder}, "
-                f"skipped: {_list_names(no_lr)}",
-                stacklevel=2,
-            )
-        if no_hr:
-            warnings.warn(
-                f"{len(no_hr)} LR image(s) in {lr_folder} have no HR image of the same name in {hr_folder}, "
-                f"skipped: {_list_names(no_hr)}",
-                stacklevel=2,
-            )
+        for alone, kind, other, here, there in (
+            (no_lr, "HR", "LR", hr_folder, lr_folder),
+            (no_hr, "LR", "HR", lr_folder, hr_folder),
+        ):
+            if alone:
+                more = f" and {len(alone) - 10} more" if len(alone) > 10 else ""
+                warnings.warn(
+                    f"{len(alone)} {kind} image(s) in {here} have no {other} image of the same name in "
+                    f"{there}, skipped: {', '.join(p.name for p in alone[:10])}{more}",
+                    stacklevel=2,
+                )
         for stem, lr_path in matched.items():
             hr_path = hr_files[stem]
             sizes = []
             for path in (hr_path, lr_path):
                 try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("error", Image.DecompressionBombWarning)
-                        sizes.append(probe_image(path))
+                    sizes.append(probe_image(path))
                 except ValueError as reason:
                     warnings.warn(
                         f"skipping the pair {hr_path.name} / {lr_path.name}: {path}: {reason}", stacklevel=2

@@ -80,56 +80,35 @@ def train_dataset(
     (skipped before cropping, so it costs little: about 1 s per 10,000 batches of 16).
     """
     records = records if records is not None else scan_images(folders, min_size=patch_size)
-    if records and isinstance(records[0], PairRecord):
-        return _paired_dataset(records, patch_size, batch_size, seed, cache, skip_batches)
+    paired = bool(records) and isinstance(records[0], PairRecord)
+    scale = records[0].scale if paired else 1
     if cache is None:
-        cache = sum(r.width * r.height * 3 for r in records) <= DEFAULT_CACHE_BYTES
-    paths = tf.data.Dataset.from_tensor_slices(_path_bytes(records))
-    images = paths.map(decode_rgb, num_parallel_calls=AUTOTUNE)
+        per_pixel = 3 * (1 + 1 / scale**2) if paired else 3
+        cache = sum(r.width * r.height * per_pixel for r in records) <= DEFAULT_CACHE_BYTES
+    if paired:
+        paths = tf.data.Dataset.from_tensor_slices(
+            (_path_bytes(records), [os.fsencode(r.lr_path) for r in records])
+        )
+        images = paths.map(lambda hr, lr: (decode_rgb(hr), decode_rgb(lr)), num_parallel_calls=AUTOTUNE)
+    else:
+        paths = tf.data.Dataset.from_tensor_slices(_path_bytes(records))
+        images = paths.map(decode_rgb, num_parallel_calls=AUTOTUNE)
     if cache:
         images = images.cache()
     images = images.repeat().shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed).batch(2)  # an endless stream of stateless seed pairs
+
+    def crop(image, s):
+        if paired:
+            return augment_pair(image[0], image[1], patch_size, scale, s)
+        return augment(image, patch_size, s)
+
     # Deterministic order: the same seed gives the same batches, which multi-worker data sharding (every
     # worker builds this stream and keeps its share), resume and reproducible runs rely on.
     patches = (
         tf.data.Dataset.zip(images, seeds)
         .skip(skip_batches * batch_size)
-        .map(lambda img, s: augment(img, patch_size, s), num_parallel_calls=AUTOTUNE, deterministic=True)
-    )
-    return patches.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
-
-
-def _paired_dataset(
-    records: list[PairRecord],
-    patch_size: int,
-    batch_size: int,
-    seed: int,
-    cache: bool | None,
-    skip_batches: int,
-) -> tf.data.Dataset:
-    """``train_dataset`` for pairs: the same order, caching and seeding, aligned crops."""
-    scale = records[0].scale
-    if patch_size % scale:
-        raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
-    if cache is None:
-        cache = sum(r.width * r.height * 3 * (1 + 1 / scale**2) for r in records) <= DEFAULT_CACHE_BYTES
-    paths = tf.data.Dataset.from_tensor_slices(
-        (_path_bytes(records), [os.fsencode(r.lr_path) for r in records])
-    )
-    images = paths.map(lambda hr, lr: (decode_rgb(hr), decode_rgb(lr)), num_parallel_calls=AUTOTUNE)
-    if cache:
-        images = images.cache()
-    images = images.repeat().shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    patches = (
-        tf.data.Dataset.zip(images, seeds)
-        .skip(skip_batches * batch_size)
-        .map(
-            lambda pair, s: augment_pair(pair[0], pair[1], patch_size, scale, s),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
+        .map(crop, num_parallel_calls=AUTOTUNE, deterministic=True)
     )
     return patches.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 

@@ -37,15 +37,6 @@ def build_vgg_features(layer: str, weights: str = "imagenet") -> keras.Model:
     Built under a float32 policy whatever the global mixed-precision policy is: feature differences
     divided by 12.75 are small, and bf16 keeps only 8 bits of them.
     """
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        return _build_vgg_features(layer, weights)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
-def _build_vgg_features(layer: str, weights: str) -> keras.Model:
     from keras.applications import VGG19
 
     if weights == "random":
@@ -54,28 +45,30 @@ def _build_vgg_features(layer: str, weights: str) -> keras.Model:
             "use this only to test the mechanics or to time a step.",
             stacklevel=2,
         )
-        vgg = VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
-    elif weights == "imagenet":
+    elif weights != "imagenet" and not os.path.isfile(weights):
+        raise UserError(
+            f"{weights}: VGG19 weights file not found (expected 'imagenet', 'random' or a .h5 path)"
+        )
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
         try:
-            vgg = VGG19(include_top=False, weights="imagenet", input_shape=(None, None, 3))
+            source = "imagenet" if weights == "imagenet" else None
+            vgg = VGG19(include_top=False, weights=source, input_shape=(None, None, 3))
         except Exception as exc:  # no network, blocked host, partial download ...
-            reason = error_reason(exc)
             raise UserError(
-                f"cannot get the VGG19 ImageNet weights ({reason}); download {NOTOP_FILE} on a machine with "
-                f"network access and pass its path with --vgg-weights PATH (or put it in ~/.keras/models/)"
+                f"cannot get the VGG19 ImageNet weights ({error_reason(exc)}); download {NOTOP_FILE} on a "
+                "machine with network access and pass its path with --vgg-weights PATH (or put it in "
+                "~/.keras/models/)"
             ) from None
-    else:
-        if not os.path.isfile(weights):
-            raise UserError(
-                f"{weights}: VGG19 weights file not found (expected 'imagenet', 'random' or a .h5 path)"
-            )
-        vgg = VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
-        try:
-            vgg.load_weights(weights)
-        except Exception as exc:
-            reason = error_reason(exc)
-            raise UserError(f"{weights}: not VGG19 (no-top) weights ({reason})") from None
-    features = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"vgg19_{layer}")
+        if weights not in ("imagenet", "random"):
+            try:
+                vgg.load_weights(weights)
+            except Exception as exc:
+                raise UserError(f"{weights}: not VGG19 (no-top) weights ({error_reason(exc)})") from None
+        features = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"vgg19_{layer}")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     features.trainable = False
     return features
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_srgan.metrics.planes import crop_plane, luma_plane
+from keras_srgan.metrics.image import crop_plane, luma_plane
 
 PERIOD = 4  # the longest pixel-shuffle period of a x4 SRResNet, in output pixels
 RING = (2, 3)  # neighbourhood: bins at Chebyshev distance 2..3 from the measured bin
@@ -41,23 +41,10 @@ MIN_SIDE = 16  # below this the neighbourhoods of the k/4 bins would overlap eac
 PERIOD2 = ((0, 2), (2, 0), (2, 2))
 
 
-def _ring_offsets() -> tuple[np.ndarray, np.ndarray]:
-    dy, dx = np.mgrid[-RING[1] : RING[1] + 1, -RING[1] : RING[1] + 1]
-    keep = np.maximum(np.abs(dy), np.abs(dx)) >= RING[0]
-    return dy[keep], dx[keep]
-
-
-def grid_log_ratios(image: np.ndarray, crop_border: int = 0) -> np.ndarray:
-    """[4, 4] array of log10(magnitude / neighbourhood median) at frequency (k_y/4, k_x/4) cycles per
-    pixel; entry [0, 0] (the mean) is 0 and not part of any score. See the module docstring."""
-    return plane_log_ratios(
-        crop_plane(luma_plane(image, rounded=False), crop_border, MIN_SIDE, "the grid score")
-    )
-
-
 def plane_log_ratios(plane: np.ndarray) -> np.ndarray:
-    """``grid_log_ratios`` of a float HxW plane (at least 16x16, used as given: no border, no luma, no
-    rounding), for analyses of sub-level patterns that 8-bit rounding would hide."""
+    """[4, 4] array of log10(magnitude / neighbourhood median) at frequency (k_y/4, k_x/4) cycles per pixel
+    ([0, 0], the mean, is 0 and in no score) of a float HxW plane, at least 16x16 and used as given (no
+    border, luma or rounding: analyses of sub-level patterns that 8-bit rounding would hide use it)."""
     plane = np.asarray(plane, dtype=np.float64)
     h, w = plane.shape
     plane = plane[: h - h % PERIOD, : w - w % PERIOD]
@@ -69,7 +56,9 @@ def plane_log_ratios(plane: np.ndarray) -> np.ndarray:
     spectrum = np.abs(np.fft.fft2((plane - plane.mean()) * np.outer(hann(h), hann(w))))
     # A flat image has an all-zero spectrum: the floor makes every ratio 1 (log 0) instead of 0/0.
     floor = 1e-12 * spectrum.max() + np.finfo(np.float64).tiny
-    dy, dx = _ring_offsets()
+    dy, dx = np.mgrid[-RING[1] : RING[1] + 1, -RING[1] : RING[1] + 1]
+    ring = np.maximum(np.abs(dy), np.abs(dx)) >= RING[0]
+    dy, dx = dy[ring], dx[ring]
     ratios = np.zeros((PERIOD, PERIOD))
     for ky in range(PERIOD):
         for kx in range(PERIOD):
@@ -84,11 +73,12 @@ def plane_log_ratios(plane: np.ndarray) -> np.ndarray:
 def grid_groups(image: np.ndarray, crop_border: int = 0) -> dict[str, float]:
     """``{"grid", "period2", "period4"}``: the score and its two groups' means, to tell which pixel
     shuffle draws the grid (period 2: the last x2 shuffle; period 4: the first)."""
-    return groups_of(grid_log_ratios(image, crop_border))
+    plane = crop_plane(luma_plane(image, rounded=False), crop_border, MIN_SIDE, "the grid score")
+    return groups_of(plane_log_ratios(plane))
 
 
 def groups_of(ratios: np.ndarray) -> dict[str, float]:
-    """The score and group means of a [4, 4] array of log-ratios (``grid_log_ratios``/``plane_log_ratios``)."""
+    """The score and group means of a [4, 4] array of log-ratios (``plane_log_ratios``)."""
     p2 = np.zeros((PERIOD, PERIOD), dtype=bool)
     for ky, kx in PERIOD2:
         p2[ky, kx] = True

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from keras_srgan.pixels import rgb_to_y
+from keras_srgan.pixels import Y_OFFSET, Y_WEIGHTS, rgb_to_y
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -64,13 +64,6 @@ def psnr(
     return float(10.0 * np.log10(data_range**2 / mse))
 
 
-def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
-    """1-D normalised Gaussian taps (the separable factor of the 11x11 SSIM window)."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(x**2) / (2.0 * sigma**2))
-    return g / g.sum()
-
-
 def _filter_valid(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
     """Separable 2-D filtering of [H, W, C] keeping only fully covered pixels ('valid', no padding)."""
     n = taps.size
@@ -96,7 +89,9 @@ def ssim(
         )
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
-    taps = gaussian_window()
+    x = np.arange(SSIM_WINDOW, dtype=np.float64) - (SSIM_WINDOW - 1) / 2.0
+    taps = np.exp(-(x**2) / (2.0 * SSIM_SIGMA**2))
+    taps = taps / taps.sum()
     mu_a = _filter_valid(a, taps)
     mu_b = _filter_valid(b, taps)
     var_a = _filter_valid(a * a, taps) - mu_a**2
@@ -130,12 +125,10 @@ class Protocol:
     def psnr(self, sr: np.ndarray, hr: np.ndarray) -> float:
         return psnr(sr, hr, self.crop_border, self.y_channel, self.data_range)
 
-    def ssim(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        return ssim(sr, hr, self.crop_border, self.y_channel, self.data_range)
-
     def measure(self, sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
         """``{"psnr": ..., "ssim": ...}`` for one uint8 SR / HR pair."""
-        return {"psnr": self.psnr(sr, hr), "ssim": self.ssim(sr, hr)}
+        ssim_value = ssim(sr, hr, self.crop_border, self.y_channel, self.data_range)
+        return {"psnr": self.psnr(sr, hr), "ssim": ssim_value}
 
     def describe(self) -> str:
         """One line stating what the numbers mean, printed above every results table."""
@@ -167,3 +160,70 @@ class Protocol:
             }
         )
         return record
+
+
+def luma_plane(image: np.ndarray, rounded: bool) -> np.ndarray:
+    """float64 [H, W] plane of a uint8 HxWx3 / HxWx1 / HxW image: BT.601 Y (0-255 scale) for RGB, the
+    gray values for gray (never pushed through the RGB formula, as PSNR does). ``rounded`` rounds Y half
+    up to integers, which is what MATLAB ``rgb2ycbcr`` returns for uint8 input."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        return image.astype(np.float64)
+    if image.ndim == 3 and image.shape[-1] == 3:
+        y = rgb_to_y(image)
+        return np.floor(y + 0.5) if rounded else y
+    raise ValueError(f"expected an HxW (gray) or HxWx3 (RGB) image, got shape {image.shape}")
+
+
+def crop_plane(plane: np.ndarray, crop_border: int, minimum: int, what: str) -> np.ndarray:
+    """``plane`` without ``crop_border`` pixels on each side; ValueError unless both sides keep at least
+    ``minimum`` pixels."""
+    if isinstance(crop_border, bool) or int(crop_border) != crop_border or crop_border < 0:
+        raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
+    crop_border = int(crop_border)
+    height, width = plane.shape
+    if min(height, width) - 2 * crop_border < minimum:
+        raise ValueError(
+            f"{what} needs at least {minimum}x{minimum} pixels after removing a {crop_border}-pixel border; "
+            f"the image is {width}x{height}"
+        )
+    if crop_border:
+        plane = plane[crop_border:-crop_border, crop_border:-crop_border]
+    return plane
+
+
+# Keeps identical images finite (about 148 dB) so a running mean is never poisoned by inf.
+MIN_MSE = 1e-10
+
+
+def psnr_y_tf(sr01, hr01, crop_border: int = 0):
+    """Mean over the batch of per-image PSNR (dB) on BT.601 Y, for float [N, H, W, 3 or 1] in [0, 1].
+
+    One-channel batches are measured on their gray values. ``crop_border`` pixels are removed from each
+    side first. Returns a float32 scalar; works eagerly and inside ``tf.function``. Unlike :func:`psnr` the
+    SR batch is clipped but not rounded to uint8: values differ by a few hundredths of a dB.
+    """
+    import tensorflow as tf
+
+    sr = tf.clip_by_value(tf.cast(sr01, tf.float32), 0.0, 1.0)
+    hr = tf.clip_by_value(tf.cast(hr01, tf.float32), 0.0, 1.0)
+    if crop_border:
+        sr = sr[:, crop_border:-crop_border, crop_border:-crop_border, :]
+        hr = hr[:, crop_border:-crop_border, crop_border:-crop_border, :]
+    channels = sr.shape[-1]
+    if channels == 3:
+        weights = tf.constant(Y_WEIGHTS, dtype=tf.float32)
+        sr_y = Y_OFFSET + tf.tensordot(sr, weights, axes=[[3], [0]])
+        hr_y = Y_OFFSET + tf.tensordot(hr, weights, axes=[[3], [0]])
+    elif channels == 1:
+        sr_y = sr[..., 0] * 255.0
+        hr_y = hr[..., 0] * 255.0
+    else:
+        raise ValueError(f"psnr_y_tf needs 1 or 3 channels, got shape {sr.shape}")
+    mse = tf.reduce_mean(tf.square(sr_y - hr_y), axis=[1, 2])
+    per_image = 10.0 * tf.math.log(255.0**2 / tf.maximum(mse, MIN_MSE)) / tf.math.log(10.0)
+    return tf.reduce_mean(per_image)

@@ -88,16 +88,21 @@ class RunCheckpoints:
         directory = Path(run_dir) / CHECKPOINT_DIR
         return bool(_on_disk(directory)) or bool(_listed(directory))
 
-    def latest_path(self) -> str | None:
-        return self.manager.latest_checkpoint
-
     def save(self, step: int) -> str:
         """Write the checkpoint for ``step``; on failure remove its partial files and raise UserError."""
         self.step.assign(step)
         try:
             path = self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as exc:
-            self._remove_unrecorded(step)
+            name = f"ckpt-{step}"  # remove its files and temp folders, unless the state file lists it
+            if name not in {Path(p).name for p in _listed(self.write_directory)}:
+                for path in self.write_directory.glob(f"{name}*"):
+                    if not path.name.startswith((name + ".", name + "_temp")):
+                        continue
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
             good = [p for p in _listed(self.write_directory) if Path(p + ".index").exists()]
             kept = f"the latest good checkpoint is {good[-1]}" if good else "no earlier checkpoint exists"
             raise UserError(
@@ -107,38 +112,20 @@ class RunCheckpoints:
         self.last_saved_step = step
         return path
 
-    def _remove_unrecorded(self, step: int) -> None:
-        """Delete ``ckpt-<step>`` files and temp folders that the state file does not list."""
-        listed = {str(Path(p).name) for p in _listed(self.write_directory)}
-        name = f"ckpt-{step}"
-        if name in listed:
-            return
-        for path in self.write_directory.glob(f"{name}*"):
-            if path.name.startswith(name + ".") or path.name.startswith(name + "_temp"):
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-
-    def candidates(self) -> list[str]:
-        """Prefixes to try, newest first: recorded ones plus complete-looking unrecorded ones."""
+    def restore_latest(self) -> int:
+        """Restore the newest usable checkpoint (recorded, or complete but unrecorded); returns its step."""
         by_step = {_step_of(p): str(self.directory / Path(p).name) for p in _listed(self.directory)}
         for step, prefix in _on_disk(self.directory).items():
             by_step.setdefault(step, prefix)
-        return [by_step[s] for s in sorted(by_step, reverse=True)]
-
-    def restore_latest(self) -> int:
-        """Restore the newest usable checkpoint and return its step."""
-        candidates = self.candidates()
+        candidates = [by_step[s] for s in sorted(by_step, reverse=True)]
         if not candidates:
             raise UserError(f"{self.directory}: no checkpoint to resume from")
         for prefix in candidates:
-            bad_file = self._missing_file(prefix)
             try:
-                if bad_file:
-                    raise FileNotFoundError(f"{bad_file} is missing")
-                status = self.checkpoint.restore(prefix)
-                status.assert_existing_objects_matched()
+                for suffix in (".index", ".data-00000-of-00001"):
+                    if not Path(prefix + suffix).exists():
+                        raise FileNotFoundError(f"{prefix + suffix} is missing")
+                self.checkpoint.restore(prefix).assert_existing_objects_matched()
             except Exception as exc:  # truncated/corrupt data or index file
                 detail = error_reason(exc)
                 named = self._name_bad_file(prefix, detail)
@@ -149,13 +136,6 @@ class RunCheckpoints:
             self.restored = prefix
             return step
         raise UserError(f"{self.directory}: every checkpoint is unusable ({', '.join(candidates)})")
-
-    @staticmethod
-    def _missing_file(prefix: str) -> str | None:
-        for suffix in (".index", ".data-00000-of-00001"):
-            if not Path(prefix + suffix).exists():
-                return prefix + suffix
-        return None
 
     @staticmethod
     def _name_bad_file(prefix: str, detail: str) -> str:

@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from keras_srgan.data.degradation import RealDegradation, build_degradation
 from keras_srgan.defaults import TRAINING_PRECISIONS
 from keras_srgan.distribute import STRATEGIES
 from keras_srgan.errors import UserError
@@ -21,7 +22,6 @@ GAN_UPDATES = ("alternating", "simultaneous")
 
 STAGES = ("pretrain", "gan")
 DEGRADATIONS = ("bicubic", "gaussian", "real")
-PRECISIONS = TRAINING_PRECISIONS  # auto | fp32 | bf16 | fp16 (an older "off" is read as fp32)
 # The paper: 10^6 MSE updates for SRResNet; 2 x 10^5 GAN updates, lr 1e-4 dropped to 1e-5 halfway.
 PAPER_STEPS = {"pretrain": 1_000_000, "gan": 200_000}
 
@@ -63,7 +63,7 @@ class TrainConfig:
     num_blocks: int = 16
     filters: int = 64
     icnr: bool = True
-    # "bicubic", "gaussian", or "real" (blur, resize, noise, JPEG: keras_srgan/data/real_degradation.py)
+    # "bicubic", "gaussian", or "real" (blur, resize, noise, JPEG: keras_srgan/data/degradation.py)
     degradation: str = "bicubic"
     blur_sigma: float = 1.6
     noise_sigma: float = 0.0
@@ -93,28 +93,23 @@ class TrainConfig:
     cpu_replicas: int | None = None  # logical CPU devices for "mirrored" without GPUs (None: env or 2)
 
     def __post_init__(self):
-        if isinstance(self.data, (str, os.PathLike)):
-            self.data = [str(self.data)]
-        if isinstance(self.val_data, (str, os.PathLike)):
-            self.val_data = [str(self.val_data)]
-        if isinstance(self.lr_data, (str, os.PathLike)):
-            self.lr_data = [str(self.lr_data)]
-        self.data = [str(d) for d in self.data]
-        self.val_data = [str(d) for d in self.val_data]
-        self.lr_data = [str(d) for d in self.lr_data or []]
+        for name in ("data", "val_data", "lr_data"):
+            value = getattr(self, name) or []
+            value = [value] if isinstance(value, (str, os.PathLike)) else value
+            setattr(self, name, [str(d) for d in value])
         self.degradation_options = dict(self.degradation_options or {})
-        if self.stage not in STAGES:
-            raise UserError(f"stage must be one of {STAGES}, got {self.stage!r}")
-        self.mixed_precision = normalise_precision(self.mixed_precision, PRECISIONS, "mixed_precision")
-        if self.strategy not in STRATEGIES:
-            raise UserError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        precision = normalise_precision(self.mixed_precision, TRAINING_PRECISIONS, "mixed_precision")
+        self.mixed_precision = precision
         choices = {
+            "stage": STAGES,
+            "strategy": STRATEGIES,
             "arch": ARCHS,
             "upsampler": UPSAMPLERS,
             "gan_update": GAN_UPDATES,
             "adversarial": ADVERSARIAL_KINDS,
             "d_norm": NORMS,
             "d_downsample": DOWNSAMPLES,
+            "degradation": DEGRADATIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -143,17 +138,8 @@ class TrainConfig:
                 f"--lr-data needs one LR folder per --data folder, in the same order "
                 f"(got {len(self.data)} HR and {len(self.lr_data)} LR folders)"
             )
-        self._check_degradation()
-
-    def _check_degradation(self) -> None:
-        """Build the degradation once, so a bad kind or knob fails here with one line naming it."""
-        from keras_srgan.data.degradation import build_degradation
-
-        if self.degradation not in DEGRADATIONS:
-            raise UserError(f"degradation must be one of {DEGRADATIONS}, got {self.degradation!r}")
+        # the degradation is built once here, so a bad kind or knob fails with one line naming it
         if self.degradation == "real":
-            from keras_srgan.data.real_degradation import RealDegradation
-
             unknown = set(self.degradation_options) - set(RealDegradation.knobs())
             if unknown:
                 raise UserError(

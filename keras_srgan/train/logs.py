@@ -1,8 +1,10 @@
-"""Training logs: a CSV of metrics and TensorBoard scalars and LR | SR | HR image triplets."""
+"""Training logs: a CSV of metrics, TensorBoard scalars and LR | SR | HR images, the plain train.log."""
 
 from __future__ import annotations
 
 import csv
+import statistics
+import sys
 import warnings
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import tensorflow as tf
 from tensorflow.core.util.event_pb2 import Event
 
 from keras_srgan.files import atomic_path
+from keras_srgan.progress import duration, on_terminal
 
 CSV_NAME = "metrics.csv"
 
@@ -33,16 +36,18 @@ class MetricsCSV:
         self.columns: list[str] | None = None
         if self.path.exists() and resume_step is not None:
             with open(self.path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            rows = _rows_up_to(rows, resume_step)
+                rows = _rows_up_to(list(csv.DictReader(f)), resume_step)
             self.columns = list(rows[0].keys()) if rows else None
-            with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
-                if self.columns:
-                    writer = csv.DictWriter(f, self.columns)
-                    writer.writeheader()
-                    writer.writerows(rows)
+            self._rewrite(rows)
         elif self.path.exists():
             self.path.unlink()
+
+    def _rewrite(self, rows: list[dict]) -> None:
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            if self.columns:
+                writer = csv.DictWriter(f, self.columns, restval="")
+                writer.writeheader()
+                writer.writerows(rows)
 
     def write(self, step: int, values: dict) -> None:
         row = {"step": step, **{k: f"{float(v):.6g}" for k, v in values.items()}}
@@ -52,35 +57,13 @@ class MetricsCSV:
                 csv.DictWriter(f, self.columns).writeheader()
         for key in row:
             if key not in self.columns:  # a new column (e.g. val_psnr): rewrite the header
-                self._add_column(key)
+                with open(self.path, newline="") as f:
+                    rows = list(csv.DictReader(f))
+                self.columns.append(key)
+                self._rewrite(rows)
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, self.columns, restval="").writerow(row)
             f.flush()
-
-    def _add_column(self, key: str) -> None:
-        with open(self.path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        self.columns.append(key)
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, self.columns, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-def _events_up_to(path: Path, last_step: int) -> tuple[list[bytes], bool]:
-    """Serialized events of one event file with step <= ``last_step``; and whether any were dropped."""
-    kept, dropped = [], False
-    try:
-        for record in tf.data.TFRecordDataset(str(path)):
-            raw = record.numpy()
-            event = Event.FromString(raw)
-            if event.step > last_step:
-                dropped = True
-            else:
-                kept.append(raw)
-    except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
-        dropped = True  # a record torn by a kill: everything before it is kept
-    return kept, dropped
 
 
 def truncate_event_files(log_dir: Path, last_step: int) -> None:
@@ -96,7 +79,16 @@ def truncate_event_files(log_dir: Path, last_step: int) -> None:
         if path.name.endswith(".tmp"):
             path.unlink(missing_ok=True)
             continue
-        kept, dropped = _events_up_to(path, last_step)
+        kept, dropped = [], False
+        try:
+            for record in tf.data.TFRecordDataset(str(path)):
+                raw = record.numpy()
+                if Event.FromString(raw).step > last_step:
+                    dropped = True
+                else:
+                    kept.append(raw)
+        except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
+            dropped = True  # a record torn by a kill: everything before it is kept
         if not dropped:
             continue
         try:
@@ -141,3 +133,36 @@ class TensorBoardLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class TrainLog:
+    """One plain line per log interval (step, losses, lr, s/step, ETA) in ``train.log`` of the run folder,
+    and on stdout when stdout is not a terminal (a terminal gets the live bar instead); the run's other
+    one-line messages (resuming, interrupted) go to both too.
+    """
+
+    def __init__(self, run_dir: Path | None, total_steps: int):
+        self.path = Path(run_dir) / "train.log" if run_dir is not None else None
+        self.total = total_steps
+        self.recent: list[float] = []  # s/step of the last timed intervals
+        self.to_stdout = not on_terminal(sys.stdout)
+
+    def say(self, line: str, stdout: bool = True) -> None:
+        if stdout:
+            print(line, flush=True)
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+
+    def interval(self, step: int, values: dict, timed: bool) -> None:
+        """``timed``: the interval's speed counts for the ETA (not the first one, which traced the step).
+        The ETA uses the median of the last five such intervals: a machine's speed drifts, and a run that
+        was paused (SIGSTOP) would otherwise carry the pause for hours."""
+        if timed:
+            self.recent = [*self.recent[-4:], values["sec_per_step"]]
+        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items() if k not in ("sec_per_step", "lr"))
+        eta = f" ETA {duration(statistics.median(self.recent) * (self.total - step))}" if self.recent else ""
+        line = (
+            f"step {step}/{self.total} {shown} lr {values['lr']:.3g} {values['sec_per_step']:.3f} s/step{eta}"
+        )
+        self.say(line, stdout=self.to_stdout)

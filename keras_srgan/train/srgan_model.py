@@ -31,15 +31,11 @@ STEP_SKIPPED = "step_skipped"  # in train_step's result: 1.0 if this very step w
 
 
 def _for_tape(optimizer, loss: tf.Tensor) -> tf.Tensor:
-    """The loss to differentiate: the replica share, times the fp16 loss scale. Call inside the tape."""
-    loss = _replica_scale(loss)
-    return optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
-
-
-def _replica_scale(loss: tf.Tensor) -> tf.Tensor:
-    """Per-replica loss -> contribution to the global-batch mean (gradients are summed over replicas)."""
+    """The loss to differentiate (inside the tape): the replica's share of the global-batch mean (gradients
+    are summed over replicas), times the fp16 loss scale."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss / tf.cast(replicas, loss.dtype) if replicas > 1 else loss
+    loss = loss / tf.cast(replicas, loss.dtype) if replicas > 1 else loss
+    return optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
 
 
 def _all_replicas_finite(finite: tf.Tensor) -> tf.Tensor:
@@ -198,16 +194,13 @@ class SRGAN(keras.Model):
             return self.discriminator(images, training=True, return_features=True)
         return self.discriminator(images, training=True), None
 
-    def _phase_term(self, hr: tf.Tensor, sr: tf.Tensor) -> tf.Tensor:
-        return phase_bias_loss(hr, sr, int(self.generator.scale))
-
     def _generator_loss(self, content, real_logits, fake_logits, real_features, fake_features, hr, sr):
         """G's total loss (from its content loss) and its parts, all float32."""
         _, adversarial = adversarial_losses(real_logits, fake_logits, self.adversarial)
         g_loss = content + self.adv_weight * adversarial
         parts = {"content": content, "adversarial": adversarial}
         if self.phase_weight:
-            phase_bias = self._phase_term(hr, sr)
+            phase_bias = phase_bias_loss(hr, sr, int(self.generator.scale))
             g_loss += self.phase_weight * phase_bias
             parts["phase_bias"] = phase_bias
         if self.fm_weight:
@@ -232,7 +225,7 @@ class SRGAN(keras.Model):
                 sr = tf.cast(self.generator(lr, training=True), tf.float32)
                 loss = self.content_loss(hr, sr)
                 if self.phase_weight:
-                    loss += self.phase_weight * self._phase_term(hr, sr)
+                    loss += self.phase_weight * phase_bias_loss(hr, sr, int(self.generator.scale))
                 scaled = _for_tape(self.g_optimizer, loss)
             g_vars = self.generator.trainable_variables
             grads, g_ok = _finite_gradients(scaled, g_vars, tape)

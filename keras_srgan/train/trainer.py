@@ -1,14 +1,18 @@
 """``fit``: a step-based, resumable training loop around ``SRGAN.train_step``.
 
 The loop (not ``Model.fit``) owns the step counter so that checkpoints, logs, validation and
-resume all speak in optimizer steps, as the paper's recipe does.
+resume all speak in optimizer steps, as the paper's recipe does. Each step: run it, guard against
+divergence, log at the log interval, validate, write images, checkpoint, stop when a signal asks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +29,7 @@ from keras_srgan.distribute import WorkerOutput, make_strategy, synchronize_batc
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.losses.content import ContentLoss
+from keras_srgan.metrics import psnr_y_tf
 from keras_srgan.models.discriminator import build_discriminator
 from keras_srgan.models.generator import build_generator
 from keras_srgan.precision import TRAINING_POLICIES, resolve_training
@@ -32,20 +37,8 @@ from keras_srgan.progress import on_terminal
 from keras_srgan.settings import require_tensorflow_backend
 from keras_srgan.train.checkpoints import RunCheckpoints
 from keras_srgan.train.config import TrainConfig, config_changes
-from keras_srgan.train.ema import GeneratorEMA
-from keras_srgan.train.logs import MetricsCSV, TensorBoardLog
-from keras_srgan.train.loop import (
-    DivergenceGuard,
-    StopSignals,
-    TrainLog,
-    Validation,
-    any_worker,
-    due,
-    interval_values,
-    local,
-    make_step_fn,
-)
-from keras_srgan.train.srgan_model import SKIPPED, SRGAN
+from keras_srgan.train.logs import MetricsCSV, TensorBoardLog, TrainLog
+from keras_srgan.train.srgan_model import SKIPPED, SRGAN, STEP_SKIPPED
 from keras_srgan.weights import generator_config, load_generator, write_generator
 
 # the name tests and scripts import; older scripts still say "off" for fp32
@@ -88,11 +81,9 @@ class FitResult:
 
 
 def learning_rate_at(cfg: TrainConfig, step: int, base: float | None = None) -> float:
-    """The learning rate of training step ``step`` (1-based), counted in training steps.
-
-    ``base`` (default ``cfg.lr``) is multiplied by ``lr_drop_factor`` once for every drop step below
-    ``step``: with ``lr_drop_steps: [1000]`` steps 1..1000 use the base rate and 1001.. the dropped one.
-    Skipped steps count too, so D and G follow one schedule and a run of bad steps never delays a drop.
+    """The learning rate of 1-based training step ``step``: ``base`` (default ``cfg.lr``) times
+    ``lr_drop_factor`` once for every drop step below ``step`` (``lr_drop_steps: [1000]``: steps 1..1000 use
+    the base rate). Skipped steps count too, so D and G follow one schedule and bad steps never delay a drop.
     """
     drops = sum(1 for boundary in cfg.lr_drop_steps if step > boundary)
     return (cfg.lr if base is None else base) * cfg.lr_drop_factor**drops
@@ -143,6 +134,35 @@ class LearningRates:
                 optimizer.learning_rate = learning_rate_at(self.cfg, step, base)
             self.current = value
         return value
+
+
+class GeneratorEMA:
+    """An exponential moving average of the generator's weights (Real-ESRGAN keeps one with decay 0.999).
+
+    Why: the GAN stage moves G every step in answer to a moving D; the average of recent weights keeps the
+    textures and drops much of the step-to-step jitter that shows up as artifacts. Validation and the final
+    weights use the average; the raw generator keeps training. Trainable weights are averaged, the rest
+    (BatchNorm statistics) copied. Create it inside the strategy scope; call ``update`` after each step in
+    cross-replica context, where assigning a mirrored variable updates every replica.
+    """
+
+    def __init__(self, generator: keras.Model, build, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+        self.decay = float(decay)
+        self.model = build()
+        self.model.set_weights(generator.get_weights())
+        trainable = {id(v) for v in generator.trainable_variables}
+        pairs = zip(self.model.weights, generator.weights, strict=True)
+        self._pairs = [(shadow, weight, id(weight) in trainable) for shadow, weight in pairs]
+        self.update = tf.function(self._assign)
+
+    def _assign(self) -> None:
+        for shadow, weight, averaged in self._pairs:
+            value = tf.convert_to_tensor(weight)
+            if averaged:
+                value = self.decay * tf.convert_to_tensor(shadow) + (1.0 - self.decay) * value
+            shadow.assign(tf.cast(value, shadow.dtype))
 
 
 def weights_fingerprint(model) -> str:
@@ -242,7 +262,14 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
                                cfg.ema_decay)  # fmt: skip
     # what validation, image logs and the final weights show: the average when there is one
     shown_generator = ema.model if ema is not None else model.generator
-    checkpoints = _checkpoints(cfg, run_dir, output, model, ema)
+    # a checkpoint: step, G, its optimizer, D and its optimizer (GAN), the average, RNG state
+    trackables = {"generator": model.generator, "g_optimizer": model.g_optimizer}
+    if model.is_gan:
+        trackables.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
+    if ema is not None:
+        trackables["generator_ema"] = ema.model
+    trackables["rng_state"] = model.seed_generator.state
+    checkpoints = RunCheckpoints(run_dir, keep=cfg.keep_checkpoints, write_dir=output.directory, **trackables)
     start_step = checkpoints.restore_latest() if cfg.resume else 0
     if start_step >= cfg.steps:
         raise UserError(
@@ -257,26 +284,100 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
         )
     if output.chief:
         cfg.save(run_dir / "config.json")
-    iterator, sample_batch = _batches(cfg, records, strategy, start_step)
+    # A resumed run skips the batches its first steps used: it sees what an uninterrupted run would.
+    dataset = train_dataset(
+        cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed, cache=cfg.cache, records=records,
+        skip_batches=start_step,
+    )  # fmt: skip
+    sample_batch = next(iter(dataset.take(1)))  # for image logs; never distributed
+    if cfg.strategy != "default":
+        options = tf.data.Options()
+        # every worker builds the same seeded stream and keeps its share of each global batch
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
     val_ds = validation_dataset(cfg.val_data, cfg.val_crop) if cfg.val_data and output.chief else None
     validation = Validation(model, shown_generator, val_ds, sample_batch)
     csv_log = MetricsCSV(output.directory, resume_step=start_step if cfg.resume else None)
     tb_log = TensorBoardLog(output.directory, resume_step=start_step if cfg.resume else None)
     guard = DivergenceGuard(cfg.max_bad_steps)
+    iterator = iter(dataset)
+    train_one = make_step_fn(model, strategy, True, cfg.jit_compile)
+    warmup_one = None
+    if model.is_gan and cfg.d_warmup_steps:
+        warmup_one = make_step_fn(model, strategy, False, cfg.jit_compile)
+    learning_rates = LearningRates(cfg, model)
+    trackers = model.trackers
+    history: dict[str, list[float]] = {}
+    names = [n for n in trackers if n != SKIPPED]
+    shown = [*names, "val_psnr", "lr"]
+    live = output.chief and on_terminal(sys.stdout)  # elsewhere TrainLog writes plain lines
+    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=shown, verbose=1 if live else 0)
+    progbar.update(start_step)
+    step = start_step
+    interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
+    last_checkpoint = checkpoints.manager.latest_checkpoint or ""
     with StopSignals(any_worker(strategy) if cfg.strategy == "multiworker" else None) as stop:
         try:
-            step, history, seconds_per_step, last_checkpoint = _run_loop(
-                cfg, model, ema, strategy, iterator, start_step, checkpoints, guard, validation, csv_log,
-                tb_log, log, stop, output.chief,
-            )  # fmt: skip
+            while step < cfg.steps:
+                step_lr = learning_rates.set_for(step + 1)
+                warming_up = warmup_one is not None and step < cfg.d_warmup_steps
+                logs, skipped = (warmup_one if warming_up else train_one)(next(iterator))
+                if ema is not None:
+                    ema.update()
+                step += 1
+                interval_steps += 1
+                guard.observe(step, float(skipped) > 0.5, last_checkpoint)
+                if due(step, cfg.log_every, cfg.steps):
+                    values = {k: local(v) for k, v in logs.items()}
+                    if values[SKIPPED] >= interval_steps - 0.5:  # every step skipped: the means are empty
+                        values = {SKIPPED: values[SKIPPED]}
+                    elapsed = time.perf_counter() - interval_start
+                    # the first interval includes tracing; keep it out of the speed figure
+                    if step - interval_steps > start_step:
+                        timed_steps, timed_seconds = timed_steps + interval_steps, timed_seconds + elapsed
+                    values["sec_per_step"] = elapsed / interval_steps
+                    values["lr"] = step_lr  # the rate this (last) step of the interval used
+                    if due(step, cfg.val_every, cfg.steps):
+                        values.update(validation())
+                    if output.chief:
+                        csv_log.write(step, values)
+                        tb_log.scalars(step, values)
+                        log.interval(step, values, timed=step - interval_steps > start_step)
+                    for key, value in {"step": step, **values}.items():
+                        history.setdefault(key, []).append(value)
+                    progbar.update(step, [(k, v) for k, v in values.items() if k in shown])
+                    for tracker in trackers.values():
+                        tracker.reset_state()
+                    interval_start, interval_steps = time.perf_counter(), 0
+                else:
+                    progbar.update(step, [(k, local(v)) for k, v in logs.items() if k in names])
+                if output.chief and due(step, cfg.image_every, cfg.steps):
+                    validation.log_images(tb_log, step)
+                # During a run of bad steps the weights are those of the last good step, but a save now would
+                # rotate out good checkpoints while the run may be diverging: wait for a good step.
+                if due(step, cfg.checkpoint_every, cfg.steps) and guard.healthy:
+                    last_checkpoint = checkpoints.save(step)
+                if stop.stop_now():
+                    break
         finally:
             tb_log.close()
         if checkpoints.last_saved_step != step and step != start_step and guard.healthy:
             last_checkpoint = checkpoints.save(step)
         if step < cfg.steps:
-            raise _interrupted(
-                stop, step, last_checkpoint if output.chief else "written by the chief", run_dir, log
-            )
+            if not output.chief:
+                last_checkpoint = "written by the chief"
+            if not last_checkpoint:
+                message = (
+                    f"interrupted at step {step}; {stop.name} came before the first checkpoint, so nothing "
+                    "was saved; start the same command again"
+                )
+            else:
+                message = (
+                    f"interrupted at step {step}; {stop.name} received; checkpoint: {last_checkpoint}; "
+                    f"continue with: keras-srgan train --out {run_dir} --resume"
+                )
+            log.say(f"error: {message}", stdout=False)
+            raise TrainingInterrupted(message, step, stop.exit_code)
         extra = {
             "stage": cfg.stage,
             "steps": step,
@@ -299,119 +400,12 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
             last_checkpoint=last_checkpoint,
             final_step=step,
             start_step=start_step,
-            seconds_per_step=seconds_per_step,
+            seconds_per_step=timed_seconds / timed_steps if timed_steps else float("nan"),
             history=history,
             skipped_steps=guard.total,
             fingerprint=weights_fingerprint(shown_generator),
             replicas=strategy.num_replicas_in_sync,
         )
-
-
-def _interrupted(stop: StopSignals, step: int, checkpoint: str, run_dir: Path, log: TrainLog) -> UserError:
-    """The one-line error for a run a signal stopped (also written to train.log)."""
-    if not checkpoint:
-        message = (
-            f"interrupted at step {step}; {stop.name} came before the first checkpoint, so nothing was "
-            "saved; start the same command again"
-        )
-    else:
-        message = (
-            f"interrupted at step {step}; {stop.name} received; checkpoint: {checkpoint}; "
-            f"continue with: keras-srgan train --out {run_dir} --resume"
-        )
-    log.say(f"error: {message}", stdout=False)
-    return TrainingInterrupted(message, step, stop.exit_code)
-
-
-def _checkpoints(cfg: TrainConfig, run_dir: Path, output: WorkerOutput, model: SRGAN, ema) -> RunCheckpoints:
-    """What a checkpoint holds: step, G, its optimizer, D and its optimizer (GAN), the average, RNG state."""
-    trackables = {"generator": model.generator, "g_optimizer": model.g_optimizer}
-    if model.is_gan:
-        trackables.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
-    if ema is not None:
-        trackables["generator_ema"] = ema.model
-    trackables["rng_state"] = model.seed_generator.state
-    return RunCheckpoints(run_dir, keep=cfg.keep_checkpoints, write_dir=output.directory, **trackables)
-
-
-def _batches(cfg: TrainConfig, records, strategy, start_step: int):
-    """(iterator over training batches, distributed when the strategy is; one undistributed batch for images).
-
-    A resumed run skips the batches its first ``start_step`` steps used, so it sees exactly the batches
-    an uninterrupted run would.
-    """
-    dataset = train_dataset(
-        cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed, cache=cfg.cache, records=records,
-        skip_batches=start_step,
-    )  # fmt: skip
-    sample_batch = next(iter(dataset.take(1)))  # for image logs; never distributed
-    if cfg.strategy != "default":
-        options = tf.data.Options()
-        # every worker builds the same seeded stream and keeps its share of each global batch
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
-    return iter(dataset), sample_batch
-
-
-def _run_loop(cfg, model, ema, strategy, iterator, start_step, checkpoints, guard, validation, csv_log, tb_log,
-              log, stop, chief):  # fmt: skip
-    """Steps ``start_step + 1 .. cfg.steps``, or fewer when ``stop`` says so; returns (last step, history,
-    seconds per step, last checkpoint)."""
-    train_one = make_step_fn(model, strategy, True, cfg.jit_compile)
-    warmup_one = (
-        make_step_fn(model, strategy, False, cfg.jit_compile) if model.is_gan and cfg.d_warmup_steps else None
-    )
-    learning_rates = LearningRates(cfg, model)
-    trackers = model.trackers
-    history: dict[str, list[float]] = {}
-    names = [n for n in trackers if n != SKIPPED]
-    shown = [*names, "val_psnr", "lr"]
-    live = chief and on_terminal(sys.stdout)  # elsewhere TrainLog writes plain lines
-    progbar = keras.utils.Progbar(cfg.steps, stateful_metrics=shown, verbose=1 if live else 0)
-    progbar.update(start_step)
-    step = start_step
-    interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
-    last_checkpoint = checkpoints.latest_path() or ""
-    while step < cfg.steps:
-        step_lr = learning_rates.set_for(step + 1)
-        warming_up = warmup_one is not None and step < cfg.d_warmup_steps
-        logs, skipped = (warmup_one if warming_up else train_one)(next(iterator))
-        if ema is not None:
-            ema.update()
-        step += 1
-        interval_steps += 1
-        guard.observe(step, float(skipped) > 0.5, last_checkpoint)
-        if due(step, cfg.log_every, cfg.steps):
-            values = interval_values(logs, interval_steps)
-            elapsed = time.perf_counter() - interval_start
-            # the first interval includes tracing; keep it out of the speed figure
-            if step - interval_steps > start_step:
-                timed_steps, timed_seconds = timed_steps + interval_steps, timed_seconds + elapsed
-            values["sec_per_step"] = elapsed / interval_steps
-            values["lr"] = step_lr  # the rate this (last) step of the interval used
-            if due(step, cfg.val_every, cfg.steps):
-                values.update(validation())
-            if chief:
-                csv_log.write(step, values)
-                tb_log.scalars(step, values)
-                log.interval(step, values, timed=step - interval_steps > start_step)
-            for key, value in {"step": step, **values}.items():
-                history.setdefault(key, []).append(value)
-            progbar.update(step, [(k, v) for k, v in values.items() if k in shown])
-            for tracker in trackers.values():
-                tracker.reset_state()
-            interval_start, interval_steps = time.perf_counter(), 0
-        else:
-            progbar.update(step, [(k, local(v)) for k, v in logs.items() if k in names])
-        if chief and due(step, cfg.image_every, cfg.steps):
-            validation.log_images(tb_log, step)
-        # During a run of bad steps the weights are those of the last good step, but a save now would
-        # rotate out good checkpoints while the run may be diverging: wait for a good step.
-        if due(step, cfg.checkpoint_every, cfg.steps) and guard.healthy:
-            last_checkpoint = checkpoints.save(step)
-        if stop.stop_now():
-            break
-    return step, history, timed_seconds / timed_steps if timed_steps else float("nan"), last_checkpoint
 
 
 def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
@@ -439,3 +433,168 @@ def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
             f"{stem.parent}: cannot write the final generator weights ({reason}); the run's checkpoints are "
             f"intact: free some space and run again with --resume"
         ) from None
+
+
+def local(value) -> float:
+    """A host float from a (possibly per-replica) tensor."""
+    if isinstance(value, tf.distribute.DistributedValues):
+        value = tf.distribute.get_strategy().experimental_local_results(value)[0]
+    return float(value)
+
+
+def due(step: int, every: int, last: int) -> bool:
+    """Whether an every-``every``-steps action runs after ``step`` (always after the last step)."""
+    return step % every == 0 or step == last
+
+
+def make_step_fn(model, strategy, update_generator: bool, jit_compile: bool):
+    """batch -> (global metric results, whether this step was skipped), one ``tf.function``."""
+    step_fn = tf.function(
+        lambda batch: model.train_step(batch, update_generator=update_generator), jit_compile=jit_compile
+    )
+    trackers = model.trackers
+
+    @tf.function
+    def train_one(batch):
+        out = strategy.run(step_fn, args=(batch,))
+        # every replica made the same skip decision; read one
+        skipped = strategy.experimental_local_results(out)[0][STEP_SKIPPED]
+        # read in cross-replica context: metric variables are summed over replicas (global values)
+        return {name: tracker.result() for name, tracker in trackers.items()}, skipped
+
+    return train_one
+
+
+class DivergenceGuard:
+    """Counts skipped (non-finite) steps and stops the run after ``max_bad_steps`` in a row."""
+
+    def __init__(self, max_bad_steps: int):
+        self.max_bad_steps = max_bad_steps
+        self.total = 0
+        self.streak = 0
+        self.first_bad = 0
+
+    def observe(self, step: int, skipped: bool, last_checkpoint: str) -> None:
+        if not skipped:
+            self.streak, self.first_bad = 0, 0
+            return
+        self.total += 1
+        self.streak += 1
+        self.first_bad = self.first_bad or step
+        if self.streak >= self.max_bad_steps:
+            raise UserError(
+                f"training diverged: {self.streak} consecutive steps ({self.first_bad}-{step}) had a "
+                f"non-finite loss or gradient and were skipped; stopped. The last good checkpoint "
+                f"is {last_checkpoint or 'none (no checkpoint was written yet)'}; try a lower --lr, "
+                f"check the data, or raise --max-bad-steps"
+            )
+
+    @property
+    def healthy(self) -> bool:
+        """No bad step since the last good one: a checkpoint now would hold good weights."""
+        return not self.streak
+
+
+class Validation:
+    """Y-channel PSNR of the shown generator on fixed validation crops, and LR | SR | HR image logs."""
+
+    def __init__(self, model, generator, val_ds, sample_batch):
+        self.model = model
+        self.generator = generator
+        self.val_ds = val_ds
+        self.sample_batch = sample_batch
+        scale = model.degradation.scale
+
+        @tf.function
+        def psnr_sum(hr):
+            lr, hr01 = model.make_pair(hr, add_noise=False)
+            sr = tf.cast(generator(lr, training=False), tf.float32)
+            count = tf.shape(hr)[0]
+            return psnr_y_tf(sr, hr01, crop_border=scale) * tf.cast(count, tf.float32), count
+
+        self._psnr_sum = psnr_sum
+
+    def __call__(self) -> dict:
+        """``{"val_psnr": mean}`` over the validation set; empty without one."""
+        if self.val_ds is None:
+            return {}
+        total, count = 0.0, 0
+        for hr in self.val_ds:
+            batch_sum, batch_count = self._psnr_sum(hr)
+            total, count = total + float(batch_sum), count + int(batch_count)
+        return {"val_psnr": total / count} if count else {}
+
+    def log_images(self, tb_log, step: int) -> None:
+        hr = next(iter(self.val_ds)) if self.val_ds is not None else self.sample_batch
+        lr, hr01 = self.model.make_pair(hr, add_noise=False)
+        sr = tf.cast(self.generator(lr, training=False), tf.float32)
+        tb_log.triplets(step, lr, sr, hr01)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT while training: finish the current step, checkpoint it, then stop.
+
+    Why: Kubernetes, Slurm, spot VMs and ``docker stop`` send SIGTERM, and its default action loses every
+    step since the last checkpoint. The handler only records the signal; the loop looks between steps,
+    so the checkpoint always holds a whole step. A signal the parent chose to ignore (``SIG_IGN``: a
+    shell starts ``&`` jobs with SIGINT ignored) stays ignored. A second signal while stopping is
+    acknowledged and otherwise ignored, so it cannot tear the checkpoint being written. Handlers can only
+    be set from the main thread; elsewhere the signals keep their current behaviour. All workers of a
+    multi-worker run must stop at the same step: ``agree(flag)`` is True when any worker's flag is.
+    """
+
+    NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+
+    def __init__(self, agree=None):
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+        self._agree = agree
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.NAMES:
+                previous = signal.getsignal(signum)
+                if previous is not signal.SIG_IGN:
+                    self._previous[signum] = previous
+                    signal.signal(signum, self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _record(self, signum, frame) -> None:
+        name = self.NAMES[signum]
+        if self.received is None:
+            self.received = signum
+            message = f"{name}: stopping after the current step; a checkpoint will be written\n"
+        else:
+            message = f"{name}: already stopping; the checkpoint is being written\n"
+        os.write(2, message.encode())  # no buffered I/O inside a signal handler
+
+    def stop_now(self) -> bool:
+        """Whether to stop after the step just finished (on every worker at once)."""
+        if self._agree is None:
+            return self.received is not None
+        return self._agree(self.received is not None)
+
+    @property
+    def name(self) -> str:
+        return self.NAMES.get(self.received, "another worker's signal")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed job."""
+        return 128 + (self.received or signal.SIGTERM)
+
+
+def any_worker(strategy):
+    """``flag -> bool``: True on every worker when any worker's flag is, by one all-reduce (multi-worker)."""
+
+    @tf.function
+    def reduce(flag):
+        per_replica = strategy.run(lambda f: tf.cast(f, tf.float32), args=(flag,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
+
+    return lambda flag: bool(reduce(tf.constant(flag)))
