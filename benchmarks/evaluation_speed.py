@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    import keras_srgan.inference.predict as pred
+    import keras_srgan.inference.engines as engines
     from keras_srgan.evaluation import evaluate
     from keras_srgan.weights import load_generator
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     generator.call = counting_call
     try:
-        predictor = pred.Predictor(generator)
+        predictor = engines.Predictor(generator)
         with timer.window():
             start = time.perf_counter()
             for x in few:
@@ -126,22 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.fast:
-        saved = pred.Predictor
+        saved = engines.Predictor
 
-        class Fast(saved):  # type: ignore[misc, valid-type]
-            """The default upscale path's model, injected where evaluate builds its Predictor."""
+        def fast_engine(model, **kwargs):
+            """The default upscale path's engine (TensorFlow, precision auto), where evaluate builds its Predictor."""
+            return engines.load_engine(model, "tensorflow", "auto", quiet=True)
 
-            def __init__(self, model, **kwargs):
-                super().__init__(model, precision="auto", fold_batchnorm=True)
-
-        pred.Predictor = Fast
+        engines.Predictor = fast_engine
         try:
             with timer.window():
                 start = time.perf_counter()
                 fast = evaluate(folders, weights=generator, progress=False)
                 payload["evaluate_fast_s"] = time.perf_counter() - start
         finally:
-            pred.Predictor = saved
+            engines.Predictor = saved
         payload["psnr_fast"] = {k: v["psnr"] for k, v in fast["sets"].items()}
         print(
             f"evaluate with the default upscale path: {payload['evaluate_fast_s']:.1f} s; PSNR {payload['psnr_fast']}"

@@ -18,6 +18,7 @@ themselves, the reference row for those two.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,7 +32,6 @@ from keras_srgan.data.images import list_image_files
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
 from keras_srgan.files import IMAGE_SUFFIXES, atomic_path, write_atomic_text
-from keras_srgan.inference import phase
 from keras_srgan.metrics import Protocol, blockiness, grid_groups, niqe, rgb_to_gray
 from keras_srgan.pixels import to_uint8, to_unit
 from keras_srgan.progress import Progress
@@ -93,7 +93,9 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 class ProtocolUpscaler:
-    """uint8 LR [h, w, 3] -> uint8 SR [s*h, s*w, 3], by a generator or by bicubic interpolation."""
+    """The protocol's two operations on uint8 RGB: HR -> LR (bicubic /``scale``, ``degrade``) and LR -> SR,
+    by bicubic interpolation or through the task object every entry point serves (``Upscaler``: pixels in
+    and out, the weights' post-processing) running the plain Keras generator on the whole image."""
 
     def __init__(self, scale: int, generator=None, runner=None, phase_equalize: bool = False):
         """``runner`` (LR float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``;
@@ -101,14 +103,15 @@ class ProtocolUpscaler:
         import tensorflow as tf
 
         from keras_srgan.data.degradation import bicubic_downsample
-        from keras_srgan.inference.predict import Predictor
+        from keras_srgan.inference.engines import Predictor
+        from keras_srgan.inference.upscale import Upscaler
 
         self.scale = scale
         self.phase_equalize = bool(phase_equalize)
-        if runner is None and generator is not None:
-            runner = Predictor(generator)
-        self._predictor = runner
-
+        self.task = None
+        if generator is not None or runner is not None:
+            runner = runner if runner is not None else Predictor(generator)
+            self.task = Upscaler(generator, tile=0, runner=runner, phase_equalize=self.phase_equalize)
         spec = [tf.TensorSpec([None, None, None, 3], tf.float32)]
         self._down = tf.function(lambda hr01: bicubic_downsample(hr01, scale), input_signature=spec)
         self._up = tf.function(
@@ -122,15 +125,16 @@ class ProtocolUpscaler:
     def upscale_unit(self, lr_rgb: np.ndarray) -> np.ndarray:
         """uint8 LR -> float64 SR in [0, 1] before any rounding (no phase equalisation)."""
         lr01 = to_unit(lr_rgb)
-        if self._predictor is not None:
-            return np.asarray(self._predictor(lr01), np.float64)
+        if self.task is not None:
+            plain = dataclasses.replace(self.task, phase_equalize=False)
+            return np.asarray(plain.upscale_array(lr01), np.float64)
         return np.asarray(self._up(lr01[None]).numpy()[0], np.float64)
 
     def upscale(self, lr_rgb: np.ndarray) -> np.ndarray:
-        sr01 = self.upscale_unit(lr_rgb)
-        if self.phase_equalize:
-            return phase.equalize(sr01, lr_rgb, self.scale, np.uint8)
-        return to_uint8(sr01)
+        """uint8 LR -> uint8 SR, rounded as ``keras-srgan upscale`` rounds (post-processing included)."""
+        if self.task is not None:
+            return self.task.upscale_array(lr_rgb)
+        return to_uint8(self.upscale_unit(lr_rgb))
 
 
 def _unique_names(items: Sequence[Path], short, fallback) -> list[str]:

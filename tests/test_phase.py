@@ -131,11 +131,14 @@ def _linear_to_cells(field: np.ndarray, cells: int, block: int, axis: int) -> np
     return np.moveaxis(out, 0, axis)
 
 
-def _independent_equalized(generator, lr_uint8: np.ndarray) -> np.ndarray:
+def _independent_equalized(generator, lr_uint8: np.ndarray, keep16: bool = False) -> np.ndarray:
     """The untiled float output minus its local phase offset (module doc of inference/phase.py), from
-    whole-image arrays and loops, rounded once."""
+    whole-image arrays and loops, rounded once (``keep16``: the output first kept at 16 bits, as the CLI
+    keeps it until the offset is known)."""
     lr01 = lr_uint8.astype(np.float32) / 255
     sr = np.asarray(generator(lr01[None]), np.float64)[0]
+    if keep16:
+        sr = np.rint(np.clip(sr, 0, 1) * 65535) / 65535
     block = phase.BLOCK_PIXELS // SCALE
     cells_h, cells_w = lr01.shape[:2]
     counts = np.outer(
@@ -203,8 +206,11 @@ def test_the_setting_travels_with_the_weights(tmp_path, tiny_generator):
     assert Upscaler(loaded, engine="tensorflow").phase_equalize is True
     assert Upscaler(loaded, engine="tensorflow", phase_equalize=False).phase_equalize is False
     lr = np.rint(_smooth_lr(24, 24, seed=6) * 255).astype(np.uint8)
-    protocol = ProtocolUpscaler(4, loaded, phase_equalize=True).upscale(lr)
-    np.testing.assert_array_equal(protocol, _independent_equalized(loaded, lr))  # float64 both: equal
+    protocol = ProtocolUpscaler(4, loaded, phase_equalize=True).upscale(lr)  # the CLI's path: 16 bits kept
+    independent = _independent_equalized(loaded, lr, keep16=True)
+    # measured identical (AMX); one value at a float32 rounding edge may move one level on another CPU
+    assert np.abs(protocol.astype(int) - independent).max() <= 1
+    assert np.sum(protocol != independent) <= 1
 
 
 @pytest.mark.parametrize(("h", "w"), [(45, 70), (8, 13), (96, 33)])
