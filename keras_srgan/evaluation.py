@@ -112,6 +112,8 @@ class ProtocolUpscaler:
         if generator is not None or runner is not None:
             runner = runner if runner is not None else Predictor(generator)
             self.task = Upscaler(generator, tile=0, runner=runner, phase_equalize=self.phase_equalize)
+            # the same engine without the post-processing, made once (not per image: it re-reads the radius)
+            self._plain = dataclasses.replace(self.task, phase_equalize=False) if self.phase_equalize else self.task
         spec = [tf.TensorSpec([None, None, None, 3], tf.float32)]
         self._down = tf.function(lambda hr01: bicubic_downsample(hr01, scale), input_signature=spec)
         self._up = tf.function(
@@ -126,8 +128,7 @@ class ProtocolUpscaler:
         """uint8 LR -> float64 SR in [0, 1] before any rounding (no phase equalisation)."""
         lr01 = to_unit(lr_rgb)
         if self.task is not None:
-            plain = dataclasses.replace(self.task, phase_equalize=False)
-            return np.asarray(plain.upscale_array(lr01), np.float64)
+            return np.asarray(self._plain.upscale_array(lr01), np.float64)
         return np.asarray(self._up(lr01[None]).numpy()[0], np.float64)
 
     def upscale(self, lr_rgb: np.ndarray) -> np.ndarray:
