@@ -179,21 +179,16 @@ def psnr_y_tf(sr01, hr01, crop_border: int = 0):
     """
     import tensorflow as tf
 
-    sr = tf.clip_by_value(tf.cast(sr01, tf.float32), 0.0, 1.0)
-    hr = tf.clip_by_value(tf.cast(hr01, tf.float32), 0.0, 1.0)
-    if crop_border:
-        sr = sr[:, crop_border:-crop_border, crop_border:-crop_border, :]
-        hr = hr[:, crop_border:-crop_border, crop_border:-crop_border, :]
-    channels = sr.shape[-1]
-    if channels == 3:
-        weights = tf.constant(Y_WEIGHTS, dtype=tf.float32)
-        sr_y = Y_OFFSET + tf.tensordot(sr, weights, axes=[[3], [0]])
-        hr_y = Y_OFFSET + tf.tensordot(hr, weights, axes=[[3], [0]])
-    elif channels == 1:
-        sr_y = sr[..., 0] * 255.0
-        hr_y = hr[..., 0] * 255.0
-    else:
-        raise ValueError(f"psnr_y_tf needs 1 or 3 channels, got shape {sr.shape}")
-    mse = tf.reduce_mean(tf.square(sr_y - hr_y), axis=[1, 2])
+    def luma(x):  # [N, H, W] on the 0-255 scale, border removed
+        x = tf.clip_by_value(tf.cast(x, tf.float32), 0.0, 1.0)
+        if crop_border:
+            x = x[:, crop_border:-crop_border, crop_border:-crop_border, :]
+        if x.shape[-1] == 3:
+            return Y_OFFSET + tf.tensordot(x, tf.constant(Y_WEIGHTS, dtype=tf.float32), axes=[[3], [0]])
+        if x.shape[-1] == 1:
+            return x[..., 0] * 255.0
+        raise ValueError(f"psnr_y_tf needs 1 or 3 channels, got shape {x.shape}")
+
+    mse = tf.reduce_mean(tf.square(luma(sr01) - luma(hr01)), axis=[1, 2])
     per_image = 10.0 * tf.math.log(255.0**2 / tf.maximum(mse, MIN_MSE)) / tf.math.log(10.0)
     return tf.reduce_mean(per_image)
