@@ -164,22 +164,15 @@ def add_train(subparsers) -> argparse.ArgumentParser:
     gan.add_argument("--ema-decay", type=float, help="moving average of G's weights (0: off; e.g. 0.999)")
     p.add_argument("--arch", choices=["srresnet", "compact"], help="compact: plain 3x3 convs at LR size")
     p.add_argument(
-        "--upsampler",
-        choices=["shuffle_residual", "shuffle_blur", "nearest_conv"],
-        help="compact's upsampler",
+        "--upsampler", choices=["shuffle_residual", "shuffle_blur", "nearest_conv"], help="compact only"
     )
     p.add_argument("--num-blocks", type=int, help="srresnet: residual blocks (16); compact: body convs")
     p.add_argument("--filters", type=int)
     p.add_argument(
-        "--degradation",
-        choices=["bicubic", "gaussian", "real"],
-        help="HR -> LR; real: blur, resize, noise, JPEG",
+        "--degradation", choices=["bicubic", "gaussian", "real"], help="real: blur, resize, noise, JPEG"
     )
     p.add_argument(
-        "--degradation-option",
-        nargs="+",
-        metavar="KNOB=VALUE",
-        help="real's knobs, e.g. noise_sigma=[0,0.04]",
+        "--degradation-option", nargs="+", metavar="KNOB=VALUE", help="real's knobs: noise_sigma=[0,0.04] ..."
     )
     p.add_argument("--blur-sigma", type=float)
     p.add_argument("--noise-sigma", type=float, help="max std of additive LR noise on [0, 1] (0: off)")
@@ -196,9 +189,7 @@ def add_train(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--max-bad-steps", type=int, help="stop after this many NaN/Inf steps in a row (20)")
     p.add_argument(
-        "--strategy",
-        choices=["default", "mirrored", "multiworker"],
-        help="tf.distribute: local GPUs/CPUs, TF_CONFIG",
+        "--strategy", choices=["default", "mirrored", "multiworker"], help="one device, local GPUs, TF_CONFIG"
     )
     p.add_argument("--cpu-replicas", type=int, help="logical CPUs of --strategy mirrored without GPUs (2)")
     p.add_argument(
@@ -292,10 +283,7 @@ def add_evaluate(subparsers) -> argparse.ArgumentParser:
     method.add_argument("--bicubic", action="store_true", help="measure bicubic upsampling (the baseline)")
     method.add_argument("--hr", action="store_true", help="measure the HR images themselves (no PSNR/SSIM)")
     p.add_argument(
-        "--scale",
-        type=_number(int, 2, float("inf"), "an integer >= 2"),
-        default=4,
-        help="upscaling factor (default 4)",
+        "--scale", type=_number(int, 2, float("inf"), "an integer >= 2"), default=4, help="scale factor (4)"
     )
     _add_phase_equalize(p)
     p.add_argument("--json", metavar="FILE", help="also write all results (per image) to this JSON file")
@@ -358,10 +346,7 @@ def add_upscale(subparsers) -> argparse.ArgumentParser:
         help=f"with --gan-weight: a PSNR model of the same architecture (default: {DEFAULT_WEIGHTS})",
     )
     p.add_argument(
-        "--tile",
-        type=non_negative,
-        metavar="N",
-        help="LR tile size per model call; 0 = untiled (default: auto)",
+        "--tile", type=non_negative, metavar="N", help="LR tile per model call; 0 = untiled (default: auto)"
     )
     p.add_argument(
         "--engine",
@@ -540,9 +525,7 @@ def add_demo(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="demo", metavar="DIR", help="output folder (default: demo)")
     p.add_argument(
-        "--weights",
-        nargs="+",
-        help=f"one or more: {WEIGHTS_HELP} (default: srresnet and srgan, else srgan-mse)",
+        "--weights", nargs="+", help=f"one or more: {WEIGHTS_HELP} (default: srresnet + srgan or srgan-mse)"
     )
     return p
 
