@@ -148,7 +148,9 @@ def add_train(subparsers) -> argparse.ArgumentParser:
     )
     gan = p.add_argument_group("GAN stage (paper defaults; each switch is measured in docs/)")
     gan.add_argument(
-        "--gan-update", choices=["alternating", "simultaneous"], help="alternating: D step, then G (paper)"
+        "--gan-update",
+        choices=["alternating", "simultaneous"],
+        help="alternating (paper): D step, then G; simultaneous: one pass",
     )
     gan.add_argument("--adversarial", choices=["standard", "relativistic"], help="D/G adversarial loss")
     gan.add_argument("--d-norm", choices=["batch", "spectral"], help="normalisation in D (batch)")
@@ -162,14 +164,18 @@ def add_train(subparsers) -> argparse.ArgumentParser:
         "--phase-weight", type=float, help="weight of the per-phase mean error, the grid (0: off)"
     )
     gan.add_argument("--ema-decay", type=float, help="moving average of G's weights (0: off; e.g. 0.999)")
-    p.add_argument("--arch", choices=["srresnet", "compact"], help="compact: plain 3x3 convs at LR size")
+    p.add_argument(
+        "--arch", choices=["srresnet", "compact"], help="srresnet (default) or compact (3x3 convs at LR size)"
+    )
     p.add_argument(
         "--upsampler", choices=["shuffle_residual", "shuffle_blur", "nearest_conv"], help="compact only"
     )
     p.add_argument("--num-blocks", type=int, help="srresnet: residual blocks (16); compact: body convs")
     p.add_argument("--filters", type=int)
     p.add_argument(
-        "--degradation", choices=["bicubic", "gaussian", "real"], help="real: blur, resize, noise, JPEG"
+        "--degradation",
+        choices=["bicubic", "gaussian", "real"],
+        help="HR -> LR in the step (bicubic); real: blur, resize, noise, JPEG",
     )
     p.add_argument(
         "--degradation-option", nargs="+", metavar="KNOB=VALUE", help="real's knobs: noise_sigma=[0,0.04] ..."
@@ -187,9 +193,11 @@ def add_train(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction)
     p.add_argument("--seed", type=int)
-    p.add_argument("--max-bad-steps", type=int, help="stop after this many NaN/Inf steps in a row (20)")
+    p.add_argument("--max-bad-steps", type=int, help="skip NaN/Inf steps; stop after this many in a row (20)")
     p.add_argument(
-        "--strategy", choices=["default", "mirrored", "multiworker"], help="one device, local GPUs, TF_CONFIG"
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        help="tf.distribute: one device, all local GPUs (or logical CPUs), TF_CONFIG workers",
     )
     p.add_argument("--cpu-replicas", type=int, help="logical CPUs of --strategy mirrored without GPUs (2)")
     p.add_argument(
@@ -352,13 +360,15 @@ def add_upscale(subparsers) -> argparse.ArgumentParser:
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="auto (default; or $KERAS_SRGAN_ENGINE): OpenVINO on a CPU, else TensorFlow (one line says why)",
+        help="auto (default; or $KERAS_SRGAN_ENGINE): OpenVINO on a CPU, TensorFlow on a GPU or without "
+        "OpenVINO (one line says why)",
     )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="auto (default; or $KERAS_SRGAN_PRECISION): bf16 where the engine runs it fastest, else fp32",
+        help="auto (default; or $KERAS_SRGAN_PRECISION): bf16 where the engine runs it fastest, else fp32 "
+        "(fp32: the exact opt-out)",
     )
     p.add_argument(
         "--tile-overlap",
@@ -458,7 +468,9 @@ def add_export(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", help=f"{WEIGHTS_HELP} (default: {DEFAULT_WEIGHTS})")
     p.add_argument("--format", default="all", choices=(*EXPORT_FORMATS, "all"), help="what to export (all)")
-    p.add_argument("-o", "--out", "--out-dir", dest="out_dir", required=True, metavar="OUT_DIR")
+    p.add_argument(
+        "-o", "--out", "--out-dir", dest="out_dir", required=True, metavar="OUT_DIR", help="output folder"
+    )
     p.add_argument(
         "--quantize",
         nargs="+",
@@ -486,7 +498,7 @@ def add_export(subparsers) -> argparse.ArgumentParser:
         "--max-pixels",
         type=int,
         default=SERVING_MAX_PIXELS,
-        help=f"largest input (pixels) the SavedModel serves (default: {SERVING_MAX_PIXELS})",
+        help=f"largest input (pixels) the SavedModel serves; larger: INVALID_ARGUMENT ({SERVING_MAX_PIXELS})",
     )
     return p
 
