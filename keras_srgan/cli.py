@@ -1,10 +1,6 @@
 """``keras-srgan`` command line: per subcommand an ``add_<command>`` (argparse only; no numpy or TensorFlow
-import, so ``--help`` is instant) and a ``run_<command>(args) -> int`` that imports what it needs.
-
-Errors a user can fix are printed as one ``error: ...`` line, never a traceback. TensorFlow is imported
-quietly before ``run_<command>``, except for ``upscale``: it imports TensorFlow only when it builds a model
-(a warm OpenVINO cache never does, which saves seconds of start-up), and ``train``, which sets up logical
-CPU devices / multi-worker collectives first and gets the import without device initialisation.
+import, so ``--help`` is instant) and a ``run_<command>(args) -> int`` that imports what it needs. Errors a
+user can fix are printed as one ``error: ...`` line, never a traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """TensorFlow is imported quietly before ``run_<command>``, except for ``upscale`` (only when it builds a
+    model: a warm OpenVINO cache never does) and ``train`` (it sets up logical CPU devices / multi-worker
+    collectives first, so it gets the import without device initialisation)."""
     import warnings
 
     from keras_srgan.errors import UserError
@@ -72,11 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def quiet_tensorflow_import(init_devices: bool = True) -> None:
-    """Import TensorFlow (and, by default, initialise its devices) with C-level stderr muted.
-
-    TF's C++ start-up lines (oneDNN notice, CUDA probing on CPU-only machines) are written before its
-    log settings apply, so they would surround our one-line errors. ``KERAS_SRGAN_TF_LOGS=1`` keeps them.
-    """
+    """Import TensorFlow (and, by default, initialise its devices) with C-level stderr muted: its C++
+    start-up lines come before its log settings apply. ``KERAS_SRGAN_TF_LOGS=1`` keeps them."""
     if os.environ.get("KERAS_SRGAN_TF_LOGS") == "1":
         return
     sys.stderr.flush()
@@ -93,13 +89,18 @@ def quiet_tensorflow_import(init_devices: bool = True) -> None:
         os.close(saved)
 
 
+def _command(subparsers, name: str, run, help: str, description: str | None = None):
+    parser = subparsers.add_parser(name, help=help, description=description or help)
+    parser.set_defaults(run=run)
+    return parser
+
+
 def _add_phase_equalize(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--phase-equalize",
         choices=tuple(PHASE_EQUALIZE),
         default="auto",
-        help="remove the generator's 4-px pattern (its grid) before rounding; auto (default): the "
-        "weights' own setting, on for srgan",
+        help="remove the generator's 4-px grid before rounding; auto: the weights' own (on for srgan)",
     )
 
 
@@ -120,22 +121,15 @@ def _number(kind, low, high, expected: str):
 
 # ---------------------------------------------------------------- train
 
-TRAIN_HELP = "train SRResNet (--stage pretrain) or SRGAN (--stage gan); paper defaults"
 _NOT_TRAIN_CONFIG = {"command", "run", "config", "degradation_option"}
 
 
 def add_train(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("train", help=TRAIN_HELP, description=TRAIN_HELP)
-    p.set_defaults(run=run_train)
+    p = _command(subparsers, "train", run_train, "train SRResNet (--stage pretrain) or SRGAN (--stage gan)")
     # Every flag defaults to None so that a recipe (--config) or a resumed run's saved config fills the rest.
     p.add_argument("--config", help="a JSON/YAML recipe (training/configs/); flags given here override it")
     p.add_argument("--data", nargs="+", metavar="DIR", help="folders of HR training images")
-    p.add_argument(
-        "--lr-data",
-        nargs="+",
-        metavar="DIR",
-        help="paired LR folders, one per --data folder, matched by file name; LR must be exactly HR / scale",
-    )
+    p.add_argument("--lr-data", nargs="+", metavar="DIR", help="paired LR folders (per --data; HR / scale)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (checkpoints, logs, final weights)")
     p.add_argument("--stage", choices=["pretrain", "gan"])
     p.add_argument("--steps", type=int, help="optimizer steps (paper: 1e6 pretrain, 2e5 gan)")
@@ -156,7 +150,7 @@ def add_train(subparsers) -> argparse.ArgumentParser:
     gan.add_argument(
         "--gan-update",
         choices=["alternating", "simultaneous"],
-        help="alternating (paper, default): D step, then G against the updated D; simultaneous: one pass",
+        help="alternating (paper): D step, then G; simultaneous: one pass",
     )
     gan.add_argument("--adversarial", choices=["standard", "relativistic"], help="D/G adversarial loss")
     gan.add_argument("--d-norm", choices=["batch", "spectral"], help="normalisation in D (batch)")
@@ -167,68 +161,47 @@ def add_train(subparsers) -> argparse.ArgumentParser:
     gan.add_argument("--d-warmup-steps", type=int, help="first steps of the stage train D alone (0)")
     gan.add_argument("--fm-weight", type=float, help="weight of D-feature matching (0: off)")
     gan.add_argument(
-        "--phase-weight",
-        type=float,
-        help="extra weight of the per-phase mean error, the periodic grid (0: off)",
+        "--phase-weight", type=float, help="weight of the per-phase mean error, the grid (0: off)"
     )
     gan.add_argument("--ema-decay", type=float, help="moving average of G's weights (0: off; e.g. 0.999)")
     p.add_argument(
-        "--arch",
-        choices=["srresnet", "compact"],
-        help="generator: srresnet (default) or compact (plain 3x3 convs at LR resolution, CompactSR)",
+        "--arch", choices=["srresnet", "compact"], help="srresnet (default) or compact (3x3 convs at LR size)"
     )
     p.add_argument(
-        "--upsampler",
-        choices=["shuffle_residual", "shuffle_blur", "nearest_conv"],
-        help="compact's upsampler (shuffle_residual)",
+        "--upsampler", choices=["shuffle_residual", "shuffle_blur", "nearest_conv"], help="compact only"
     )
     p.add_argument("--num-blocks", type=int, help="srresnet: residual blocks (16); compact: body convs")
     p.add_argument("--filters", type=int)
     p.add_argument(
         "--degradation",
         choices=["bicubic", "gaussian", "real"],
-        help="HR -> LR in the step: bicubic (default), gaussian blur, or real (blur, resize, noise, JPEG)",
+        help="HR -> LR in the step (bicubic); real: blur, resize, noise, JPEG",
     )
     p.add_argument(
-        "--degradation-option",
-        nargs="+",
-        metavar="KNOB=VALUE",
-        help="set knobs of --degradation real, e.g. noise_sigma=[0,0.04] jpeg_prob2=0 (docs/training.md)",
+        "--degradation-option", nargs="+", metavar="KNOB=VALUE", help="real's knobs: noise_sigma=[0,0.04] ..."
     )
     p.add_argument("--blur-sigma", type=float)
     p.add_argument("--noise-sigma", type=float, help="max std of additive LR noise on [0, 1] (0: off)")
     p.add_argument("--val-data", nargs="+", metavar="DIR")
-    p.add_argument("--val-every", type=int)
-    p.add_argument("--log-every", type=int)
-    p.add_argument("--image-every", type=int)
-    p.add_argument("--checkpoint-every", type=int)
+    for every in ("--val-every", "--log-every", "--image-every", "--checkpoint-every"):
+        p.add_argument(every, type=int)
     p.add_argument(
         "--mixed-precision",
         choices=[*TRAINING_PRECISIONS, *PRECISION_ALIASES],
         metavar="{" + ",".join(TRAINING_PRECISIONS) + "}",
-        help="auto (default): bf16 on CPUs with native bf16 and no GPU, else fp32 (off, the older name of fp32, "
-        "is still accepted)",
+        help="auto: bf16 on CPUs with native bf16 and no GPU, else fp32 (off = fp32)",
     )
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction)
     p.add_argument("--seed", type=int)
-    p.add_argument(
-        "--max-bad-steps",
-        type=int,
-        help="stop after this many consecutive steps with a NaN/Inf loss or gradient (20); each is skipped",
-    )
+    p.add_argument("--max-bad-steps", type=int, help="skip NaN/Inf steps; stop after this many in a row (20)")
     p.add_argument(
         "--strategy",
         choices=["default", "mirrored", "multiworker"],
-        help="tf.distribute strategy: one device, all local GPUs (or logical CPUs), or TF_CONFIG workers",
+        help="tf.distribute: one device, all local GPUs (or logical CPUs), TF_CONFIG workers",
     )
+    p.add_argument("--cpu-replicas", type=int, help="logical CPUs of --strategy mirrored without GPUs (2)")
     p.add_argument(
-        "--cpu-replicas", type=int, help="logical CPU devices for --strategy mirrored without GPUs (2)"
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        default=None,
-        help="continue the run in --out from its last checkpoint",
+        "--resume", action="store_true", default=None, help="continue --out from its last checkpoint"
     )
     return p
 
@@ -296,49 +269,39 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_evaluate(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    p = _command(
+        subparsers,
         "evaluate",
-        help="PSNR/SSIM, NIQE and grid score of a generator (or bicubic) on folders of HR images",
-        description=(
-            "Measure x4 super-resolution on folders of HR images (one folder = one set, e.g. Set5). "
-            "LR images are made from the HR with antialiased bicubic; PSNR/SSIM are on Y with a "
-            "`scale`-pixel border removed, as in SR papers. --bicubic reproduces the published bicubic "
-            "baselines (Set5 28.43 dB), which checks the pipeline. Beside them, two no-reference scores "
-            "of the SR output judge what PSNR cannot: NIQE (naturalness, lower is better) and grid "
-            "(periodic pixel-shuffle artifacts at 2 and 4 px, about 0 for photographs); --hr gives "
-            "their values for the HR images themselves."
-        ),
+        run_evaluate,
+        "PSNR/SSIM, NIQE and grid score of a generator (or bicubic) on folders of HR images",
+        "Measure x4 super-resolution on folders of HR images (one folder = one set, e.g. Set5): LR made with "
+        "antialiased bicubic, PSNR/SSIM on Y without a `scale`-pixel border as in SR papers (--bicubic: the "
+        "published baselines, Set5 28.43 dB), and two no-reference scores of the SR output: NIQE (lower is "
+        "more natural) and grid (periodic pixel-shuffle artifacts, about 0 for photographs).",
     )
-    parser.set_defaults(run=run_evaluate)
-    parser.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HR images")
-    parser.add_argument(
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HR images")
+    p.add_argument(
         "--lr-data",
         nargs="+",
         metavar="DIR",
-        help="LR inputs instead of bicubic downsampling: one folder per --data folder, images of the same "
-        "names, exactly HR / scale (e.g. a degraded set)",
+        help="LR inputs instead of bicubic: one folder per --data folder, same names, exactly HR / scale",
     )
-    method = parser.add_mutually_exclusive_group(required=True)
-    method.add_argument("--weights", metavar="W", help="shipped name, .weights.h5, .keras or run folder")
+    method = p.add_mutually_exclusive_group(required=True)
+    method.add_argument("--weights", metavar="W", help=WEIGHTS_HELP)
     method.add_argument("--bicubic", action="store_true", help="measure bicubic upsampling (the baseline)")
-    method.add_argument(
-        "--hr", action="store_true", help="measure the HR images themselves (NIQE and grid; no PSNR/SSIM)"
+    method.add_argument("--hr", action="store_true", help="measure the HR images themselves (no PSNR/SSIM)")
+    p.add_argument(
+        "--scale", type=_number(int, 2, float("inf"), "an integer >= 2"), default=4, help="scale factor (4)"
     )
-    parser.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
-    _add_phase_equalize(parser)
-    parser.add_argument("--json", metavar="FILE", help="also write all results (per image) to this JSON file")
-    parser.add_argument("--save-images", metavar="DIR", help="save SR images as DIR/<set>/<name>.png")
-    parser.add_argument("--per-image", action="store_true", help="print a row per image")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
+    _add_phase_equalize(p)
+    p.add_argument("--json", metavar="FILE", help="also write all results (per image) to this JSON file")
+    p.add_argument("--save-images", metavar="DIR", help="save SR images as DIR/<set>/<name>.png")
+    p.add_argument("--per-image", action="store_true", help="print a row per image")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from keras_srgan.errors import UserError
-
-    if args.scale < 2:
-        raise UserError(f"--scale must be at least 2, got {args.scale}")
-
     from keras_srgan.evaluation import evaluate, format_table
 
     report = evaluate(
@@ -363,110 +326,90 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_upscale(subparsers) -> argparse.ArgumentParser:
-    # Choices and defaults come from the import-free keras_srgan.defaults (the library reads the same
-    # names), so building the parser stays free of TF/numpy imports.
-    parser = subparsers.add_parser(
+    # Choices and defaults come from the import-free keras_srgan.defaults (the library reads the same names).
+    p = _command(
+        subparsers,
         "upscale",
-        help="upscale image and video files x4 (or to any size)",
-        description=(
-            "Upscale images and videos x4. Inputs are files, folders (their image and video files) or glob "
-            "patterns. Each result is written to OUT_DIR with the input's name and format (formats that cannot "
-            "hold it become PNG; videos become H.264 with the source's frame rate and audio, which needs the "
-            "video extra: pip install 'keras-srgan[video]'). 16-bit PNG/TIFF stay 16-bit."
-        ),
+        run_upscale,
+        "upscale image and video files x4 (or to any size)",
+        "Upscale images and videos x4. Inputs are files, folders or glob patterns; each result goes to "
+        "OUT_DIR with the input's name and format (else PNG; videos: H.264 with the source's frame rate and "
+        "audio, which needs pip install 'keras-srgan[video]'). 16-bit PNG/TIFF stay 16-bit.",
     )
-    parser.set_defaults(run=run_upscale)
     non_negative = _number(int, 0, float("inf"), "an integer >= 0")
-    parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image or video file, folder or glob pattern"
-    )
-    parser.add_argument(
-        "-o", "--out", required=True, metavar="OUT_DIR", help="output folder (created if missing)"
-    )
-    parser.add_argument("--weights", help=f"{WEIGHTS_HELP} (default: {DEFAULT_WEIGHTS})")
-    parser.add_argument(
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video file, folder or glob pattern")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder (created if missing)")
+    p.add_argument("--weights", help=f"{WEIGHTS_HELP} (default: {DEFAULT_WEIGHTS})")
+    p.add_argument(
         "--gan-weight",
         type=_number(float, 0.0, 1.0, "a number between 0 and 1"),
         metavar="W",
         help=f"network interpolation: W x --weights (a GAN model; default here: {GAN_WEIGHTS}) + (1 - W) x "
-        "--mix-with; lower W invents less texture and keeps closer to the input (1 = the GAN model as it is)",
+        "--mix-with; lower W invents less texture (1 = the GAN model as it is)",
     )
-    parser.add_argument(
+    p.add_argument(
         "--mix-with",
         default=DEFAULT_WEIGHTS,
         metavar="WEIGHTS",
         help=f"with --gan-weight: a PSNR model of the same architecture (default: {DEFAULT_WEIGHTS})",
     )
-    parser.add_argument(
-        "--tile",
-        type=non_negative,
-        metavar="N",
-        help="LR tile size per model call; 0 = untiled (default: from the engine and precision)",
+    p.add_argument(
+        "--tile", type=non_negative, metavar="N", help="LR tile per model call; 0 = untiled (default: auto)"
     )
-    parser.add_argument(
+    p.add_argument(
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="auto (default; or $KERAS_SRGAN_ENGINE): OpenVINO on a CPU, TensorFlow on a GPU or when "
-        "OpenVINO is missing (one line says why)",
+        help="auto (default; or $KERAS_SRGAN_ENGINE): OpenVINO on a CPU, TensorFlow on a GPU or without "
+        "OpenVINO (one line says why)",
     )
-    parser.add_argument(
+    p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="auto (default; or $KERAS_SRGAN_PRECISION): bf16 where the engine runs it fastest (OpenVINO: "
-        "AMX; TensorFlow: AVX512_BF16 or AMX), else fp32; fp32 is the exact opt-out",
+        help="auto (default; or $KERAS_SRGAN_PRECISION): bf16 where the engine runs it fastest, else fp32 "
+        "(fp32: the exact opt-out)",
     )
-    parser.add_argument(
+    p.add_argument(
         "--tile-overlap",
         type=non_negative,
         metavar="N",
-        help="LR context pixels around each tile (default: the model's receptive radius, seam-free; "
-        "40 for the 16-block SRResNet)",
+        help="LR context pixels around each tile (default: the model's receptive radius, seam-free)",
     )
-    _add_phase_equalize(parser)
-    size = parser.add_argument_group(
-        "output size",
-        "the model always runs x4; any other size is its result resized (antialiased Lanczos). "
-        "Videos round each side down to an even number.",
+    _add_phase_equalize(p)
+    size = p.add_argument_group(
+        "output size", "the model runs x4; other sizes resize its result (Lanczos; videos: even sides)"
     )
     size.add_argument(
-        "--outscale",
-        metavar="S",
-        help="output scale, any number > 0 (e.g. 2, 3.5, 8; default: 4, the model's own, never resized)",
+        "--outscale", metavar="S", help="output scale, any number > 0 (default: 4, never resized)"
     )
     size.add_argument(
-        "--width",
-        metavar="W",
-        help="output width in pixels; the height follows the aspect ratio",
+        "--width", metavar="W", help="output width in pixels; the height keeps the aspect ratio"
     )
     size.add_argument(
-        "--height",
-        metavar="H",
-        help="output height in pixels; the width follows the aspect ratio. With --width too: the largest "
-        "size that fits inside W x H, aspect ratio kept",
+        "--height", metavar="H", help="output height; with --width: the largest size inside W x H"
     )
-    parser.add_argument(
+    p.add_argument(
         "--ext",
         choices=["auto", "png", "jpg", "webp"],
         default="auto",
-        help="output image format: auto (default) = the input's (formats that cannot hold the result: PNG)",
+        help="output image format: auto (default) = the input's, or PNG if that cannot hold the result",
     )
-    parser.add_argument(
+    p.add_argument(
         "--jpeg-quality",
         type=_number(int, 1, 100, "1-100"),
         default=95,
         metavar="Q",
-        help="quality of JPEG and WebP output, 1-100 (default 95; lower: smaller files, more blocks)",
+        help="quality of JPEG and WebP output, 1-100 (default 95)",
     )
-    parser.add_argument(
+    p.add_argument(
         "--max-pixels",
         type=non_negative,
         default=MAX_PIXELS,
         metavar="N",
-        help=f"refuse inputs with more pixels than this (decompression-bomb guard; 0 = no limit; default {MAX_PIXELS})",
+        help=f"refuse inputs with more pixels (decompression-bomb guard; 0 = no limit; default {MAX_PIXELS})",
     )
-    return parser
+    return p
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -514,79 +457,65 @@ def run_upscale(args: argparse.Namespace) -> int:
 
 
 def add_export(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    p = _command(
+        subparsers,
         "export",
-        help="export the generator to SavedModel (TF Serving), TFLite/LiteRT, ONNX and/or OpenVINO IR",
-        description=(
-            "Export the generator. Every file is run in its own runtime and compared with Keras on a "
-            "fixed test image; a file below the parity threshold is deleted and the command fails. "
-            "OUT_DIR/manifest.json lists each file with its interface, SHA-256 and parity figures."
-        ),
+        run_export,
+        "export the generator to SavedModel (TF Serving), TFLite/LiteRT, ONNX and/or OpenVINO IR",
+        "Export the generator. Each file is run in its own runtime and compared with Keras on a test image; "
+        "a file below the parity threshold is deleted and the command fails. OUT_DIR/manifest.json lists "
+        "each file with its interface, SHA-256 and parity figures.",
     )
-    parser.set_defaults(run=run_export)
-    parser.add_argument("--weights", help=f"{WEIGHTS_HELP} (default: {DEFAULT_WEIGHTS})")
-    parser.add_argument(
-        "--format", default="all", choices=(*EXPORT_FORMATS, "all"), help="what to export (default: all)"
-    )
-    parser.add_argument(
+    p.add_argument("--weights", help=f"{WEIGHTS_HELP} (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--format", default="all", choices=(*EXPORT_FORMATS, "all"), help="what to export (all)")
+    p.add_argument(
         "-o", "--out", "--out-dir", dest="out_dir", required=True, metavar="OUT_DIR", help="output folder"
     )
-    parser.add_argument(
+    p.add_argument(
         "--quantize",
         nargs="+",
         default=["none"],
         choices=(*TFLITE_QUANTIZATIONS, "all"),
-        help="TFLite variants: none (float32), float16, dynamic (int8 weights), int8 (full, calibrated), "
-        "int16x8 (int16 activations, int8 weights; slow on CPU); several allowed",
+        help="TFLite variants: none (float32), float16, dynamic (int8 weights), int8 (calibrated), int16x8 "
+        "(int16 activations; slow on CPU); several allowed",
     )
-    parser.add_argument(
-        "--input-size",
-        metavar="HxW",
-        help="fix the TFLite/ONNX/OpenVINO input to [1, H, W, 3] (the SavedModel stays dynamic)",
-    )
-    parser.add_argument(
+    p.add_argument("--input-size", metavar="HxW", help="fix the TFLite/ONNX/OpenVINO input to [1, H, W, 3]")
+    p.add_argument(
         "--phone-size",
         metavar="HxW",
-        help="also write fixed-size TFLite files with uint8 RGB in and out (e.g. 128x128 -> 512x512), "
-        "one per --quantize mode except dynamic (docs/mobile.md)",
+        help="also write fixed-size TFLite files with uint8 RGB in and out, per --quantize but dynamic",
     )
-    parser.add_argument(
+    p.add_argument(
         "--calibration-data",
         nargs="+",
         metavar="DIR",
-        help="folders of HR training images whose bicubic /4 crops calibrate int8/int16x8 "
-        "(default: T91 and BSDS200 under KERAS_SRGAN_DATA when present, else the bundled samples)",
+        help="HR folders calibrating int8/int16x8 (default: T91, BSDS200 in KERAS_SRGAN_DATA, or samples)",
     )
-    parser.add_argument(
-        "--calibration-samples",
-        type=int,
-        default=CALIBRATION_SAMPLES,
-        help="LR crops used to calibrate --quantize int8",
+    p.add_argument(
+        "--calibration-samples", type=int, default=CALIBRATION_SAMPLES, help="LR crops calibrating int8"
     )
-    parser.add_argument(
+    p.add_argument(
         "--max-pixels",
         type=int,
         default=SERVING_MAX_PIXELS,
-        help=f"largest input (pixels) the SavedModel serves; larger requests get INVALID_ARGUMENT (default: {SERVING_MAX_PIXELS})",
+        help=f"largest input (pixels) the SavedModel serves; larger: INVALID_ARGUMENT ({SERVING_MAX_PIXELS})",
     )
-    return parser
+    return p
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from keras_srgan.exporters import export, parse_input_size
+    from keras_srgan.exporters import export
 
-    size = parse_input_size(args.input_size)  # validate before loading TensorFlow-heavy pieces
-    phone = parse_input_size(args.phone_size, "--phone-size")
     entries = export(
         args.weights,
         args.format,
         args.out_dir,
         quantize=args.quantize,
-        input_size=size,
+        input_size=args.input_size,
         calibration_samples=args.calibration_samples,
         max_pixels=args.max_pixels,
         progress=print,
-        phone_size=phone,
+        phone_size=args.phone_size,
         calibration_data=args.calibration_data,
     )
     print(f"wrote {len(entries)} artifact(s); manifest: {args.out_dir}/manifest.json")
@@ -597,25 +526,20 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def add_demo(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    p = _command(
+        subparsers,
         "demo",
-        help="upscale sample photos with bicubic, srresnet and the GAN model; PSNR/SSIM/NIQE and a picture",
-        description=(
-            "Takes four public-domain photos bundled with the package, makes x4 bicubic LR versions, upscales them with "
-            "bicubic and with each model, prints PSNR/SSIM (Y channel, 4-pixel border) and NIQE (lower = more "
-            "natural) and writes the LR, bicubic and SR images plus comparison.png "
-            "(bicubic | models | HR, PSNR and NIQE under each crop)."
-        ),
+        run_demo,
+        "upscale sample photos with bicubic, srresnet and the GAN model; PSNR/SSIM/NIQE and a picture",
+        "Upscale the four bundled photos' x4 bicubic LR with bicubic and each model; print PSNR/SSIM (Y, "
+        "4-pixel border) and NIQE (lower = more natural); write the LR, bicubic and SR images and "
+        "comparison.png (bicubic | models | HR crops).",
     )
-    parser.set_defaults(run=run_demo)
-    parser.add_argument("--out", default="demo", metavar="DIR", help="output folder (default: demo)")
-    parser.add_argument(
-        "--weights",
-        nargs="+",
-        help="one or more shipped names, .weights.h5, .keras files or training run folders "
-        "(default: srresnet and the shipped GAN model, srgan or else srgan-mse)",
+    p.add_argument("--out", default="demo", metavar="DIR", help="output folder (default: demo)")
+    p.add_argument(
+        "--weights", nargs="+", help=f"one or more: {WEIGHTS_HELP} (default: srresnet + srgan or srgan-mse)"
     )
-    return parser
+    return p
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -626,13 +550,13 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def add_list_weights(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    return _command(
+        subparsers,
         "list-weights",
-        help="list the weights shipped with the package",
-        description="List shipped generator weights: name, training data, steps and SHA-256 prefix.",
+        run_list_weights,
+        "list the weights shipped with the package",
+        "List shipped generator weights: name, training data, steps and SHA-256 prefix.",
     )
-    parser.set_defaults(run=run_list_weights)
-    return parser
 
 
 def run_list_weights(args: argparse.Namespace) -> int:

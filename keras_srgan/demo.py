@@ -1,9 +1,9 @@
 """``keras-srgan demo``: the package's main job on built-in photos, with numbers and a picture.
 
-Four photos ship inside the package (``keras_srgan.samples``: public domain / CC0, no download). Each is
-cropped to a multiple of 4 (the HR), bicubic-downsampled x4 and rounded to uint8 (the LR, exactly as the
-evaluation protocol does), then upscaled back with bicubic and with each generator. PSNR/SSIM follow the
-paper protocol (Y channel, 4-pixel border), so the bicubic column is comparable with published figures.
+The four photos of ``keras_srgan.samples`` (public domain / CC0, no download) go through the evaluation
+protocol (``evaluation.ProtocolUpscaler``: HR cropped to a multiple of 4, bicubic LR rounded to uint8,
+bicubic and each generator back up; PSNR/SSIM on Y without a 4-pixel border), so the bicubic column is
+comparable with published figures.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from keras_srgan import samples
 from keras_srgan.defaults import DEFAULT_WEIGHTS
+from keras_srgan.evaluation import ProtocolUpscaler, crop_to_scale
 from keras_srgan.files import atomic_path
-from keras_srgan.pixels import from_unit, round_to
 
 SCALE = 4
 BORDER = 4  # pixels removed from each side before PSNR/SSIM (= scale, the usual protocol)
@@ -46,31 +46,8 @@ def model_label(weights) -> str:
 
 def sample_images(names: list[str] | None = None) -> dict[str, np.ndarray]:
     """HR uint8 RGB photos bundled with the package, cropped to a multiple of ``SCALE``."""
-    images = {}
-    for name in [n for n, _ in SAMPLES] if names is None else names:
-        img = samples.load(name)
-        h, w = img.shape[:2]
-        images[name] = np.ascontiguousarray(img[: h - h % SCALE, : w - w % SCALE])
-    return images
-
-
-def make_lr(hr: np.ndarray) -> np.ndarray:
-    """x4 antialiased bicubic LR, rounded to uint8 (what a saved LR image would hold)."""
-    import tensorflow as tf
-
-    from keras_srgan.data.degradation import bicubic_downsample
-
-    lr = bicubic_downsample(tf.convert_to_tensor(hr[None], tf.float32) / 255.0, SCALE)[0]
-    return from_unit(lr.numpy(), np.uint8)
-
-
-def bicubic_up(lr: np.ndarray) -> np.ndarray:
-    """The baseline: plain bicubic x4 upsampling of the LR, rounded to uint8."""
-    import tensorflow as tf
-
-    size = (lr.shape[0] * SCALE, lr.shape[1] * SCALE)
-    up = tf.image.resize(tf.convert_to_tensor(lr[None], tf.float32), size, method="bicubic")[0]
-    return round_to(up.numpy(), np.uint8)
+    names = [n for n, _ in SAMPLES] if names is None else names
+    return {name: np.ascontiguousarray(crop_to_scale(samples.load(name), SCALE)) for name in names}
 
 
 def _font(size: int):
@@ -122,6 +99,7 @@ def run_demo(out_dir: str | os.PathLike = "demo", weights=None, names: list[str]
     else:
         chosen = list(weights) if isinstance(weights, (list, tuple)) else [weights]
     models = {model_label(w): Upscaler(resolve(w)) for w in chosen}  # fails fast, before any work
+    protocol = ProtocolUpscaler(SCALE)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     crop_boxes = dict(SAMPLES)
@@ -132,8 +110,8 @@ def run_demo(out_dir: str | os.PathLike = "demo", weights=None, names: list[str]
     echo(f"{'':<12} {'':>9} | " + " | ".join(f"{'PSNR  SSIM    NIQE':>22}" for _ in methods))
     start = time.perf_counter()
     for name, hr in sample_images(names).items():
-        lr = make_lr(hr)
-        outputs = {"bicubic": bicubic_up(lr)}
+        lr = protocol.degrade(hr)
+        outputs = {"bicubic": protocol.upscale(lr)}
         outputs.update({label: upscaler.upscale_array(lr) for label, upscaler in models.items()})
         files = {"lr": lr, "bicubic": outputs["bicubic"], **{f"sr-{m}": outputs[m] for m in models}}
         for kind, img in files.items():

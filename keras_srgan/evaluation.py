@@ -1,19 +1,10 @@
 """Benchmark evaluation (Set5 / Set14 / BSD100 style) under one explicit, printed protocol.
 
-"My PSNR is lower than the paper" is usually a protocol mismatch, so every step here follows the SR-paper
-convention (see :class:`keras_srgan.metrics.Protocol`) and the result records the protocol it used.
-``evaluate(..., bicubic=True)`` reproduces the published bicubic baselines, which checks the pipeline.
-
-Per image: load the HR with Pillow; crop it top-left to a multiple of ``scale``; LR = antialiased bicubic
-downsample rounded to uint8 (what a saved LR PNG holds); SR = model (or bicubic upsampling) rounded to
-uint8; PSNR/SSIM on Y with ``scale`` border pixels removed. A grayscale HR (Pillow mode L, 1 or LA) is fed
-to the model as R = G = B and the RGB output is turned back into gray with BT.601 luma (rounded), then
-measured on gray values; for bicubic the three channels stay equal, so this is exact.
-
-PSNR/SSIM reward the blurry mean of the plausible HR images, so two no-reference scores of the SR output
-alone sit beside them (same channel and border): NIQE (naturalness, lower is better) and the grid score
-(periodic pixel-shuffle artifacts, about 0 for photographs). ``hr=True`` measures the HR images
-themselves, the reference row for those two.
+"My PSNR is lower than the paper" is usually a protocol mismatch, so every step follows the SR-paper
+convention (:class:`keras_srgan.metrics.Protocol`, recorded in the result); ``bicubic=True`` reproduces the
+published bicubic baselines. A grayscale HR (Pillow mode L, 1 or LA) is fed to the model as R = G = B and
+the RGB output turned back into gray with BT.601 luma (rounded); for bicubic this is exact. PSNR/SSIM reward
+the blurry mean of the plausible HR images, so no-reference scores of the SR output sit beside them.
 """
 
 from __future__ import annotations
@@ -66,19 +57,11 @@ def load_hr(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            mode = img.mode
-            if mode in GRAY_MODES:
-                img = img.convert("L")
-            elif mode in RGB_MODES:
-                img = img.convert("RGB")
-            else:
-                raise BadImage(f"unsupported Pillow mode {mode!r} (expected 8-bit gray or RGB)")
-            return np.asarray(img, dtype=np.uint8).copy()
-    except BadImage:
-        raise
+            if img.mode not in (*GRAY_MODES, *RGB_MODES):
+                raise BadImage(f"unsupported Pillow mode {img.mode!r} (expected 8-bit gray or RGB)")
+            return np.array(img.convert("L" if img.mode in GRAY_MODES else "RGB"), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = error_reason(exc)
-        raise BadImage(f"cannot read image ({reason})") from None
+        raise BadImage(f"cannot read image ({error_reason(exc)})") from None
 
 
 def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:
@@ -94,12 +77,10 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 class ProtocolUpscaler:
     """The protocol's two operations on uint8 RGB: HR -> LR (bicubic /``scale``, ``degrade``) and LR -> SR,
-    by bicubic interpolation or through the task object every entry point serves (``Upscaler``: pixels in
-    and out, the weights' post-processing) running the plain Keras generator on the whole image."""
+    by bicubic interpolation or through the ``Upscaler`` every entry point serves, untiled. ``runner`` (LR
+    float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``."""
 
     def __init__(self, scale: int, generator=None, runner=None, phase_equalize: bool = False):
-        """``runner`` (LR float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``;
-        ``phase_equalize`` removes the generator's per-phase offset (``inference.phase``)."""
         import tensorflow as tf
 
         from keras_srgan.data.degradation import bicubic_downsample
@@ -107,13 +88,14 @@ class ProtocolUpscaler:
         from keras_srgan.inference.upscale import Upscaler
 
         self.scale = scale
-        self.phase_equalize = bool(phase_equalize)
         self.task = None
         if generator is not None or runner is not None:
             runner = runner if runner is not None else Predictor(generator)
-            self.task = Upscaler(generator, tile=0, runner=runner, phase_equalize=self.phase_equalize)
+            self.task = Upscaler(generator, tile=0, runner=runner, phase_equalize=bool(phase_equalize))
             # the same engine without the post-processing, made once (not per image: it re-reads the radius)
-            self._plain = dataclasses.replace(self.task, phase_equalize=False) if self.phase_equalize else self.task
+            self._plain = (
+                dataclasses.replace(self.task, phase_equalize=False) if phase_equalize else self.task
+            )
         spec = [tf.TensorSpec([None, None, None, 3], tf.float32)]
         self._down = tf.function(lambda hr01: bicubic_downsample(hr01, scale), input_signature=spec)
         self._up = tf.function(
@@ -171,20 +153,14 @@ def evaluate(
     phase_equalize: bool | None = None,
     lr_dirs: Sequence[str | os.PathLike] | None = None,
 ) -> dict:
-    """Measure a generator (or bicubic) on folders of HR images; one folder = one set, named by the folder.
-
-    ``weights`` is anything :func:`keras_srgan.weights.load_generator` accepts (``None`` = the default
-    shipped weights) or a built generator; ``bicubic`` measures bicubic upsampling instead, ``hr`` the HR
-    images themselves (NIQE and grid only: PSNR/SSIM are ``None``). Returns ``{"protocol", "method",
-    "sets"}``; each set has the mean of each of ``METRIC_KEYS``
-    over the images that could be measured, per-image values under ``images`` and unreadable or
-    too-small files with their reason under ``failed``. ``lr_dirs`` (one per data folder): the LR inputs
-    are these folders' images of the same name (e.g. a degraded set, ``make_degraded_set``), exactly the
-    protocol-cropped HR / ``scale``, instead of the HR bicubic-downsampled. PSNR of an image identical to its HR is ``inf``
-    (written to JSON as the string ``"inf"``). NIQE or grid is ``None`` for an image where it is not
-    defined (NIQE: smaller than one 96x96 block after the border, or flat) and left out of that mean.
-    ``phase_equalize`` (None = the weights' own setting, on for ``srgan``) removes the generator's
-    per-phase offset before rounding, as ``upscale`` does (``inference.phase``); the method says so.
+    """Measure a generator (or ``bicubic``, or with ``hr`` the HR images themselves: PSNR/SSIM None) on
+    folders of HR images, one set per folder. ``weights``: anything ``load_generator`` accepts (None = the
+    default) or a built generator. Returns ``{"protocol", "method", "sets"}``; a set has the mean of each
+    of ``METRIC_KEYS`` over the images that have it (NIQE/grid are None where undefined), per-image values
+    under ``images`` and unreadable or too small files with their reason under ``failed``. ``lr_dirs`` (one
+    per data folder): LR inputs of the same names, exactly the cropped HR / ``scale`` (e.g. a degraded set),
+    instead of bicubic downsampling. Identical images have PSNR ``inf`` (JSON: ``"inf"``). ``phase_equalize``
+    (None = the weights' own) removes the generator's per-phase offset before rounding, as ``upscale`` does.
     """
     require_tensorflow_backend("evaluation")
     if isinstance(data_dirs, str | os.PathLike):
@@ -194,13 +170,13 @@ def evaluate(
         raise UserError("no data folder given")
     if bicubic and weights is not None:
         raise UserError("give either weights or bicubic, not both")
-    if hr and (bicubic or weights is not None):
-        raise UserError("hr measures the HR images themselves: give it without weights or bicubic")
+    if hr and (bicubic or weights is not None or lr_dirs):
+        raise UserError(
+            "hr measures the HR images themselves: give it without weights or bicubic (or LR folders)"
+        )
     lr_folders = [Path(d) for d in lr_dirs] if lr_dirs else [None] * len(folders)
     if len(lr_folders) != len(folders):
         raise UserError(f"give one LR folder per data folder ({len(folders)} data, {len(lr_folders)} LR)")
-    if hr and lr_dirs:
-        raise UserError("hr measures the HR images themselves: it takes no LR folders")
     for folder in [*folders, *(f for f in lr_folders if f is not None)]:
         if not folder.is_dir():
             raise UserError(f"{folder}: no such folder")
@@ -247,10 +223,7 @@ def evaluate(
                 if lr_folder is not None and path.stem not in lr_by_stem:
                     raise BadImage(f"no LR image named {path.stem}.* in {lr_folder}")
                 sr, truth = super_resolve(path, upscaler, protocol, lr_by_stem.get(path.stem))
-                if upscaler is None:
-                    results[name] = {"psnr": None, "ssim": None}
-                else:
-                    results[name] = protocol.measure(sr, truth)
+                results[name] = protocol.measure(sr, truth) if upscaler else {"psnr": None, "ssim": None}
                 results[name].update(perceptual(sr, protocol.crop_border))
             except BadImage as exc:
                 failed[name] = f"{path}: {exc}"

@@ -1,9 +1,6 @@
-"""Files: the one way this package writes a file that must never be seen half-written, and the one
+"""Files: the one way this package writes a file that must never be seen half-written (under a hidden
+temporary name in the destination's folder, so the final ``os.replace`` is an atomic rename), and the one
 definition of which file names count as images.
-
-Everything is written under a hidden temporary name in the destination's own folder (so the final
-``os.replace`` is an atomic rename on the same file system) and renamed into place only when complete;
-on any failure, Ctrl-C included, the temporary file is removed and an existing destination is kept.
 """
 
 from __future__ import annotations
@@ -33,12 +30,10 @@ def temporary_name(path: str | os.PathLike) -> Path:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, companions: Sequence[str] = ()) -> Iterator[Path]:
-    """Yield a temporary path to write ``path``'s content to; renamed to ``path`` when the block succeeds.
-
-    ``companions``: suffixes of files a writer puts beside the temporary one under the same stem (an
-    OpenVINO ``.xml`` writes its ``.bin``); they are renamed first, then the main file, so a reader that
-    finds the main file finds its companions too. On failure all of them are removed.
-    """
+    """Yield a temporary path to write ``path``'s content to; renamed to ``path`` when the block succeeds,
+    removed on any failure (Ctrl-C included), so an existing destination is kept. ``companions``: suffixes
+    of files a writer puts beside the temporary one under the same stem (an OpenVINO ``.xml`` writes its
+    ``.bin``); renamed first, so a reader that finds the main file finds them too; removed on failure."""
     path = Path(path)
     tmp = temporary_name(path)
     pairs = [(tmp.with_suffix(suffix), path.with_suffix(suffix)) for suffix in companions]

@@ -6,7 +6,8 @@ import numpy as np
 from PIL import Image
 
 from keras_srgan.cli import main
-from keras_srgan.demo import SAMPLES, make_lr, model_label, sample_images
+from keras_srgan.demo import SAMPLES, model_label, sample_images
+from keras_srgan.evaluation import ProtocolUpscaler
 
 
 def test_samples_load_offline_and_are_multiples_of_four():
@@ -15,7 +16,7 @@ def test_samples_load_offline_and_are_multiples_of_four():
     for img in images.values():
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
         assert img.shape[0] % 4 == 0 and img.shape[1] % 4 == 0
-    lr = make_lr(images["astronaut"])
+    lr = ProtocolUpscaler(4).degrade(images["astronaut"])  # the demo's LR
     assert lr.dtype == np.uint8 and lr.shape == (128, 128, 3)
 
 

@@ -60,13 +60,10 @@ def plane_log_ratios(plane: np.ndarray) -> np.ndarray:
     ring = np.maximum(np.abs(dy), np.abs(dx)) >= RING[0]
     dy, dx = dy[ring], dx[ring]
     ratios = np.zeros((PERIOD, PERIOD))
-    for ky in range(PERIOD):
-        for kx in range(PERIOD):
-            if ky == 0 and kx == 0:
-                continue
-            cy, cx = ky * h // PERIOD, kx * w // PERIOD
-            neighbours = spectrum[(cy + dy) % h, (cx + dx) % w]
-            ratios[ky, kx] = np.log10((spectrum[cy, cx] + floor) / (np.median(neighbours) + floor))
+    for ky, kx in list(np.ndindex(PERIOD, PERIOD))[1:]:  # not (0, 0), the mean
+        cy, cx = ky * h // PERIOD, kx * w // PERIOD
+        neighbours = spectrum[(cy + dy) % h, (cx + dx) % w]
+        ratios[ky, kx] = np.log10((spectrum[cy, cx] + floor) / (np.median(neighbours) + floor))
     return ratios
 
 
@@ -78,26 +75,18 @@ def grid_groups(image: np.ndarray, crop_border: int = 0) -> dict[str, float]:
 
 
 def groups_of(ratios: np.ndarray) -> dict[str, float]:
-    """The score and group means of a [4, 4] array of log-ratios (``plane_log_ratios``)."""
-    p2 = np.zeros((PERIOD, PERIOD), dtype=bool)
-    for ky, kx in PERIOD2:
-        p2[ky, kx] = True
-    p4 = ~p2
-    p4[0, 0] = False
+    """The score and group means of a [4, 4] array of log-ratios (``plane_log_ratios``; [0, 0] is 0)."""
+    period2 = sum(ratios[k] for k in PERIOD2)
     return {
         "grid": float(ratios.sum() / (PERIOD * PERIOD - 1)),
-        "period2": float(ratios[p2].mean()),
-        "period4": float(ratios[p4].mean()),
+        "period2": float(period2 / len(PERIOD2)),
+        "period4": float((ratios.sum() - period2) / (PERIOD * PERIOD - 1 - len(PERIOD2))),
     }
 
 
 def grid_score(image: np.ndarray, crop_border: int = 0) -> float:
-    """Mean log10 ratio of the spectrum at the 15 pixel-shuffle frequencies (k/4 cycles per pixel) to
-    their neighbourhood: about -0.1..0 for photographs, higher the stronger a 2- or 4-pixel grid.
-
-    ``image``: uint8 HxWx3 (measured on Y) or HxW (gray values), at least 16x16 after removing
-    ``crop_border`` pixels per side; anything else raises ValueError. Definition: module docstring.
-    """
+    """About -0.1..0 for photographs, higher the stronger a 2- or 4-pixel grid (definition: module docstring).
+    ``image``: uint8 HxWx3 (measured on Y) or HxW, at least 16x16 after removing ``crop_border`` pixels."""
     return grid_groups(image, crop_border)["grid"]
 
 

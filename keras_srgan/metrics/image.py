@@ -19,34 +19,52 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 
-def _prepare(
-    sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate, remove the border and pick the measured channel(s); returns float64 [H, W, C] arrays."""
-    sr = np.asarray(sr)
-    hr = np.asarray(hr)
+def channels(image: np.ndarray, y_channel: bool = True, rounded: bool = False) -> np.ndarray:
+    """float64 [H, W, C]: the measured channel(s) of an HxW / HxWx1 (gray: its own values, never the RGB
+    formula) or HxWx3 image; for RGB BT.601 Y on the 0-255 scale when ``y_channel`` (``rounded``: half up
+    to integers, what MATLAB ``rgb2ycbcr`` returns for uint8), else the three channels."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        return image.astype(np.float64)[..., None]
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected an HxW (gray) or HxWx3 (RGB) image, got shape {image.shape}")
+    if not y_channel:
+        return image.astype(np.float64)
+    y = rgb_to_y(image)
+    return (np.floor(y + 0.5) if rounded else y)[..., None]
+
+
+def crop_plane(plane: np.ndarray, crop_border: int, minimum: int, what: str) -> np.ndarray:
+    """``plane`` ([H, W, ...]) without ``crop_border`` pixels on each side; ValueError unless both sides
+    keep at least ``minimum`` pixels."""
+    if isinstance(crop_border, bool) or int(crop_border) != crop_border or crop_border < 0:
+        raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
+    crop_border = int(crop_border)
+    height, width = plane.shape[:2]
+    if min(height, width) - 2 * crop_border < minimum:
+        raise ValueError(
+            f"{what} needs at least {minimum}x{minimum} pixels after removing a {crop_border}-pixel border; "
+            f"the image is {width}x{height} (too small)"
+        )
+    return plane[crop_border : height - crop_border, crop_border : width - crop_border]
+
+
+def luma_plane(image: np.ndarray, rounded: bool) -> np.ndarray:
+    """float64 [H, W] of a uint8 image: Y for RGB, the gray values for gray (see :func:`channels`)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+    return channels(image, True, rounded)[..., 0]
+
+
+def _pair(sr, hr, crop_border: int, y_channel: bool, minimum: int, what: str) -> list[np.ndarray]:
+    """The measured float64 [H, W, C] planes of an SR / HR pair, border removed."""
+    sr, hr = np.asarray(sr), np.asarray(hr)
     if sr.shape != hr.shape:
         raise ValueError(f"SR and HR shapes differ: {sr.shape} vs {hr.shape}")
-    if sr.ndim == 3 and sr.shape[-1] == 1:
-        sr, hr = sr[..., 0], hr[..., 0]
-    if not (sr.ndim == 2 or (sr.ndim == 3 and sr.shape[-1] == 3)):
-        raise ValueError(f"expected an HxW (gray) or HxWx3 (RGB) image, got shape {sr.shape}")
-    if crop_border < 0:
-        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
-    height, width = sr.shape[:2]
-    if height <= 2 * crop_border or width <= 2 * crop_border:
-        raise ValueError(
-            f"image of {width}x{height} pixels is too small to remove a {crop_border}-pixel border "
-            f"(each side must be larger than {2 * crop_border})"
-        )
-    if crop_border:
-        sr = sr[crop_border:-crop_border, crop_border:-crop_border]
-        hr = hr[crop_border:-crop_border, crop_border:-crop_border]
-    if sr.ndim == 2:  # grayscale: its own gray values, never the RGB -> Y formula
-        return sr.astype(np.float64)[..., None], hr.astype(np.float64)[..., None]
-    if y_channel:
-        return rgb_to_y(sr)[..., None], rgb_to_y(hr)[..., None]
-    return sr.astype(np.float64), hr.astype(np.float64)
+    return [crop_plane(channels(x, y_channel), crop_border, minimum, what) for x in (sr, hr)]
 
 
 def psnr(
@@ -57,7 +75,7 @@ def psnr(
     RGB is measured on Y when ``y_channel`` (the SR-paper convention), otherwise over all three channels
     together. Gray images are measured on their own values. Identical images give ``float('inf')``.
     """
-    a, b = _prepare(sr, hr, crop_border, y_channel)
+    a, b = _pair(sr, hr, crop_border, y_channel, 1, "PSNR")
     mse = float(np.mean((a - b) ** 2))
     if mse == 0.0:
         return float("inf")
@@ -81,12 +99,7 @@ def ssim(
     borders enter the mean). Channel and border rules are those of :func:`psnr`; RGB without
     ``y_channel`` is the mean over the three channels.
     """
-    a, b = _prepare(sr, hr, crop_border, y_channel)
-    if min(a.shape[:2]) < SSIM_WINDOW:
-        raise ValueError(
-            f"image of {a.shape[1]}x{a.shape[0]} pixels after removing the border is smaller than the "
-            f"{SSIM_WINDOW}x{SSIM_WINDOW} SSIM window"
-        )
+    a, b = _pair(sr, hr, crop_border, y_channel, SSIM_WINDOW, "the SSIM window")
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     x = np.arange(SSIM_WINDOW, dtype=np.float64) - (SSIM_WINDOW - 1) / 2.0
@@ -142,58 +155,15 @@ class Protocol:
 
     def to_dict(self) -> dict:
         """JSON-ready record of every setting, including the fixed SSIM constants and the statement."""
-        record = asdict(self)
-        record.update(
-            {
-                "lr_degradation": "bicubic downsample, tf.image.resize(antialias=True), rounded to uint8",
-                "hr_crop": "top-left, to a multiple of scale",
-                "rgb_channel": "Y (BT.601, 16-235)" if self.y_channel else "RGB",
-                "gray_images": "measured on gray values; model output turned gray with BT.601 luma, rounded",
-                "ssim": {
-                    "window": SSIM_WINDOW,
-                    "sigma": SSIM_SIGMA,
-                    "k1": SSIM_K1,
-                    "k2": SSIM_K2,
-                    "valid": True,
-                },
-                "statement": self.describe(),
-            }
-        )
-        return record
-
-
-def luma_plane(image: np.ndarray, rounded: bool) -> np.ndarray:
-    """float64 [H, W] plane of a uint8 HxWx3 / HxWx1 / HxW image: BT.601 Y (0-255 scale) for RGB, the
-    gray values for gray (never pushed through the RGB formula, as PSNR does). ``rounded`` rounds Y half
-    up to integers, which is what MATLAB ``rgb2ycbcr`` returns for uint8 input."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        return image.astype(np.float64)
-    if image.ndim == 3 and image.shape[-1] == 3:
-        y = rgb_to_y(image)
-        return np.floor(y + 0.5) if rounded else y
-    raise ValueError(f"expected an HxW (gray) or HxWx3 (RGB) image, got shape {image.shape}")
-
-
-def crop_plane(plane: np.ndarray, crop_border: int, minimum: int, what: str) -> np.ndarray:
-    """``plane`` without ``crop_border`` pixels on each side; ValueError unless both sides keep at least
-    ``minimum`` pixels."""
-    if isinstance(crop_border, bool) or int(crop_border) != crop_border or crop_border < 0:
-        raise ValueError(f"crop_border must be an integer >= 0, got {crop_border!r}")
-    crop_border = int(crop_border)
-    height, width = plane.shape
-    if min(height, width) - 2 * crop_border < minimum:
-        raise ValueError(
-            f"{what} needs at least {minimum}x{minimum} pixels after removing a {crop_border}-pixel border; "
-            f"the image is {width}x{height}"
-        )
-    if crop_border:
-        plane = plane[crop_border:-crop_border, crop_border:-crop_border]
-    return plane
+        return {
+            **asdict(self),
+            "lr_degradation": "bicubic downsample, tf.image.resize(antialias=True), rounded to uint8",
+            "hr_crop": "top-left, to a multiple of scale",
+            "rgb_channel": "Y (BT.601, 16-235)" if self.y_channel else "RGB",
+            "gray_images": "measured on gray values; model output turned gray with BT.601 luma, rounded",
+            "ssim": {"window": SSIM_WINDOW, "sigma": SSIM_SIGMA, "k1": SSIM_K1, "k2": SSIM_K2, "valid": True},
+            "statement": self.describe(),
+        }
 
 
 # Keeps identical images finite (about 148 dB) so a running mean is never poisoned by inf.
@@ -209,21 +179,16 @@ def psnr_y_tf(sr01, hr01, crop_border: int = 0):
     """
     import tensorflow as tf
 
-    sr = tf.clip_by_value(tf.cast(sr01, tf.float32), 0.0, 1.0)
-    hr = tf.clip_by_value(tf.cast(hr01, tf.float32), 0.0, 1.0)
-    if crop_border:
-        sr = sr[:, crop_border:-crop_border, crop_border:-crop_border, :]
-        hr = hr[:, crop_border:-crop_border, crop_border:-crop_border, :]
-    channels = sr.shape[-1]
-    if channels == 3:
-        weights = tf.constant(Y_WEIGHTS, dtype=tf.float32)
-        sr_y = Y_OFFSET + tf.tensordot(sr, weights, axes=[[3], [0]])
-        hr_y = Y_OFFSET + tf.tensordot(hr, weights, axes=[[3], [0]])
-    elif channels == 1:
-        sr_y = sr[..., 0] * 255.0
-        hr_y = hr[..., 0] * 255.0
-    else:
-        raise ValueError(f"psnr_y_tf needs 1 or 3 channels, got shape {sr.shape}")
-    mse = tf.reduce_mean(tf.square(sr_y - hr_y), axis=[1, 2])
+    def luma(x):  # [N, H, W] on the 0-255 scale, border removed
+        x = tf.clip_by_value(tf.cast(x, tf.float32), 0.0, 1.0)
+        if crop_border:
+            x = x[:, crop_border:-crop_border, crop_border:-crop_border, :]
+        if x.shape[-1] == 3:
+            return Y_OFFSET + tf.tensordot(x, tf.constant(Y_WEIGHTS, dtype=tf.float32), axes=[[3], [0]])
+        if x.shape[-1] == 1:
+            return x[..., 0] * 255.0
+        raise ValueError(f"psnr_y_tf needs 1 or 3 channels, got shape {x.shape}")
+
+    mse = tf.reduce_mean(tf.square(luma(sr01) - luma(hr01)), axis=[1, 2])
     per_image = 10.0 * tf.math.log(255.0**2 / tf.maximum(mse, MIN_MSE)) / tf.math.log(10.0)
     return tf.reduce_mean(per_image)

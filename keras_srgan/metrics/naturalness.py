@@ -75,12 +75,8 @@ def resize_taps(in_length: int, scale: float, antialias: bool = True) -> tuple[n
 
 
 def imresize(image: np.ndarray, scale: float, antialias: bool = True) -> np.ndarray:
-    """Bicubic resize of a 2-D array by ``scale`` as MATLAB ``imresize(image, scale)`` does on doubles.
-
-    Returns float64, not rounded or clipped (MATLAB only rounds uint8 input). Both axes use the same
-    scale; output sides are ``ceil(side * scale)``. Rows are resized first, then columns, as MATLAB
-    does for equal scales.
-    """
+    """Bicubic resize of a 2-D array by ``scale`` as MATLAB ``imresize(image, scale)`` does on doubles:
+    float64, not rounded or clipped, sides ``ceil(side * scale)``, rows first, then columns."""
     out = np.asarray(image, dtype=np.float64)
     if out.ndim != 2:
         raise ValueError(f"imresize takes a 2-D array, got shape {out.shape}")
