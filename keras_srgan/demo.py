@@ -2,7 +2,7 @@
 
 The four photos of ``keras_srgan.samples`` (public domain / CC0, no download) go through the evaluation
 protocol (``evaluation.ProtocolUpscaler``: HR cropped to a multiple of 4, bicubic LR rounded to uint8,
-bicubic and each generator back up; PSNR/SSIM on Y without a 4-pixel border), so the bicubic column is
+bicubic and each generator back up; PSNR/SSIM on Y, a 4-pixel border left out), so the bicubic column is
 comparable with published figures.
 """
 
