@@ -124,9 +124,8 @@ def export(
     phone_size: str | Sequence[int] | None = None,
     calibration_data: Sequence[str | os.PathLike] | None = None,
 ) -> list[dict]:
-    """Export, verify against Keras, and list in the manifest; returns the new manifest entries.
-
-    ``weights`` is anything ``load_generator`` accepts, or an already built generator. ``quantize``
+    """Export, verify against Keras, and list in the manifest; returns the new manifest entries. ``weights``:
+    anything ``load_generator`` accepts, or an already built generator. ``quantize``
     applies to TFLite only (several modes give several files). ``input_size`` (``"HxW"``) fixes the
     TFLite, ONNX and OpenVINO input to ``[1, H, W, 3]``; the SavedModel always stays dynamic for TF Serving,
     serves whole images tiled in its graph, and refuses images above ``max_pixels`` input pixels.
@@ -145,6 +144,7 @@ def export(
 
     from keras_srgan import __version__
     from keras_srgan.exporters import manifest, parity, savedmodel, tflite
+    from keras_srgan.inference import transforms
 
     formats = _as_list(format, FORMATS, "format")
     quants = _as_list(quantize, QUANTIZATIONS, "quantization")
@@ -169,7 +169,11 @@ def export(
     model, source = _load_model(weights)
     lr = to_unit(parity.parity_image_uint8(size))[None]
     reference = parity.keras_reference(model, lr)  # the plain Keras model: independent of the transforms
-    deployed, applied = _transformed(model)
+    # the inference transforms every engine runs (without the final clip), and which changed the model
+    folded = transforms.fold_batchnorm(model)
+    deployed = transforms.subpixel_output(folded, required=False)
+    applied = ["fold_batchnorm"] if transforms.count_layers(model, "BatchNormalization") else []
+    applied += ["subpixel_output"] if deployed is not folded else []
     common = {
         "source": source,
         "versions": {"keras_srgan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
@@ -231,17 +235,6 @@ def export(
         )
         entries.append(entry)
     return entries
-
-
-def _transformed(model) -> tuple[object, list[str]]:
-    """(the generator with the inference transforms every engine runs, without the final clip; the names
-    of the transforms that changed it)."""
-    from keras_srgan.inference import transforms
-
-    folded = transforms.fold_batchnorm(model)
-    names = ["fold_batchnorm"] if transforms.count_layers(model, "BatchNormalization") else []
-    moved = transforms.subpixel_output(folded, required=False)
-    return moved, names + (["subpixel_output"] if moved is not folded else [])
 
 
 def _export_file(

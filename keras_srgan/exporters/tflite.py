@@ -71,11 +71,8 @@ def calibration_source(folders: list[str | os.PathLike] | None = None) -> dict:
         return {"source": "training images", "folders": [str(f) for f in found], "files": files}
     if folders:
         raise UserError(f"no images in the calibration folders {', '.join(map(str, folders))}")
-    return {
-        "source": "bundled samples",
-        "folders": [],
-        "files": [samples.path(name) for name in CALIBRATION_IMAGES],
-    }
+    bundled = [samples.path(name) for name in CALIBRATION_IMAGES]
+    return {"source": "bundled samples", "folders": [], "files": bundled}
 
 
 def calibration_crops(
@@ -104,9 +101,8 @@ def calibration_crops(
 
 
 def litert_function(model, quantization: str, pixels: str, input_size, equalize_scale: int | None = None):
-    """(tf-traceable LR -> {"sr": SR}, its input TensorSpec): the function a TFLite file is converted from.
-
-    The model as transforms of the one graph (``inference.transforms``, exact in float) into ops XNNPACK
+    """(tf-traceable LR -> {"sr": SR}, its input TensorSpec): the function a TFLite file is converted from:
+    the model as transforms of the one graph (``inference.transforms``, exact in float) into ops XNNPACK
     runs whole. Every file: the nearest-neighbour residual (TILE) as a 1x1 conv + pixel shuffle (FixedBlur's
     border is already slices, not MIRROR_PAD). Integer files: PReLUs from LEAKY_RELU, depthwise gains and
     ADD (int8 PRELU's per-channel slopes take a slow broadcasting kernel), and no clip layer.
@@ -161,7 +157,6 @@ def convert(
     equalize_scale: int | None = None,
 ) -> bytes:
     """The .tflite flatbuffer for one quantization mode (``input_size`` fixes the shape to [1, H, W, 3]).
-
     ``pixels="uint8"`` (needs ``input_size``): the phone interface, uint8 RGB in and out.
     ``calibration_data``: folders of HR training images for int8/int16x8 (``calibration_source``).
     ``info``, when given, receives what the manifest should record (the calibration source).
@@ -230,8 +225,16 @@ def convert(
         except Exception as exc:
             reason = error_reason(exc)
             raise UserError(f"TFLite converter failed for quantization {quantization!r}: {reason}") from None
-    if pixels == "uint8":
-        _check_uint8_interface(data, quantization)
+    if pixels == "uint8":  # the phone file's input and output must be uint8 holding the pixel values: no
+        # quantization (float files), or zero point 0 with scale 1/255 (int8: the [0, 1] range in 255 steps)
+        interpreter = _interpreter("checking a TFLite model", model_content=data)
+        for d in interpreter.get_input_details() + interpreter.get_output_details():
+            scale, zero = d["quantization"]
+            if d["dtype"] != np.uint8 or not (scale == 0.0 or abs(scale * 255.0 - 1.0) < 1e-6) or zero != 0:
+                raise UserError(
+                    f"TFLite {quantization} uint8 file: tensor {d['name']} is {np.dtype(d['dtype']).name} "
+                    f"with scale {scale}, zero point {zero} (expected uint8 pixel values)"
+                )
     return data
 
 
@@ -239,19 +242,6 @@ def _interpreter(purpose: str, **kwargs):
     from keras_srgan.exporters import require
 
     return require("ai_edge_litert.interpreter", purpose).Interpreter(**kwargs)
-
-
-def _check_uint8_interface(data: bytes, quantization: str) -> None:
-    """The phone file's input and output must be uint8 holding the pixel values themselves: no
-    quantization (float files), or zero point 0 with scale 1/255 (int8: the [0, 1] range in 255 steps)."""
-    interpreter = _interpreter("checking a TFLite model", model_content=data)
-    for d in interpreter.get_input_details() + interpreter.get_output_details():
-        scale, zero = d["quantization"]
-        if d["dtype"] != np.uint8 or not (scale == 0.0 or abs(scale * 255.0 - 1.0) < 1e-6) or zero != 0:
-            raise UserError(
-                f"TFLite {quantization} uint8 file: tensor {d['name']} is {np.dtype(d['dtype']).name} "
-                f"with scale {scale}, zero point {zero} (expected uint8 pixel values)"
-            )
 
 
 def describe(path: str | Path) -> dict:
@@ -279,12 +269,10 @@ def describe(path: str | Path) -> dict:
 def delegation(path: str | Path, num_threads: int = 1) -> dict:
     """Which ops of a .tflite file XNNPACK (the interpreter's default CPU delegate) takes, and which fall
     back to LiteRT's builtin kernels: ``{"ops": {label: n}, "fallback": {label: n}, "partitions": n}``.
-
     Why: a fallback op runs single-threaded on LiteRT's own kernel and cuts the graph into partitions;
-    that, not the arithmetic, made the plain int8 files slow. The interpreter lists the original ops
-    and one DELEGATE node per partition; an op belongs to a partition when it lies between the
-    partition's inputs and outputs. Labels are ``OP(dtype of first input)``.
-    """
+    that, not the arithmetic, made the plain int8 files slow. The interpreter lists the original ops and
+    one DELEGATE node per partition; an op belongs to a partition when it lies between the partition's
+    inputs and outputs. Labels are ``OP(dtype of first input)``."""
     from collections import Counter
 
     interpreter = _interpreter("inspecting a TFLite model", model_path=str(path), num_threads=num_threads)

@@ -198,12 +198,10 @@ _LEGACY_GROUPS = (
 
 def _load_legacy_h5(model, path: Path) -> bool:
     """Load a ``.weights.h5`` of the earlier subclassed layout into the functional ``model``; False (nothing
-    done) for a file of the current layout.
-
-    That layout keyed each layer by the attribute that reached it first; the rest sit under ``layers/``
-    as ``<class>_<n>``, numbered per class in the old model's layer order, which is the order of the
-    functional model's remaining layers of that class. Every weight is checked for its shape.
-    """
+    done) for a file of the current layout. That layout keyed each layer by the attribute that reached it
+    first; the rest sit under ``layers/`` as ``<class>_<n>``, numbered per class in the old model's layer
+    order, which is the order of the functional model's remaining layers of that class. Every weight is
+    checked for its shape."""
     import re
 
     import h5py
@@ -263,13 +261,11 @@ def resolve(weights_or_model=None):
 
 
 def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
-    """A generator whose every weight and BatchNorm statistic is ``(1 - gan_weight) * psnr + gan_weight * gan``.
-
-    Network interpolation (Wang et al., ESRGAN, 2018): a GAN generator and the PSNR-trained generator it
-    was fine-tuned from mix into a model between them, trading PSNR for natural texture with one number.
-    Both arguments take anything ``load_generator`` takes (or a built generator) and must share the
-    architecture; the result keeps ``gan_weights``' config (e.g. its phase equalisation).
-    """
+    """A generator whose every weight and BatchNorm statistic is ``(1 - gan_weight) * psnr + gan_weight * gan``:
+    network interpolation (Wang et al., ESRGAN, 2018) of a GAN generator and the PSNR-trained generator it
+    was fine-tuned from, trading PSNR for natural texture with one number. Both arguments take anything
+    ``load_generator`` takes (or a built generator) and must share the architecture; the result keeps
+    ``gan_weights``' config (e.g. its phase equalisation)."""
     if not 0.0 <= gan_weight <= 1.0:
         raise WeightsError(f"gan_weight {gan_weight}: must be between 0 and 1")
     psnr, gan = resolve(psnr_weights), resolve(gan_weights)
