@@ -139,12 +139,7 @@ def export(
             f"max_pixels {max_pixels}: must be at least {PARITY_PIXELS}, the export's own 64x80 test image"
         )
     require_tensorflow_backend("export")
-    import keras
-    import tensorflow as tf
-
-    from keras_srgan import __version__
-    from keras_srgan.exporters import manifest, parity, savedmodel, tflite
-    from keras_srgan.inference import transforms
+    from keras_srgan.exporters import tflite
 
     formats = _as_list(format, FORMATS, "format")
     quants = _as_list(quantize, QUANTIZATIONS, "quantization")
@@ -159,6 +154,12 @@ def export(
     for fmt in formats:  # fail before any slow work when an optional runtime is missing
         for module in REQUIRES[fmt]:
             require(module, f"the {fmt} export")
+    import keras
+    import tensorflow as tf
+
+    from keras_srgan import __version__
+    from keras_srgan.exporters import manifest, parity, savedmodel
+    from keras_srgan.inference import transforms
 
     say = progress or (lambda message: None)
     out = Path(out_dir)
