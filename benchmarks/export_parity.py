@@ -35,7 +35,7 @@ ARTIFACTS = {
 
 def _runners(export_dir: Path) -> dict:
     """name -> uint8 LR [H, W, 3] -> uint8 SR, for each artifact present in the export folder."""
-    from keras_srgan.exporters.formats import (
+    from keras_srgan.exporters.parity import (
         onnx_runner,
         openvino_runner,
         run_savedmodel_bytes,

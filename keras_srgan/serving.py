@@ -1,11 +1,8 @@
 """Client-side helpers for the exported SavedModel under TensorFlow Serving (REST and gRPC).
 
-The model's ``serving_default`` signature takes encoded images (PNG/JPEG bytes, string tensor [N])
-as input ``image_bytes`` and returns PNG bytes as ``sr_png_bytes``. Over REST, bytes travel as
-``{"b64": ...}``; TF Serving base64-encodes the output because its name ends in ``_bytes``.
-``predict_float`` takes LR float32 ``[N, H, W, 3]`` in [0, 1] as ``lr`` and returns ``sr`` (gRPC
-helpers: ``grpc_float_request`` / ``decode_grpc_float_response``).
-gRPC needs ``tensorflow-serving-api`` (extra ``serving``), imported only when used.
+``serving_default`` takes encoded images (PNG/JPEG, a string tensor [N]) and returns PNGs; over REST the
+bytes travel as ``{"b64": ...}``. ``predict_float`` takes LR float32 ``[N, H, W, 3]`` in [0, 1] and returns
+SR. gRPC needs ``tensorflow-serving-api`` (extra ``serving``), imported only when used.
 """
 
 from __future__ import annotations
@@ -19,31 +16,36 @@ from typing import Any
 import numpy as np
 
 from keras_srgan.errors import UserError
-from keras_srgan.exporters.signatures import (
-    BYTES_INPUT,
-    BYTES_OUTPUT,
-    BYTES_SIGNATURE,
-    FLOAT_INPUT,
-    FLOAT_OUTPUT,
-    FLOAT_SIGNATURE,
-)
 
+# The exported signatures' and tensors' names: one definition for the exporters and the clients (this
+# module imports no TensorFlow, so REST clients read them too).
 DEFAULT_MODEL_NAME = "srgan"
-SIGNATURE = BYTES_SIGNATURE
-INPUT_NAME = BYTES_INPUT
-OUTPUT_NAME = BYTES_OUTPUT
+SIGNATURE = "serving_default"
+INPUT_NAME = "image_bytes"
+OUTPUT_NAME = "sr_png_bytes"  # TF Serving's REST API base64-encodes string outputs named "*_bytes"
+FLOAT_SIGNATURE = "predict_float"
+FLOAT_INPUT = "lr"
+FLOAT_OUTPUT = "sr"
+UINT8_SIGNATURE = "predict_uint8"  # a fixed-size TFLite phone file: uint8 RGB in and out, same tensor names
 
 ImageLike = bytes | str | os.PathLike
 
 
-def _image_bytes(image: ImageLike) -> bytes:
-    """Raw encoded bytes from bytes or a file path (the server decodes; the client never re-encodes)."""
-    if isinstance(image, bytes | bytearray):
-        return bytes(image)
-    path = Path(image)
-    if not path.is_file():
-        raise UserError(f"{path}: no such image file")
-    return path.read_bytes()
+def _encoded(images: Iterable[ImageLike], signature_name: str, instead: str) -> list[bytes]:
+    """The images' raw encoded bytes for ``serving_default``, from bytes or file paths (the server decodes;
+    the client never re-encodes). ``instead``: what to use for ``predict_float``."""
+    if signature_name == FLOAT_SIGNATURE:
+        raise UserError(
+            f"{FLOAT_SIGNATURE} takes float32 pixels as '{FLOAT_INPUT}', not encoded images; use {instead}"
+        )
+    data = []
+    for image in images:
+        if not isinstance(image, bytes | bytearray) and not Path(image).is_file():
+            raise UserError(f"{image}: no such image file")
+        data.append(bytes(image) if isinstance(image, bytes | bytearray) else Path(image).read_bytes())
+    if not data:
+        raise UserError("no images to send")
+    return data
 
 
 def rest_url(
@@ -57,24 +59,11 @@ def rest_url(
     return f"http://{host}:{port}/v1/models/{model_name}{versioned}:predict"
 
 
-def _not_float(signature_name: str, helper: str) -> None:
-    if signature_name == FLOAT_SIGNATURE:
-        raise UserError(
-            f"{FLOAT_SIGNATURE} takes float32 pixels as '{FLOAT_INPUT}', not encoded images; use {helper}"
-        )
-
-
 def rest_payload(images: Iterable[ImageLike], signature_name: str = SIGNATURE) -> dict:
-    """JSON body for REST predict: ``{"signature_name": ..., "instances": [{"b64": ...}, ...]}``.
-
-    Row format with one unnamed input per instance works because ``serving_default`` has one input.
-    """
-    _not_float(
-        signature_name, 'a JSON body {"signature_name": "predict_float", "instances": <N x H x W x 3 list>}'
-    )
-    instances = [{"b64": base64.b64encode(_image_bytes(img)).decode("ascii")} for img in images]
-    if not instances:
-        raise UserError("no images to send")
+    """JSON body for REST predict: ``{"signature_name": ..., "instances": [{"b64": ...}, ...]}`` (row format,
+    one unnamed input per instance: ``serving_default`` has one input)."""
+    instead = 'a JSON body {"signature_name": "predict_float", "instances": <N x H x W x 3 list>}'
+    instances = [{"b64": base64.b64encode(d).decode()} for d in _encoded(images, signature_name, instead)]
     return {"signature_name": signature_name, "instances": instances}
 
 
@@ -111,30 +100,10 @@ def predict_rest(images: Iterable[ImageLike], url: str | None = None, timeout: f
         raise UserError(f"{request.full_url}: cannot reach TF Serving ({exc.reason})") from None
 
 
-def string_tensor_proto(images: Sequence[ImageLike]) -> Any:
-    """A ``DT_STRING`` TensorProto of shape [N] holding the encoded images (TensorFlow only)."""
-    import tensorflow as tf
-
-    data = [_image_bytes(img) for img in images]
-    if not data:
-        raise UserError("no images to send")
-    return tf.make_tensor_proto(data, dtype=tf.string, shape=[len(data)])
-
-
-def _serving_api(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise UserError(
-            "gRPC requests need tensorflow-serving-api: pip install keras-srgan[serving]"
-        ) from None
-
-
 def _predict_request(model_name: str, signature_name: str, version: int | None) -> Any:
-    predict_pb2 = _serving_api("tensorflow_serving.apis.predict_pb2")
-    request = predict_pb2.PredictRequest()
+    from keras_srgan.exporters import require
+
+    request = require("tensorflow_serving.apis.predict_pb2", "a gRPC request").PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
     if version is not None:
@@ -148,23 +117,19 @@ def grpc_request(
     signature_name: str = SIGNATURE,
     version: int | None = None,
 ) -> Any:
-    """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` for ``serving_default``."""
-    _not_float(signature_name, "grpc_float_request")
+    """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` for ``serving_default``: the encoded
+    images as a ``DT_STRING`` tensor of shape [N]."""
+    import tensorflow as tf
+
+    data = _encoded(images, signature_name, "grpc_float_request")
     request = _predict_request(model_name, signature_name, version)
-    request.inputs[INPUT_NAME].CopyFrom(string_tensor_proto(images))
+    request.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(data, dtype=tf.string, shape=[len(data)]))
     return request
 
 
-def grpc_float_request(
-    lr: np.ndarray,
-    model_name: str = DEFAULT_MODEL_NAME,
-    version: int | None = None,
-) -> Any:
-    """A PredictRequest for ``predict_float``: LR RGB in [0, 1], ``[H, W, 3]`` or ``[N, H, W, 3]``.
-
-    Sent as a float32 ``TensorProto`` (``tensor_content``); the reply is 16x as many floats, so
-    prefer ``grpc_request`` (PNG in, PNG out) across a network.
-    """
+def grpc_float_request(lr: np.ndarray, model_name: str = DEFAULT_MODEL_NAME, version: int | None = None):
+    """A PredictRequest for ``predict_float``: LR RGB in [0, 1], ``[H, W, 3]`` or ``[N, H, W, 3]``, as a
+    float32 ``TensorProto``; the reply is 16x as many floats, so prefer ``grpc_request`` across a network."""
     import tensorflow as tf
 
     array = np.asarray(lr, dtype=np.float32)
@@ -191,10 +156,8 @@ def decode_grpc_response(response: Any) -> list[bytes]:
 
 
 def decode_grpc_float_response(response: Any) -> np.ndarray:
-    """SR float32 ``[N, 4H, 4W, 3]`` in [0, 1] from a ``PredictResponse`` of ``predict_float``.
-
-    Reads both encodings TF Serving may use (``float_val`` or ``tensor_content``).
-    """
+    """SR float32 ``[N, 4H, 4W, 3]`` in [0, 1] from a ``PredictResponse`` of ``predict_float`` (either
+    encoding TF Serving may use: ``float_val`` or ``tensor_content``)."""
     import tensorflow as tf
 
     return tf.make_ndarray(_output(response, FLOAT_OUTPUT))
@@ -202,8 +165,10 @@ def decode_grpc_float_response(response: Any) -> np.ndarray:
 
 def predict_grpc(request: Any, target: str = "localhost:8500", timeout: float = 60.0) -> list[bytes]:
     """Send a PredictRequest over an insecure channel (fine for localhost; use TLS across networks)."""
-    grpc = _serving_api("grpc")
-    prediction_service_pb2_grpc = _serving_api("tensorflow_serving.apis.prediction_service_pb2_grpc")
+    from keras_srgan.exporters import require
+
+    grpc = require("grpc", "a gRPC request")
+    service = require("tensorflow_serving.apis.prediction_service_pb2_grpc", "a gRPC request")
     with grpc.insecure_channel(target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        stub = service.PredictionServiceStub(channel)
         return decode_grpc_response(stub.Predict(request, timeout=timeout))

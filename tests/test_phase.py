@@ -269,8 +269,7 @@ def test_whole_image_onnx_litert_and_openvino_files_carry_the_equalisation(tmp_p
     """Weights that ask for equalisation: the dynamic ONNX, OpenVINO and float LiteRT files give the CLI's picture
     (Keras, then ``phase.equalize``) and say so in the manifest; a fixed-size tile file says it does not."""
     from keras_srgan.exporters import export
-    from keras_srgan.exporters.formats import onnx_runner, openvino_runner, tflite_runner
-    from keras_srgan.exporters.parity import keras_reference
+    from keras_srgan.exporters.parity import keras_reference, onnx_runner, openvino_runner, tflite_runner
     from keras_srgan.models import build_generator
 
     flagged = build_generator(scale=4, num_blocks=2, filters=8, phase_equalize=True)

@@ -1,11 +1,8 @@
 """The exported computation, shared by every format so all artifacts honour one contract.
 
-Float artifacts take LR RGB float32 ``[N, H, W, 3]`` in [0, 1] and return SR float32 in [0, 1], the
-generator's own contract, clipped inside the graph. The TF Serving SavedModel serves whole images
-(``Serving``): encoded images (PNG/JPEG in, PNG out) and float ones, each cut into windows inside the
-graph exactly as the CLI cuts them (``tiling.axis_spans``: overlap = the model's receptive radius, so the
-seams are exact), so a request's memory is bounded by its output, not by the activations of the whole
-image; an image above the pixel limit is refused with INVALID_ARGUMENT and a message, before any work.
+Float artifacts take LR RGB float32 ``[N, H, W, 3]`` in [0, 1] and return SR float32 in [0, 1], clipped
+in the graph. The TF Serving SavedModel serves whole images (``Serving``), encoded or float, each cut
+into windows in the graph exactly as the CLI cuts them, so a request's memory is bounded by its output.
 """
 
 from __future__ import annotations
@@ -15,15 +12,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from keras_srgan.exporters.signatures import (
-    BYTES_INPUT,
-    BYTES_OUTPUT,
-    BYTES_SIGNATURE,
-    FLOAT_INPUT,
-    FLOAT_OUTPUT,
-    FLOAT_SIGNATURE,
-)
 from keras_srgan.inference import phase
+from keras_srgan.serving import FLOAT_INPUT, FLOAT_OUTPUT, OUTPUT_NAME
 
 
 def float_spec(input_size: tuple[int, int] | None = None) -> tf.TensorSpec:
@@ -32,24 +22,21 @@ def float_spec(input_size: tuple[int, int] | None = None) -> tf.TensorSpec:
     return tf.TensorSpec(shape, tf.float32, name=FLOAT_INPUT)
 
 
-def bytes_spec() -> tf.TensorSpec:
-    return tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
-
-
 def clipped(sr: tf.Tensor) -> tf.Tensor:
     """The generator's [0, 1] output as float32, clipped as ``engines.Predictor`` clips it."""
     return tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 1.0)
 
 
-def float_fn(model, equalize_scale: int | None = None):
-    """LR [0, 1] -> {"sr": SR [0, 1]}; a dict so the output has a stable name in every runtime. With
-    ``equalize_scale`` the whole-image phase equalisation follows (``equalized_batch``), as the CLI does."""
+def float_function(model, input_size: tuple[int, int] | None = None, equalize_scale: int | None = None):
+    """The ``tf.function`` LR [0, 1] -> {"sr": SR [0, 1]} the ONNX and OpenVINO files are converted from (a
+    dict: the output has a stable name in every runtime). With ``equalize_scale`` the whole-image phase
+    equalisation follows (``equalized_batch``), as the CLI does."""
 
     def predict_float(lr):
         sr = clipped(model(lr, training=False))
         return {FLOAT_OUTPUT: sr if equalize_scale is None else equalized_batch(sr, lr, equalize_scale)}
 
-    return predict_float
+    return tf.function(predict_float, input_signature=[float_spec(input_size)], autograph=False)
 
 
 @dataclass(frozen=True)
@@ -67,12 +54,8 @@ class Serving:
 
 
 def _spans(length: tf.Tensor, window: int, context: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """``tiling.axis_spans`` in graph ops: (window size, window starts, kept starts, kept ends) along one axis.
-
-    The same windows and seams as the CLI's tiler: one window when the axis fits, else ``n`` windows of
-    ``window`` pixels with evenly spread starts (rounded half to even, as Python's ``round``), each seam
-    in the middle of two neighbours' overlap.
-    """
+    """``tiling.axis_spans`` in graph ops, the CLI's windows and seams: (window size, window starts, kept
+    starts, kept ends) along one axis (starts rounded half to even, as Python's ``round``)."""
 
     def one():
         return length, tf.zeros([1], tf.int32), tf.zeros([1], tf.int32), tf.reshape(length, [1])
@@ -97,11 +80,8 @@ def _as(sr: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
 
 
 def tiled(model, image: tf.Tensor, serving: Serving, dtype: tf.DType) -> tf.Tensor:
-    """LR ``[H, W, 3]`` float32 in [0, 1] -> SR ``[sH, sW, 3]`` as ``dtype``, one window at a time.
-
-    Each window's kept part is converted to ``dtype`` as soon as it is made, so the peak is the output in
-    ``dtype`` plus one window's activations, whatever the image size.
-    """
+    """LR ``[H, W, 3]`` float32 in [0, 1] -> SR ``[sH, sW, 3]`` as ``dtype``, one window at a time, each
+    window's kept part converted at once: the peak is the output plus one window's activations."""
     s, window = serving.scale, serving.tile + 2 * serving.overlap
     rows_h, row_starts, row_keeps, row_ends = _spans(tf.shape(image)[0], window, serving.overlap)
     cols_w, col_starts, col_keeps, col_ends = _spans(tf.shape(image)[1], window, serving.overlap)
@@ -115,10 +95,9 @@ def tiled(model, image: tf.Tensor, serving: Serving, dtype: tf.DType) -> tf.Tens
             ]
             return j + 1, pieces.write(j, tf.transpose(_as(kept, dtype), [1, 0, 2]))  # columns as rows
 
-        pieces = tf.TensorArray(dtype, size=tf.size(col_starts), infer_shape=False)
-        _, pieces = tf.while_loop(
-            lambda j, _: j < tf.size(col_starts), piece, (0, pieces), parallel_iterations=1
-        )
+        cols = tf.size(col_starts)
+        pieces = tf.TensorArray(dtype, size=cols, infer_shape=False)
+        _, pieces = tf.while_loop(lambda j, _: j < cols, piece, (0, pieces), parallel_iterations=1)
         return tf.transpose(pieces.concat(), [1, 0, 2])
 
     strips = tf.TensorArray(dtype, size=tf.size(row_starts), infer_shape=False)
@@ -141,26 +120,6 @@ def _within_limit(image: tf.Tensor, serving: Serving) -> tf.Tensor:
         return tf.identity(image)
 
 
-def serving_float_fn(model, serving: Serving):
-    """Whole LR images ``[N, H, W, 3]`` in [0, 1] -> {"sr": SR in [0, 1]}, each image tiled in the graph."""
-
-    def whole(one):
-        sr = tiled(model, one, serving, tf.float32)
-        return equalized(sr, one, serving.scale, tf.float32) if serving.phase_equalize else sr
-
-    def predict_float(lr):
-        lr = _within_limit(lr, serving)
-        sr = tf.map_fn(
-            whole,
-            lr,
-            fn_output_signature=tf.TensorSpec([None, None, 3], tf.float32),
-            parallel_iterations=1,
-        )
-        return {FLOAT_OUTPUT: sr}
-
-    return predict_float
-
-
 def decode(data: tf.Tensor) -> tf.Tensor:
     """Encoded image -> uint8 ``[H, W, 3]``, JPEGs decoded as Pillow decodes them (the CLI's reader): the
     accurate integer DCT, not TensorFlow's default fast one (up to 11 levels apart in the output)."""
@@ -171,47 +130,33 @@ def decode(data: tf.Tensor) -> tf.Tensor:
     )
 
 
-def bytes_fn(model, serving: Serving):
-    """Encoded images [N] -> PNG bytes [N]; one image at a time (a batch may mix sizes), each tiled."""
+def serving_functions(model, serving: Serving):
+    """The SavedModel's two signatures: encoded images [N] -> PNG bytes [N], and whole LR images
+    ``[N, H, W, 3]`` in [0, 1] -> {"sr": SR in [0, 1]}; each image tiled, one after another (a batch may mix
+    sizes; with parallel iterations the runtime ran two generator calls at once, and one output in about
+    four differed from Keras by up to 70 levels, measured in CI)."""
 
-    def one(data):
+    def png(data):
         lr = tf.cast(_within_limit(decode(data), serving), tf.float32) / 255.0
         if not serving.phase_equalize:
             return tf.io.encode_png(tiled(model, lr, serving, tf.uint8))
         # as the CLI: the tiles kept at 16 bits until the whole image's offset is known, rounded once
         return tf.io.encode_png(equalized(tiled(model, lr, serving, tf.uint16), lr, serving.scale, tf.uint8))
 
+    def whole(lr):
+        sr = tiled(model, lr, serving, tf.float32)
+        return equalized(sr, lr, serving.scale, tf.float32) if serving.phase_equalize else sr
+
     def serve(image_bytes):
-        # one image after another: with parallel iterations the runtime ran two generator calls at once,
-        # and one output in about four differed from Keras by up to 70 levels (measured in CI)
-        out = tf.map_fn(
-            one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string), parallel_iterations=1
-        )
-        return {BYTES_OUTPUT: out}
+        spec = tf.TensorSpec([], tf.string)
+        return {OUTPUT_NAME: tf.map_fn(png, image_bytes, fn_output_signature=spec, parallel_iterations=1)}
 
-    return serve
+    def predict_float(lr):
+        spec = tf.TensorSpec([None, None, 3], tf.float32)
+        sr = tf.map_fn(whole, _within_limit(lr, serving), fn_output_signature=spec, parallel_iterations=1)
+        return {FLOAT_OUTPUT: sr}
 
-
-def write_archive(
-    model, path: str, input_size: tuple[int, int] | None = None, serving: Serving | None = None
-) -> None:
-    """A SavedModel through Keras' ExportArchive, which tracks Keras 3 variables correctly.
-
-    Explicit signatures keep H and W dynamic. With ``serving`` (the TF Serving export): the bytes and the
-    float signatures both run whole images, tiled; without it (the SavedModel other converters read): the
-    float signature alone, the model on its input as it is.
-    """
-    import keras
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    if serving is not None:
-        archive.add_endpoint(BYTES_SIGNATURE, bytes_fn(model, serving), input_signature=[bytes_spec()])
-        float_endpoint = serving_float_fn(model, serving)
-    else:
-        float_endpoint = float_fn(model)
-    archive.add_endpoint(FLOAT_SIGNATURE, float_endpoint, input_signature=[float_spec(input_size)])
-    archive.write_out(path, verbose=False)
+    return serve, predict_float
 
 
 # ------------------------------------------------- phase equalisation (``inference.phase``) in graph ops
@@ -275,11 +220,8 @@ def _field(sr_blocks: tf.Tensor, lr: tf.Tensor, scale: int, block: int, sigma: f
     bicubic = []
     for i in range(scale):
         by_rows = _filtered(lr, _bicubic_taps(h, scale, i), 1)
-        bicubic.append(
-            tf.stack(
-                [_block_sums(_filtered(by_rows, _bicubic_taps(w, scale, j), 2), block) for j in range(scale)], 3
-            )
-        )
+        row = [_block_sums(_filtered(by_rows, _bicubic_taps(w, scale, j), 2), block) for j in range(scale)]
+        bicubic.append(tf.stack(row, 3))
     counts = _block_sums(tf.ones([1, h, w, 1]), block)  # cells per block
     counts = tf.reshape(counts, [1, tf.shape(counts)[1], tf.shape(counts)[2], 1, 1, 1])
     means = (sr_blocks - tf.stack(bicubic, 3)) / counts
@@ -366,10 +308,6 @@ def equalized(
         offset = _offset(field, part, cols, s)
         return i + 1, acc.write(i, _as(unit(sr[first * s : (first + count) * s]) - offset, dtype)[0])
 
-    _, out = tf.while_loop(
-        lambda i, _: i < hb,
-        strip_out,
-        (0, tf.TensorArray(dtype, size=hb, infer_shape=False)),
-        parallel_iterations=1,
-    )
+    pieces = tf.TensorArray(dtype, size=hb, infer_shape=False)
+    _, out = tf.while_loop(lambda i, _: i < hb, strip_out, (0, pieces), parallel_iterations=1)
     return tf.ensure_shape(out.concat(), [None, None, lr.shape[-1] or 3])

@@ -22,18 +22,9 @@ MANIFEST_VERSION = 1
 
 def sha256_tree(path: str | os.PathLike) -> str:
     """Digest of a directory: SHA-256 over sorted ``<sha256>  <relative path>`` lines (like ``sha256sum``)."""
-    root = Path(path)
-    lines = [
-        f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n"
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    ]
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def size_of(path: str | os.PathLike) -> int:
-    p = Path(path)
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+    lines = "".join(f"{sha256_file(p)}  {p.relative_to(path).as_posix()}\n" for p in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def read_manifest(out_dir: str | os.PathLike) -> dict:
@@ -53,11 +44,8 @@ def add_entries(out_dir: str | os.PathLike, entries: list[dict]) -> Path:
     out = Path(out_dir)
     manifest = read_manifest(out)
     new_paths = {e["path"] for e in entries}
-    kept = [
-        e
-        for e in manifest["artifacts"]
-        if e.get("path") not in new_paths and (out / e.get("path", "")).exists()
-    ]
+    old = manifest["artifacts"]
+    kept = [e for e in old if e.get("path") not in new_paths and (out / e.get("path", "")).exists()]
     manifest["manifest_version"] = MANIFEST_VERSION
     manifest["artifacts"] = sorted(kept + list(entries), key=lambda e: e["path"])
     path = out / MANIFEST_NAME

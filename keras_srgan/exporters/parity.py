@@ -17,17 +17,8 @@ from PIL import Image
 from keras_srgan import samples
 from keras_srgan.errors import UserError
 from keras_srgan.errors import reason as error_reason
-from keras_srgan.exporters.formats import (  # noqa: F401 (the runners are part of parity's interface)
-    EXTRAS,
-    FORMATS,
-    onnx_runner,
-    openvino_runner,
-    require,
-    run_savedmodel_bytes,
-    savedmodel_runner,
-    tflite_runner,
-)
-from keras_srgan.pixels import to_unit
+from keras_srgan.exporters import require
+from keras_srgan.serving import FLOAT_INPUT, FLOAT_OUTPUT, FLOAT_SIGNATURE, INPUT_NAME, OUTPUT_NAME, SIGNATURE
 
 # Minimum PSNR (dB) against Keras per quantization mode. float32 is the brief's bar; the lower ones
 # come from measuring the full-size generator on Set5 (docs/export.md) with a safety margin.
@@ -35,6 +26,7 @@ THRESHOLDS_DB = {"none": 50.0, "float16": 45.0, "dynamic": 28.0, "int8": 24.0, "
 PSNR_CAP_DB = 200.0
 DEFAULT_LR_SIZE = (64, 80)  # H != W so a transposed shape cannot pass unnoticed
 PARITY_SAMPLE = "astronaut"  # never among tflite's calibration photos: int8 is not judged on what it saw
+Runner = Callable[[np.ndarray], np.ndarray]  # LR -> SR [0, 1] in an artifact's own runtime
 
 
 class ParityError(UserError):
@@ -48,16 +40,19 @@ def parity_image_uint8(size: tuple[int, int] | None = None) -> np.ndarray:
         return np.asarray(im.convert("RGB").resize((w, h), Image.BICUBIC), dtype=np.uint8)
 
 
-def parity_image(size: tuple[int, int] | None = None) -> np.ndarray:
-    """The parity image as float32 ``[1, H, W, 3]`` in [0, 1]."""
-    return to_unit(parity_image_uint8(size))[None]
-
-
 def keras_reference(model, lr: np.ndarray) -> np.ndarray:
     """The generator's own SR output in [0, 1], through the package's one-trace predictor."""
     from keras_srgan.inference.engines import Predictor
 
     return Predictor(model)(lr)
+
+
+def equalized(sr: np.ndarray, lr: np.ndarray, scale: int) -> np.ndarray:
+    """A batch of SR [0, 1] with the CLI's phase equalisation (``phase.equalize``), float32: the CLI's
+    picture, the reference of an artifact that carries the post-processing."""
+    from keras_srgan.inference.phase import equalize
+
+    return np.stack([equalize(s, low, scale, np.float32) for s, low in zip(sr, lr, strict=True)])
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -82,26 +77,89 @@ def compare(output: np.ndarray, reference: np.ndarray) -> dict:
     return {"psnr_db": round(psnr(output, reference), 3), "max_abs_diff": max_abs}
 
 
-def load_runner(
-    fmt: str, path: str | Path, num_threads: int | None = None
-) -> Callable[[np.ndarray], np.ndarray]:
+def savedmodel_runner(path) -> Runner:
+    """The SavedModel's float signature (``path``, or the SavedModel already loaded: the slow part)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path)) if isinstance(path, str | Path) else path
+    fn = loaded.signatures[FLOAT_SIGNATURE]
+    return lambda lr: fn(**{FLOAT_INPUT: tf.constant(lr, tf.float32)})[FLOAT_OUTPUT].numpy()
+
+
+def run_savedmodel_bytes(path, images: list[bytes]) -> list[np.ndarray]:
+    """Decoded SR images (uint8) from the SavedModel's encoded-image signature (path or loaded model)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path)) if isinstance(path, str | Path) else path
+    out = loaded.signatures[SIGNATURE](**{INPUT_NAME: tf.constant(images, tf.string)})[OUTPUT_NAME].numpy()
+    return [tf.io.decode_png(item).numpy() for item in out]
+
+
+def tflite_runner(path: str | Path, num_threads: int | None = None) -> Runner:
+    """The LiteRT interpreter, resizing a dynamic input when the shape changes."""
+    interpreter_mod = require("ai_edge_litert.interpreter", "running a TFLite/LiteRT model")
+    interpreter = interpreter_mod.Interpreter(model_path=str(path), num_threads=num_threads)
+    inp = interpreter.get_input_details()[0]
+    out_index = interpreter.get_output_details()[0]["index"]
+    state = {"shape": None}
+
+    def run(lr: np.ndarray) -> np.ndarray:
+        shape = tuple(int(s) for s in lr.shape)
+        if shape != state["shape"]:
+            signature = [int(s) for s in inp["shape_signature"]]
+            if any(d != -1 and d != s for d, s in zip(signature, shape, strict=True)):
+                raise UserError(f"{path}: fixed input shape {tuple(signature)} cannot take {shape}")
+            interpreter.resize_tensor_input(inp["index"], list(shape), strict=True)
+            interpreter.allocate_tensors()
+            state["shape"] = shape
+        interpreter.set_tensor(inp["index"], np.asarray(lr, dtype=inp["dtype"]))
+        interpreter.invoke()
+        return np.array(interpreter.get_tensor(out_index))
+
+    return run
+
+
+def onnx_runner(path: str | Path, num_threads: int | None = None) -> Runner:
+    """onnxruntime on CPU."""
+    ort = require("onnxruntime", "running an ONNX model")
+    options = ort.SessionOptions()
+    if num_threads:
+        options.intra_op_num_threads = num_threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda lr: session.run(None, {name: np.asarray(lr, dtype=np.float32)})[0]
+
+
+def openvino_runner(path: str | Path, precision: str = "fp32") -> Runner:
+    """The IR in OpenVINO: the upscaler's own ``OpenVINOEngine``, from the file."""
+    require("openvino", "running an OpenVINO model")
+    from keras_srgan.inference.openvino_engine import OpenVINOEngine
+
+    return OpenVINOEngine(ir=path, precision=precision, cache=False)
+
+
+RUNNERS = {
+    "savedmodel": lambda path, threads: savedmodel_runner(path),
+    "tflite": tflite_runner,
+    "onnx": onnx_runner,
+    "openvino": lambda path, threads: openvino_runner(path),
+    "openvino-bf16": lambda path, threads: openvino_runner(path, "bf16"),  # as the CPU default compiles it
+}
+
+
+def load_runner(fmt: str, path: str | Path, num_threads: int | None = None) -> Runner:
     """A reusable LR -> SR callable for an artifact, in that format's own runtime (never Keras)."""
-    if fmt == "openvino-bf16":  # the same IR compiled as the CPU default compiles it
-        return openvino_runner(path, "bf16")
-    if fmt not in FORMATS:
+    if fmt not in RUNNERS:
         raise UserError(f"unknown format {fmt!r}")
-    return FORMATS[fmt].runner(path, num_threads)
+    return RUNNERS[fmt](path, num_threads)
 
 
 def measure_artifact(
     fmt: str, path: str | Path, lr: np.ndarray, reference: np.ndarray, loaded=None, pixels: str = "float"
 ) -> dict:
-    """Parity figures of one artifact; the export code calls this (tests patch it to force a failure).
-
-    ``loaded`` is an already loaded SavedModel, to avoid loading it twice. ``pixels="uint8"``: ``lr`` is
-    uint8 and the artifact's uint8 output is compared with the Keras output rounded to uint8 (the
-    figures stay on the [0, 1] scale; ``max_abs_diff_levels`` counts 8-bit levels).
-    """
+    """Parity figures of one artifact (``loaded``: the SavedModel, already loaded). ``pixels="uint8"``: ``lr``
+    is uint8 and the uint8 output is compared with the Keras output rounded to uint8 (figures on the [0, 1]
+    scale; ``max_abs_diff_levels`` counts 8-bit levels). Tests patch it to force a failure."""
     try:
         run = savedmodel_runner(loaded) if loaded is not None else load_runner(fmt, path)
         output = run(lr)
@@ -114,33 +172,20 @@ def measure_artifact(
     except UserError:
         raise
     except Exception as exc:  # a runtime that cannot even run the file is a parity failure, not a crash
-        reason = error_reason(exc)
-        return {"psnr_db": 0.0, "max_abs_diff": None, "error": f"runtime failed: {reason}"}
+        return {"psnr_db": 0.0, "max_abs_diff": None, "error": f"runtime failed: {error_reason(exc)}"}
     return compare(output, reference)
 
 
 def to_uint8_levels(sr: np.ndarray) -> np.ndarray:
-    """An SR image in [0, 1] as the uint8 levels an app would show (rounded, clipped), as int32."""
+    """SR in [0, 1] as the uint8 levels an app would show (rounded, clipped), as int32."""
     return np.clip(np.round(np.asarray(sr, np.float64) * 255.0), 0, 255).astype(np.int32)
 
 
-def check(
-    fmt: str,
-    quantization: str,
-    path: str | Path,
-    lr: np.ndarray,
-    reference: np.ndarray,
-    loaded=None,
-    pixels: str = "float",
-) -> dict:
+def check(fmt: str, quantization: str, path, lr, reference, loaded=None, pixels: str = "float") -> dict:
     """Measure, attach the threshold, and raise ParityError when below it."""
-    extra = {"loaded": loaded} if loaded is not None else {}
-    if pixels != "float":
-        extra["pixels"] = pixels
-    result = measure_artifact(fmt, path, lr, reference, **extra)
     threshold = THRESHOLDS_DB[quantization]
     result = {
-        **result,
+        **measure_artifact(fmt, path, lr, reference, loaded=loaded, pixels=pixels),
         "threshold_db": threshold,
         "test_image": f"bundled {PARITY_SAMPLE} photo, LR {lr.shape[1]}x{lr.shape[2]}",
     }

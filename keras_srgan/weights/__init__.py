@@ -86,21 +86,12 @@ def _local(spec: str | os.PathLike) -> tuple[Path, Path, bool]:
     return path, path.with_name(stem + ".json"), False
 
 
-def _config(meta: Path) -> dict:
-    """The generator config recorded in a metadata file ({} without one)."""
+def _metadata_of(meta: Path) -> dict:
+    """A weights file's metadata (generator config, SHA-256); {} without one."""
     try:
-        return json.loads(meta.read_text()).get("config", {}) if meta.is_file() else {}
+        return json.loads(meta.read_text()) if meta.is_file() else {}
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{meta}: unreadable generator config ({exc})") from None
-
-
-def _check_sha256(path: Path, expected: str | None) -> None:
-    actual = sha256_of(path) if expected is not None else None
-    if actual != expected:
-        raise WeightsError(
-            f"{path}: SHA-256 mismatch (expected {expected[:12]}..., got {actual[:12]}...); "
-            "the file is corrupt or was modified"
-        )
 
 
 def weights_sha256(spec: str | os.PathLike) -> str:
@@ -125,7 +116,7 @@ def weights_file(weights: str | os.PathLike | None) -> tuple[Path, dict] | None:
     if not (path.name.endswith(".weights.h5") and path.is_file()):
         return None
     try:
-        return path, _config(meta)
+        return path, _metadata_of(meta).get("config", {})
     except WeightsError:
         return None
 
@@ -137,7 +128,12 @@ def _load_preset(folder: Path | str, expected_sha: str | None = None, what: str 
 
     import keras_srgan.models  # noqa: F401  (registers the serializable classes)
 
-    _check_sha256(Path(folder) / PRESET_WEIGHTS, expected_sha)
+    weights = Path(folder) / PRESET_WEIGHTS
+    if expected_sha is not None and (actual := sha256_of(weights)) != expected_sha:
+        raise WeightsError(
+            f"{weights}: SHA-256 mismatch (expected {expected_sha[:12]}..., got {actual[:12]}...); "
+            "the file is corrupt or was modified"
+        )
     try:
         return keras.saving.load_model(folder, safe_mode=True, compile=False)
     except ImportError as exc:
@@ -175,12 +171,8 @@ def write_generator(model, path_stem: str | os.PathLike, extra: dict | None = No
 
 def _metadata(model, weights_path: Path, extra: dict | None) -> dict:
     """What a weights file is saved with: the generator class and config, the file's SHA-256, ``extra``."""
-    meta = {
-        "class": type(model).__name__,
-        "config": generator_config(model),
-        "sha256": sha256_of(weights_path),
-    }
-    return {**meta, **(extra or {})}
+    meta = {"class": type(model).__name__, "config": generator_config(model)}
+    return meta | {"sha256": sha256_of(weights_path)} | (extra or {})
 
 
 def generator_config(model) -> dict:
@@ -190,20 +182,6 @@ def generator_config(model) -> dict:
 
     found = {k: getattr(model, k) for k in model.CONFIG}
     return {"arch": "compact", **found} if isinstance(model, CompactSR) else found
-
-
-def _load_h5(weights_path: Path, meta_path: Path):
-    from keras_srgan.models.generator import build_generator
-
-    if not weights_path.is_file():
-        raise WeightsError(f"{weights_path}: no such weights file")
-    model = build_generator(**_config(meta_path))
-    try:
-        if not _load_legacy_h5(model, weights_path):
-            model.load_weights(weights_path)
-    except Exception as exc:  # h5py/keras raise many types for truncated or mismatched files
-        raise WeightsError(f"{weights_path}: cannot load generator weights ({error_reason(exc)})") from None
-    return model
 
 
 # Groups of the layout that the subclassed generators (before issue 28) wrote, by attribute path, and
@@ -220,12 +198,10 @@ _LEGACY_GROUPS = (
 
 def _load_legacy_h5(model, path: Path) -> bool:
     """Load a ``.weights.h5`` of the earlier subclassed layout into the functional ``model``; False (nothing
-    done) for a file of the current layout.
-
-    That layout keyed each layer by the attribute that reached it first; the rest sit under ``layers/``
-    as ``<class>_<n>``, numbered per class in the old model's layer order, which is the order of the
-    functional model's remaining layers of that class. Every weight is checked for its shape.
-    """
+    done) for a file of the current layout. That layout keyed each layer by the attribute that reached it
+    first; the rest sit under ``layers/`` as ``<class>_<n>``, numbered per class in the old model's layer
+    order, which is the order of the functional model's remaining layers of that class. Every weight is
+    checked for its shape."""
     import re
 
     import h5py
@@ -284,25 +260,18 @@ def resolve(weights_or_model=None):
     return weights_or_model if is_model(weights_or_model) else load_generator(weights_or_model)
 
 
-def _inner_path(variable) -> str:
-    """A variable's layer and name (``head_conv/kernel``): unique in a functional generator, and free of
-    any model name."""
-    return "/".join(variable.path.split("/")[-2:])
-
-
 def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
-    """A generator whose every weight and BatchNorm statistic is ``(1 - gan_weight) * psnr + gan_weight * gan``.
-
-    Network interpolation (Wang et al., ESRGAN, 2018): a GAN generator and the PSNR-trained generator it
-    was fine-tuned from mix into a model between them, trading PSNR for natural texture with one number.
-    Both arguments take anything ``load_generator`` takes (or a built generator) and must share the
-    architecture; the result keeps ``gan_weights``' config (e.g. its phase equalisation).
-    """
+    """A generator whose every weight and BatchNorm statistic is ``(1 - gan_weight) * psnr + gan_weight * gan``:
+    network interpolation (Wang et al., ESRGAN, 2018) of a GAN generator and the PSNR-trained generator it
+    was fine-tuned from, trading PSNR for natural texture with one number. Both arguments take anything
+    ``load_generator`` takes (or a built generator) and must share the architecture; the result keeps
+    ``gan_weights``' config (e.g. its phase equalisation)."""
     if not 0.0 <= gan_weight <= 1.0:
         raise WeightsError(f"gan_weight {gan_weight}: must be between 0 and 1")
     psnr, gan = resolve(psnr_weights), resolve(gan_weights)
-    psnr_config = {k: v for k, v in generator_config(psnr).items() if k != "phase_equalize"}
-    gan_config = {k: v for k, v in generator_config(gan).items() if k != "phase_equalize"}
+    psnr_config, gan_config = (
+        {k: v for k, v in generator_config(m).items() if k != "phase_equalize"} for m in (psnr, gan)
+    )
     if psnr_config != gan_config:
         raise WeightsError(
             f"cannot interpolate generators of different architectures: {psnr_config} vs {gan_config}"
@@ -310,10 +279,11 @@ def interpolate_generators(psnr_weights, gan_weights, gan_weight: float):
     from keras_srgan.models.generator import build_generator
 
     mixed = build_generator(**generator_config(gan))
-    by_path = {_inner_path(v): v.numpy() for v in psnr.weights}
+    # each variable by its layer and name: unique in a functional generator, and free of any model name
+    by_path = {"/".join(v.path.split("/")[-2:]): v.numpy() for v in psnr.weights}
     values = []
     for variable in gan.weights:
-        path = _inner_path(variable)
+        path = "/".join(variable.path.split("/")[-2:])
         if path not in by_path:
             raise WeightsError(f"cannot interpolate: {path} has no counterpart in the PSNR generator")
         values.append((1.0 - gan_weight) * by_path[path] + gan_weight * variable.numpy())
@@ -335,13 +305,23 @@ def load_generator(weights: str | os.PathLike | None = None):
         return _load_remote(spec)
     weights_path, meta, preset = _local(spec)
     if preset:
-        expected = json.loads(meta.read_text()).get("sha256") if meta.is_file() else None
-        return _load_preset(weights_path.parent, expected)
+        return _load_preset(weights_path.parent, _metadata_of(meta).get("sha256"))
     path = Path(spec)
     if path.is_dir() and not weights_path.is_file():
         raise WeightsError(f"{path}: folder has no {weights_path.name} (is it a finished training run?)")
     if weights_path.name.endswith(".weights.h5"):
-        return _load_h5(weights_path, meta)
+        if not weights_path.is_file():
+            raise WeightsError(f"{weights_path}: no such weights file")
+        from keras_srgan.models.generator import build_generator
+
+        model = build_generator(**_metadata_of(meta).get("config", {}))
+        try:
+            if not _load_legacy_h5(model, weights_path):
+                model.load_weights(weights_path)
+        except Exception as exc:  # h5py/keras raise many types for truncated or mismatched files
+            reason = error_reason(exc)
+            raise WeightsError(f"{weights_path}: cannot load generator weights ({reason})") from None
+        return model
     if path.suffix == ".keras":
         if not path.is_file():
             raise WeightsError(f"{path}: no such file")
@@ -357,7 +337,5 @@ def load_generator(weights: str | os.PathLike | None = None):
     )
 
 
-def from_preset(preset: str | os.PathLike):
-    """The Keras-convention name of ``load_generator``: a shipped name (``"srgan"``), a preset folder, or an
-    ``hf://`` / ``kaggle://`` handle, as a built generator."""
-    return load_generator(preset)
+# The Keras-convention name: a shipped name (``"srgan"``), a preset folder or a hf:// / kaggle:// handle.
+from_preset = load_generator
