@@ -112,9 +112,7 @@ def _shared(name: str, cpu_replicas: int | None):
 def is_chief(strategy) -> bool:
     """Whether this process writes the run's files (the chief, or worker 0 of a chief-less cluster)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
+    if resolver is None or resolver.task_type in (None, "", "chief"):
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
@@ -129,13 +127,11 @@ class WorkerOutput:
 
     def __init__(self, run_dir: Path, strategy):
         self.chief = is_chief(strategy)
-        if self.chief:
-            self.directory = Path(run_dir)
-            self._scratch = None
-        else:
-            resolver = strategy.cluster_resolver  # set: only a multi-worker strategy has non-chief workers
+        self._scratch = None
+        if not self.chief:  # only a multi-worker strategy (it has a cluster resolver) has non-chief workers
+            resolver = strategy.cluster_resolver
             self._scratch = tempfile.mkdtemp(prefix=f"keras-srgan-{resolver.task_type}-{resolver.task_id}-")
-            self.directory = Path(self._scratch)
+        self.directory = Path(self._scratch or run_dir)
 
     def cleanup(self) -> None:
         if self._scratch is not None:
@@ -150,9 +146,7 @@ def synchronize_batch_norm(*models) -> None:
     """
     from keras import layers  # here, not at the top: this module must not start TensorFlow on import
 
-    for model in models:
-        if model is None:
-            continue
+    for model in filter(None, models):
         for layer in nested_layers(model):
             if isinstance(layer, layers.BatchNormalization):
                 layer.synchronized = True

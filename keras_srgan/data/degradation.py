@@ -83,10 +83,14 @@ def _constant_matrix(length: int, scale: int, kind: str, sigma: float) -> np.nda
     return matrix
 
 
+def _dim(tensor: tf.Tensor, axis: int):
+    """A Python int where the shape is static, a scalar tensor otherwise."""
+    return tensor.shape[axis] if tensor.shape[axis] is not None else tf.shape(tensor)[axis]
+
+
 def _sides(images: tf.Tensor) -> list:
-    """Height and width of [N, H, W, C]: Python ints where static, scalar tensors otherwise."""
-    shape = tf.shape(images)
-    return [images.shape[i] if images.shape[i] is not None else shape[i] for i in (1, 2)]
+    """Height and width of [N, H, W, C]."""
+    return [_dim(images, 1), _dim(images, 2)]
 
 
 def apply_separable(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
@@ -95,10 +99,8 @@ def apply_separable(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.T
     Static output sides are kept when the matrices have them (the generator and D need static shapes).
     """
     images = tf.cast(images, tf.float32)
-    h, w = _sides(images)
-    c = images.shape[3] if images.shape[3] is not None else tf.shape(images)[3]
-    ho = rows.shape[0] if rows.shape[0] is not None else tf.shape(rows)[0]
-    wo = cols.shape[0] if cols.shape[0] is not None else tf.shape(cols)[0]
+    h, w, c = (_dim(images, axis) for axis in (1, 2, 3))
+    ho, wo = _dim(rows, 0), _dim(cols, 0)
     # [Ho, H] @ [N, H, W*C] -> [N, Ho, W*C]; then [Wo, W] @ [N*Ho, W, C] -> [N*Ho, Wo, C]. Both products
     # contract the axis in place (no transposes) and broadcast the matrix over the batch.
     y = tf.matmul(rows, tf.reshape(images, [-1, h, w * c]))
@@ -123,13 +125,11 @@ def bicubic_downsample(hr: tf.Tensor, scale: int) -> tf.Tensor:
     return _downsample(hr, int(scale), "bicubic")
 
 
-def gaussian_kernel(sigma: float, size: int | None = None) -> tf.Tensor:
-    """Normalised 2-D Gaussian kernel [size, size]; size defaults to 2*ceil(3*sigma)+1 (an even size
-    samples the Gaussian at half-pixel offsets, a kernel centred between two pixels)."""
+def gaussian_kernel(sigma: float) -> tf.Tensor:
+    """Normalised 2-D Gaussian kernel [size, size], size 2 * ceil(3 * sigma) + 1."""
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
-    if size is None:
-        size = 2 * math.ceil(3 * sigma) + 1
+    size = 2 * math.ceil(3 * sigma) + 1
     x = tf.range(size, dtype=tf.float32) - (size - 1) / 2.0
     g = tf.exp(-(x**2) / (2.0 * sigma**2))
     kernel = g[:, None] * g[None, :]
@@ -211,18 +211,15 @@ def build_degradation(
     return Degradation(scale=scale, kind=kind, blur_sigma=blur_sigma, noise_sigma=noise_sigma)
 
 
-# The ``real`` preset: Real-ESRGAN's idea of a second-order degradation, our own choices; the chain and its
-# knobs are in docs/training.md. TensorFlow's JPEG codec runs on the host only, and the resize sizes are
-# random tensors: this preset stays out of XLA (``--jit-compile``).
-
-
 @dataclass(frozen=True)
 class RealDegradation:
-    """Knobs of the ``real`` preset (defaults: Real-ESRGAN's ranges). Ranges are (low, high), drawn uniformly.
+    """The ``real`` preset: Real-ESRGAN's second-order degradation idea, our own choices (the chain and the
+    knobs: docs/training.md; defaults: Real-ESRGAN's ranges). Ranges are (low, high), drawn uniformly.
 
     Sigmas and noise levels are on the [0, 1] scale; blur sigmas and kernel sizes in pixels of the image
     they act on (the HR crop for order 1). ``resize_range`` multiplies the HR side, ``resize_range2`` the LR
     side (HR / scale). ``resize_kernel_probs``: weights of area, bilinear and bicubic for every resize.
+    JPEG runs on the host only and the resize sizes are random tensors: no XLA (``--jit-compile``).
     """
 
     scale: int = 4
@@ -421,13 +418,10 @@ def random_kernel_resize(images: tf.Tensor, size, probs, seed) -> tf.Tensor:
     def mixed(length, out_length):
         # the one-hot picks one matrix exactly; all three are tiny next to the images they resize
         mats = tf.stack([resize_matrix(length, out_length, kernel) for kernel in RESIZE_KERNELS])
-        return tf.tensordot(onehot, mats, 1)
+        matrix = tf.tensordot(onehot, mats, 1)
+        return tf.ensure_shape(matrix, [out_length, None]) if isinstance(out_length, int) else matrix
 
     rows, cols = mixed(h, size[0]), mixed(w, size[1])
-    if isinstance(size[0], int):
-        rows = tf.ensure_shape(rows, [size[0], None])
-    if isinstance(size[1], int):
-        cols = tf.ensure_shape(cols, [size[1], None])
     return apply_separable(images, rows, cols)
 
 

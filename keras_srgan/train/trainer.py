@@ -59,11 +59,8 @@ class TrainingInterrupted(UserError):
 
 @dataclass
 class FitResult:
-    """What a run wrote and measured. ``history`` holds one list per logged metric, with ``step``.
-
-    On a non-chief worker of a multi-worker run nothing is written, so the paths are ``None``;
-    ``fingerprint`` (a hash of the generator's weights) lets workers be compared.
-    """
+    """What a run wrote (``None`` paths on a non-chief worker) and measured; ``history``: one list per logged
+    metric, with ``step``; ``fingerprint``: a hash of the generator's weights, to compare workers."""
 
     run_dir: Path
     generator_weights: Path | None
@@ -139,18 +136,15 @@ class LearningRates:
 class GeneratorEMA:
     """An exponential moving average of the generator's weights (Real-ESRGAN keeps one with decay 0.999).
 
-    Why: the GAN stage moves G every step in answer to a moving D; the average of recent weights keeps the
-    textures and drops much of the step-to-step jitter that shows up as artifacts. Validation and the final
-    weights use the average; the raw generator keeps training. Trainable weights are averaged, the rest
-    (BatchNorm statistics) copied. Create it inside the strategy scope; call ``update`` after each step in
-    cross-replica context, where assigning a mirrored variable updates every replica.
+    Why: the GAN stage moves G every step in answer to a moving D; the average keeps the textures and drops
+    much of the step-to-step jitter. Validation and the final weights use it; the raw generator trains.
+    Trainable weights are averaged, the rest (BatchNorm statistics) copied. Create it inside the strategy
+    scope; ``update`` runs in cross-replica context, where assigning a mirrored variable updates all replicas.
     """
 
-    def __init__(self, generator: keras.Model, build, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+    def __init__(self, generator: keras.Model, decay: float):
         self.decay = float(decay)
-        self.model = build()
+        self.model = build_generator(**generator_config(generator))
         self.model.set_weights(generator.get_weights())
         trainable = {id(v) for v in generator.trainable_variables}
         pairs = zip(self.model.weights, generator.weights, strict=True)
@@ -256,10 +250,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         model = build_model(cfg)
-        ema = None
-        if cfg.ema_decay:
-            ema = GeneratorEMA(model.generator, lambda: build_generator(**generator_config(model.generator)),
-                               cfg.ema_decay)  # fmt: skip
+        ema = GeneratorEMA(model.generator, cfg.ema_decay) if cfg.ema_decay else None
     # what validation, image logs and the final weights show: the average when there is one
     shown_generator = ema.model if ema is not None else model.generator
     # a checkpoint: step, G, its optimizer, D and its optimizer (GAN), the average, RNG state
@@ -316,7 +307,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     step = start_step
     interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
     last_checkpoint = checkpoints.manager.latest_checkpoint or ""
-    with StopSignals(any_worker(strategy) if cfg.strategy == "multiworker" else None) as stop:
+    with StopSignals(strategy if cfg.strategy == "multiworker" else None) as stop:
         try:
             while step < cfg.steps:
                 step_lr = learning_rates.set_for(step + 1)
@@ -537,18 +528,25 @@ class StopSignals:
     Why: Kubernetes, Slurm, spot VMs and ``docker stop`` send SIGTERM, and its default action loses every
     step since the last checkpoint. The handler only records the signal; the loop looks between steps,
     so the checkpoint always holds a whole step. A signal the parent chose to ignore (``SIG_IGN``: a
-    shell starts ``&`` jobs with SIGINT ignored) stays ignored. A second signal while stopping is
-    acknowledged and otherwise ignored, so it cannot tear the checkpoint being written. Handlers can only
-    be set from the main thread; elsewhere the signals keep their current behaviour. All workers of a
-    multi-worker run must stop at the same step: ``agree(flag)`` is True when any worker's flag is.
+    shell starts ``&`` jobs with SIGINT ignored) stays ignored; a second signal while stopping is only
+    acknowledged, so it cannot tear the checkpoint. Handlers can only be set from the main thread. With a
+    multi-worker ``strategy`` all workers stop at the same step: one all-reduce of the flags per step.
     """
 
     NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
 
-    def __init__(self, agree=None):
+    def __init__(self, strategy=None):
         self.received: int | None = None
         self._previous: dict[int, object] = {}
-        self._agree = agree
+        self._any_worker = None
+        if strategy is not None:
+
+            @tf.function
+            def any_worker(flag):
+                per_replica = strategy.run(lambda f: tf.cast(f, tf.float32), args=(flag,))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
+
+            self._any_worker = any_worker
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -575,9 +573,9 @@ class StopSignals:
 
     def stop_now(self) -> bool:
         """Whether to stop after the step just finished (on every worker at once)."""
-        if self._agree is None:
+        if self._any_worker is None:
             return self.received is not None
-        return self._agree(self.received is not None)
+        return bool(self._any_worker(tf.constant(self.received is not None)))
 
     @property
     def name(self) -> str:
@@ -588,13 +586,3 @@ class StopSignals:
         """128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed job."""
         return 128 + (self.received or signal.SIGTERM)
 
-
-def any_worker(strategy):
-    """``flag -> bool``: True on every worker when any worker's flag is, by one all-reduce (multi-worker)."""
-
-    @tf.function
-    def reduce(flag):
-        per_replica = strategy.run(lambda f: tf.cast(f, tf.float32), args=(flag,))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
-
-    return lambda flag: bool(reduce(tf.constant(flag)))
