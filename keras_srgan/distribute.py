@@ -26,11 +26,8 @@ DEFAULT_CPU_REPLICAS = 2
 
 
 def configure_cpu_replicas(count: int) -> list[str]:
-    """Split the host CPU into ``count`` logical devices; returns their names.
-
-    Why: ``MirroredStrategy`` needs one device per replica, and a machine without GPUs has a single CPU
-    device. This must happen before TensorFlow initialises its devices.
-    """
+    """Split the host CPU into ``count`` logical devices (``MirroredStrategy`` needs one per replica);
+    returns their names. Only possible before TensorFlow initialises its devices."""
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -52,12 +49,9 @@ def configure_cpu_replicas(count: int) -> list[str]:
 
 
 def make_strategy(name: str = "default", cpu_replicas: int | None = None):
-    """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring).
-
-    A distributed strategy is created once per process and reused: two live strategies over the same
-    devices can mix up their collective operations (seen here as shape mismatches in synchronized
-    BatchNorm), and a multi-worker strategy can only be created once anyway.
-    """
+    """The ``tf.distribute.Strategy`` for ``name``, created once per process: two live strategies over the
+    same devices can mix up their collectives (seen as shape mismatches in synchronized BatchNorm), and a
+    multi-worker strategy can only be created once anyway."""
     if name not in STRATEGIES:
         raise UserError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     import tensorflow as tf

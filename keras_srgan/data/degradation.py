@@ -468,10 +468,8 @@ def real_lr_set_config() -> RealDegradation:
     (sigma 2-10 / 255, colour) -> JPEG quality 50-90. Inside the ``real`` preset's ranges.
     """
     return RealDegradation(
-        blur_prob=1.0, blur_sigma=(0.8, 2.0), anisotropic_prob=0.5, resize_range=(0.25, 0.25),
-        gaussian_noise_prob=1.0, noise_sigma=(2 / 255, 10 / 255), gray_noise_prob=0.0,
-        jpeg_prob=1.0, jpeg_quality=(50, 90), second_order_prob=0.0, resize_kernel_probs=(0.0, 0.0, 1.0),
-    )  # fmt: skip
+        **_ONE_ORDER_BICUBIC, blur_sigma=(0.8, 2.0), noise_sigma=(2 / 255, 10 / 255), jpeg_quality=(50, 90)
+    )
 
 
 # The named levels of the degraded benchmark sets (docs/evaluation.md), fixed strengths, one draw per image.

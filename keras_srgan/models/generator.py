@@ -188,11 +188,7 @@ class CompactSR(Generator):
 
 
 def build_generator(arch: str = "srresnet", **config) -> SRResNet | CompactSR:
-    """A generator (its weights are created with it, so it can load weights or be counted right away).
-
-    ``arch``: "srresnet" (the default, the SRGAN generator) or "compact" (``CompactSR``); the other
-    keywords are that class's config.
-    """
+    """A ``SRResNet`` or (``arch="compact"``) ``CompactSR`` of that config, its weights created."""
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     return CompactSR(**config) if arch == "compact" else SRResNet(**config)

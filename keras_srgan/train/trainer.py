@@ -47,9 +47,7 @@ POLICIES = {**TRAINING_POLICIES, **{old: TRAINING_POLICIES[new] for old, new in 
 
 class TrainingInterrupted(UserError):
     """SIGTERM or SIGINT stopped the run after it checkpointed the step reached; ``--resume`` continues it.
-
-    ``exit_code`` is 128 + the signal's number (143 SIGTERM, 130 SIGINT), what the CLI exits with.
-    """
+    ``exit_code`` (128 + the signal's number) is what the CLI exits with."""
 
     def __init__(self, message: str, step: int, exit_code: int):
         super().__init__(message)
@@ -168,10 +166,8 @@ def weights_fingerprint(model) -> str:
 
 
 def build_model(cfg: TrainConfig) -> SRGAN:
-    """The SRGAN (or pre-training) model for a config, compiled, with built optimizers.
-
-    Call it inside ``strategy.scope()`` to create distributed variables.
-    """
+    """The SRGAN (or pre-training) model for a config, compiled, with built optimizers; call it inside
+    ``strategy.scope()`` to create distributed variables."""
     generator = run_generator(cfg)
     discriminator = None
     if cfg.stage == "gan":
@@ -203,10 +199,7 @@ def build_model(cfg: TrainConfig) -> SRGAN:
 
 
 def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
-    """Train (pretrain or GAN stage) as ``config`` says; resumable; returns what it wrote.
-
-    Keyword arguments are ``TrainConfig`` fields and override ``config``.
-    """
+    """Train (pretrain or GAN stage) as ``config`` with ``overrides`` (TrainConfig fields) says; resumable."""
     require_tensorflow_backend("training")
     cfg = replace(config, **overrides) if config is not None else TrainConfig(**overrides)
     # first: logical CPU devices and multi-worker collectives must be set up before TF initialises
@@ -400,11 +393,8 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
 
 
 def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
-    """``write_generator`` with a clear error and no temporary files left behind when it fails.
-
-    Free space is checked first because h5py (HDF5) can crash the process with a segmentation fault
-    when it runs out of disk space while closing a file, instead of raising an error.
-    """
+    """``write_generator`` with a clear error. Free space is checked first: h5py (HDF5) can crash the process
+    (segmentation fault) instead of raising when the disk fills while it closes a file."""
     needed = sum(int(np.prod(w.shape)) * 4 for w in generator.weights) + (256 << 10)
     try:
         free = shutil.disk_usage(stem.parent).free
@@ -494,16 +484,19 @@ class Validation:
         self.generator = generator
         self.val_ds = val_ds
         self.sample_batch = sample_batch
-        scale = model.degradation.scale
 
         @tf.function
         def psnr_sum(hr):
-            lr, hr01 = model.make_pair(hr, add_noise=False)
-            sr = tf.cast(generator(lr, training=False), tf.float32)
+            _, sr, hr01 = self._lr_sr_hr(hr)
             count = tf.shape(hr)[0]
-            return psnr_y_tf(sr, hr01, crop_border=scale) * tf.cast(count, tf.float32), count
+            psnr = psnr_y_tf(sr, hr01, crop_border=model.degradation.scale)
+            return psnr * tf.cast(count, tf.float32), count
 
         self._psnr_sum = psnr_sum
+
+    def _lr_sr_hr(self, hr):
+        lr, hr01 = self.model.make_pair(hr, add_noise=False)
+        return lr, tf.cast(self.generator(lr, training=False), tf.float32), hr01
 
     def __call__(self) -> dict:
         """``{"val_psnr": mean}`` over the validation set; empty without one."""
@@ -517,9 +510,7 @@ class Validation:
 
     def log_images(self, tb_log, step: int) -> None:
         hr = next(iter(self.val_ds)) if self.val_ds is not None else self.sample_batch
-        lr, hr01 = self.model.make_pair(hr, add_noise=False)
-        sr = tf.cast(self.generator(lr, training=False), tf.float32)
-        tb_log.triplets(step, lr, sr, hr01)
+        tb_log.triplets(step, *self._lr_sr_hr(hr))
 
 
 class StopSignals:
