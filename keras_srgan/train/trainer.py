@@ -451,9 +451,7 @@ class DivergenceGuard:
 
     def __init__(self, max_bad_steps: int):
         self.max_bad_steps = max_bad_steps
-        self.total = 0
-        self.streak = 0
-        self.first_bad = 0
+        self.total = self.streak = self.first_bad = 0
 
     def observe(self, step: int, skipped: bool, last_checkpoint: str) -> None:
         if not skipped:
