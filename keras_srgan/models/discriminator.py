@@ -66,18 +66,22 @@ class Discriminator(keras.Model):
         self.dense = wrap(layers.Dense(dense_units, name="dense"), name="sn_dense")
         self.logit = wrap(layers.Dense(1, dtype="float32", name="logit"), dtype="float32", name="sn_logit")
 
+    @property
+    def convs(self) -> list[tuple[layers.Layer, layers.Layer | None]]:
+        return [(getattr(self, f"conv{i}"), getattr(self, f"bn{i}", None)) for i in range(8)]
+
     def call(self, inputs, training=False, return_features=False):
         """The logit [N, 1]; with ``return_features``, also the eight conv activations (feature matching)."""
         x = keras.ops.cast(inputs, "float32") * 2.0 - 1.0
         features = []
-        for i in range(8):
-            # spectral normalisation updates its estimate while training
-            x = getattr(self, f"conv{i}")(x, training=training)
-            if hasattr(self, f"bn{i}"):
-                x = getattr(self, f"bn{i}")(x, training=training)
+        for i, (conv, bn) in enumerate(self.convs):
+            x = conv(x, training=training)  # spectral normalisation updates its estimate while training
+            if bn is not None:
+                x = bn(x, training=training)
             x = self.act(x)
-            if hasattr(self, f"blur{i}"):
-                x = getattr(self, f"blur{i}")(x)
+            blur = getattr(self, f"blur{i}", None)
+            if blur is not None:
+                x = blur(x)
             features.append(x)
         logit = self.logit(self.act(self.dense(self.flatten(x), training=training)), training=training)
         return (logit, features) if return_features else logit
