@@ -26,11 +26,8 @@ DEFAULT_CPU_REPLICAS = 2
 
 
 def configure_cpu_replicas(count: int) -> list[str]:
-    """Split the host CPU into ``count`` logical devices; returns their names.
-
-    Why: ``MirroredStrategy`` needs one device per replica, and a machine without GPUs has a single CPU
-    device. This must happen before TensorFlow initialises its devices.
-    """
+    """Split the host CPU into ``count`` logical devices (``MirroredStrategy`` needs one per replica);
+    returns their names. Only possible before TensorFlow initialises its devices."""
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -52,12 +49,9 @@ def configure_cpu_replicas(count: int) -> list[str]:
 
 
 def make_strategy(name: str = "default", cpu_replicas: int | None = None):
-    """The ``tf.distribute.Strategy`` for ``name`` (see the module docstring).
-
-    A distributed strategy is created once per process and reused: two live strategies over the same
-    devices can mix up their collective operations (seen here as shape mismatches in synchronized
-    BatchNorm), and a multi-worker strategy can only be created once anyway.
-    """
+    """The ``tf.distribute.Strategy`` for ``name``, created once per process: two live strategies over the
+    same devices can mix up their collectives (seen as shape mismatches in synchronized BatchNorm), and a
+    multi-worker strategy can only be created once anyway."""
     if name not in STRATEGIES:
         raise UserError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     import tensorflow as tf
@@ -112,9 +106,7 @@ def _shared(name: str, cpu_replicas: int | None):
 def is_chief(strategy) -> bool:
     """Whether this process writes the run's files (the chief, or worker 0 of a chief-less cluster)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
+    if resolver is None or resolver.task_type in (None, "", "chief"):
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
@@ -129,13 +121,11 @@ class WorkerOutput:
 
     def __init__(self, run_dir: Path, strategy):
         self.chief = is_chief(strategy)
-        if self.chief:
-            self.directory = Path(run_dir)
-            self._scratch = None
-        else:
-            resolver = strategy.cluster_resolver  # set: only a multi-worker strategy has non-chief workers
+        self._scratch = None
+        if not self.chief:  # only a multi-worker strategy (it has a cluster resolver) has non-chief workers
+            resolver = strategy.cluster_resolver
             self._scratch = tempfile.mkdtemp(prefix=f"keras-srgan-{resolver.task_type}-{resolver.task_id}-")
-            self.directory = Path(self._scratch)
+        self.directory = Path(self._scratch or run_dir)
 
     def cleanup(self) -> None:
         if self._scratch is not None:
@@ -150,9 +140,7 @@ def synchronize_batch_norm(*models) -> None:
     """
     from keras import layers  # here, not at the top: this module must not start TensorFlow on import
 
-    for model in models:
-        if model is None:
-            continue
+    for model in filter(None, models):
         for layer in nested_layers(model):
             if isinstance(layer, layers.BatchNormalization):
                 layer.synchronized = True

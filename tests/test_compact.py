@@ -11,8 +11,7 @@ import pytest
 
 from keras_srgan.inference import transforms
 from keras_srgan.models import CompactSR, SRResNet, build_generator
-from keras_srgan.models.cost import macs_per_output_pixel
-from keras_srgan.models.generator import UPSAMPLERS
+from keras_srgan.models.generator import UPSAMPLERS, macs_per_output_pixel
 from keras_srgan.weights import generator_config, load_generator, write_generator
 
 TINY = {"arch": "compact", "num_convs": 2, "filters": 8}

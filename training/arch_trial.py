@@ -106,7 +106,7 @@ def run_speed(run_dir: Path) -> dict:
 
 
 def trial(run_dir: Path, out: Path) -> dict:
-    from keras_srgan.models.cost import macs_per_output_pixel
+    from keras_srgan.models.generator import macs_per_output_pixel
     from keras_srgan.weights import generator_config, load_generator
 
     model = load_generator(run_dir)

@@ -2,22 +2,14 @@
 
 ``bicubic`` is the antialiased (MATLAB ``imresize``-style) downsampling the evaluation protocol uses to
 make LR images; ``gaussian`` blurs and decimates; ``real`` (``RealDegradation``) is a random chain of blur,
-resize, noise and JPEG.
+resize, noise and JPEG (docs/training.md).
 
-Every resize is one separable resampling. Output pixel ``i`` of an axis of ``L`` input pixels has its
-centre at input pixel ``(i + 0.5) * L / L_out - 0.5`` (``s * i + (s - 1) / 2`` when ``L = s * L_out``), the
-geometry of ``tf.image.resize``; its value is a weighted sum of the input pixels around that centre, where
-the weights of taps outside the image are dropped and the rest renormalised to sum to one. That is exactly
-what TensorFlow's ScaleAndTranslate kernel (behind ``tf.image.resize(antialias=True)``) does at the
-borders, checked by experiment: there is no padding.
-
-The weights along an axis form a fixed [L_out, L] matrix, so a resize is two matrix products. Why not
-``tf.image.resize``: ScaleAndTranslate has a CPU kernel only (on a GPU the LR batch was made on the host
-every step) and XLA cannot compile it. MatMul/BatchMatMul run on every device and under
-``jit_compile=True``. Measured on this project's shared 2-core CPU for a 16x96x96x3 batch: 2.4 ms against
-3.5 ms for ``tf.image.resize`` in a ``tf.function`` (2.7 against 6.8 ms eager). The dense matrices cost
-O(L) per LR pixel rather than O(taps), which shows only on large evaluation images (0.32 s against
-0.02 s for 2040x1356 on the CPU), still small next to running the generator on such an image.
+Every resize is one separable resampling with the geometry of ``tf.image.resize``: output pixel ``i`` of
+``L_out`` has its centre at input pixel ``(i + 0.5) * L / L_out - 0.5``; taps outside the image are dropped
+and the rest renormalised, exactly as TensorFlow's ScaleAndTranslate does at the borders (no padding).
+The weights form a fixed [L_out, L] matrix per axis, so a resize is two matrix products. Why not
+``tf.image.resize``: ScaleAndTranslate has a CPU kernel only and XLA cannot compile it; MatMul runs on
+every device, also faster on the CPU (timings in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -91,10 +83,14 @@ def _constant_matrix(length: int, scale: int, kind: str, sigma: float) -> np.nda
     return matrix
 
 
+def _dim(tensor: tf.Tensor, axis: int):
+    """A Python int where the shape is static, a scalar tensor otherwise."""
+    return tensor.shape[axis] if tensor.shape[axis] is not None else tf.shape(tensor)[axis]
+
+
 def _sides(images: tf.Tensor) -> list:
-    """Height and width of [N, H, W, C]: Python ints where static, scalar tensors otherwise."""
-    shape = tf.shape(images)
-    return [images.shape[i] if images.shape[i] is not None else shape[i] for i in (1, 2)]
+    """Height and width of [N, H, W, C]."""
+    return [_dim(images, 1), _dim(images, 2)]
 
 
 def apply_separable(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
@@ -103,10 +99,8 @@ def apply_separable(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.T
     Static output sides are kept when the matrices have them (the generator and D need static shapes).
     """
     images = tf.cast(images, tf.float32)
-    h, w = _sides(images)
-    c = images.shape[3] if images.shape[3] is not None else tf.shape(images)[3]
-    ho = rows.shape[0] if rows.shape[0] is not None else tf.shape(rows)[0]
-    wo = cols.shape[0] if cols.shape[0] is not None else tf.shape(cols)[0]
+    h, w, c = (_dim(images, axis) for axis in (1, 2, 3))
+    ho, wo = _dim(rows, 0), _dim(cols, 0)
     # [Ho, H] @ [N, H, W*C] -> [N, Ho, W*C]; then [Wo, W] @ [N*Ho, W, C] -> [N*Ho, Wo, C]. Both products
     # contract the axis in place (no transposes) and broadcast the matrix over the batch.
     y = tf.matmul(rows, tf.reshape(images, [-1, h, w * c]))
@@ -131,13 +125,11 @@ def bicubic_downsample(hr: tf.Tensor, scale: int) -> tf.Tensor:
     return _downsample(hr, int(scale), "bicubic")
 
 
-def gaussian_kernel(sigma: float, size: int | None = None) -> tf.Tensor:
-    """Normalised 2-D Gaussian kernel [size, size]; size defaults to 2*ceil(3*sigma)+1 (an even size
-    samples the Gaussian at half-pixel offsets, a kernel centred between two pixels)."""
+def gaussian_kernel(sigma: float) -> tf.Tensor:
+    """Normalised 2-D Gaussian kernel [size, size], size 2 * ceil(3 * sigma) + 1."""
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
-    if size is None:
-        size = 2 * math.ceil(3 * sigma) + 1
+    size = 2 * math.ceil(3 * sigma) + 1
     x = tf.range(size, dtype=tf.float32) - (size - 1) / 2.0
     g = tf.exp(-(x**2) / (2.0 * sigma**2))
     kernel = g[:, None] * g[None, :]
@@ -164,6 +156,11 @@ def resize(images: tf.Tensor, size, kernel: str = "bicubic") -> tf.Tensor:
     return apply_separable(images, resize_matrix(h, size[0], kernel), resize_matrix(w, size[1], kernel))
 
 
+def _check_scale(scale) -> None:
+    if int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+
+
 @dataclass(frozen=True)
 class Degradation:
     """How training LR images are made from HR crops; a fresh LR (and noise) for every batch."""
@@ -176,8 +173,7 @@ class Degradation:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"degradation kind must be one of {KINDS}, got {self.kind!r}")
-        if int(self.scale) != self.scale or self.scale < 1:
-            raise ValueError(f"scale must be a positive integer, got {self.scale!r}")
+        _check_scale(self.scale)
         if self.noise_sigma < 0:
             raise ValueError("noise_sigma must be >= 0")
 
@@ -215,30 +211,15 @@ def build_degradation(
     return Degradation(scale=scale, kind=kind, blur_sigma=blur_sigma, noise_sigma=noise_sigma)
 
 
-# The ``real`` preset follows the idea of Real-ESRGAN's second-order degradation (Wang et al. 2021), with
-# our own choices. Bicubic LR teaches a model to undo one exact filter; photographs arrive blurred, resized
-# by unknown software, noisy and JPEG-compressed, often more than once:
-#
-#     order 1 (on the HR crop):          blur -> resize x f1 (of the HR side) -> noise -> JPEG
-#     order 2 (probability p, on that):  blur -> resize x f2 (of the LR side) -> noise -> resize to LR -> JPEG
-#     (one order only: its JPEG comes after the resize to LR, so the LR always ends as a decoded JPEG)
-#
-# blur: a Gaussian kernel per image, isotropic or anisotropic, one depthwise convolution over the batch,
-# renormalised at the borders; resize: one random factor and kernel per batch (``resize``), the sizes are
-# tensors, so the graph is traced once; noise per image: Gaussian or Poisson-like (std = scale *
-# sqrt(x / 255): photon noise with 255 / scale^2 photons at white), in colour or gray; JPEG per image.
-# Everything but JPEG has kernels on every device; TensorFlow's JPEG codec runs on the host only, so on a
-# GPU the small LR-sized batch goes to the host and back once per JPEG (docs/training.md has the measured
-# cost). The random sizes and the host op keep this preset out of XLA (``--jit-compile``).
-
-
 @dataclass(frozen=True)
 class RealDegradation:
-    """Knobs of the ``real`` preset (defaults: Real-ESRGAN's ranges). Ranges are (low, high), drawn uniformly.
+    """The ``real`` preset: Real-ESRGAN's second-order degradation idea, our own choices (the chain and the
+    knobs: docs/training.md; defaults: Real-ESRGAN's ranges). Ranges are (low, high), drawn uniformly.
 
     Sigmas and noise levels are on the [0, 1] scale; blur sigmas and kernel sizes in pixels of the image
     they act on (the HR crop for order 1). ``resize_range`` multiplies the HR side, ``resize_range2`` the LR
     side (HR / scale). ``resize_kernel_probs``: weights of area, bilinear and bicubic for every resize.
+    JPEG runs on the host only and the resize sizes are random tensors: no XLA (``--jit-compile``).
     """
 
     scale: int = 4
@@ -272,35 +253,29 @@ class RealDegradation:
 
     def __post_init__(self):
         """Check every knob, so that a bad recipe fails before training starts, naming the knob."""
-        if int(self.scale) != self.scale or self.scale < 1:
-            raise ValueError(f"scale must be a positive integer, got {self.scale!r}")
+        _check_scale(self.scale)
         for f in fields(self):
-            value = getattr(self, f.name)
+            name, value = f.name, getattr(self, f.name)
+            knob = name.removesuffix("2")
             if f.type.endswith(("[float, float]", "[int, int]")):  # a (low, high) range
                 if not isinstance(value, (list, tuple)) or len(value) != 2:
-                    raise ValueError(f"{f.name} must be a (low, high) pair, got {value!r}")
+                    raise ValueError(f"{name} must be a (low, high) pair, got {value!r}")
                 low, high = (float(v) for v in value)
                 if not low <= high:
-                    raise ValueError(f"{f.name}: low {low} is above high {high}")
-                object.__setattr__(self, f.name, (low, high))
-        for f in fields(self):
-            if f.name.endswith(("_prob", "_prob2")) and not 0.0 <= float(getattr(self, f.name)) <= 1.0:
-                raise ValueError(f"{f.name} must be a probability in [0, 1], got {getattr(self, f.name)!r}")
-        for name in ("blur_sigma", "blur_sigma2", "resize_range", "resize_range2"):
-            if getattr(self, name)[0] <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("noise_sigma", "noise_sigma2", "poisson_scale", "poisson_scale2"):
-            if getattr(self, name)[0] < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("jpeg_quality", "jpeg_quality2"):
-            low, high = getattr(self, name)
-            if low != int(low) or high != int(high) or not 1 <= low <= high <= 100:
-                raise ValueError(f"{name} must be whole qualities in [1, 100], got {getattr(self, name)}")
-            object.__setattr__(self, name, (int(low), int(high)))
-        for name in ("blur_kernel_size", "blur_kernel_size2"):
-            size = getattr(self, name)
-            if int(size) != size or size < 1 or size % 2 == 0:
-                raise ValueError(f"{name} must be an odd positive integer, got {size!r}")
+                    raise ValueError(f"{name}: low {low} is above high {high}")
+                if knob in ("blur_sigma", "resize_range") and low <= 0:
+                    raise ValueError(f"{name} must be positive, got {(low, high)}")
+                if knob in ("noise_sigma", "poisson_scale") and low < 0:
+                    raise ValueError(f"{name} must be >= 0, got {(low, high)}")
+                if knob == "jpeg_quality":
+                    if low != int(low) or high != int(high) or not 1 <= low <= high <= 100:
+                        raise ValueError(f"{name} must be whole qualities in [1, 100], got {(low, high)}")
+                    low, high = int(low), int(high)
+                object.__setattr__(self, name, (low, high))
+            elif knob.endswith("_prob") and not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+            elif knob == "blur_kernel_size" and (int(value) != value or value < 1 or value % 2 == 0):
+                raise ValueError(f"{name} must be an odd positive integer, got {value!r}")
         probs = tuple(float(p) for p in self.resize_kernel_probs)
         if len(probs) != len(RESIZE_KERNELS) or min(probs) < 0 or sum(probs) <= 0:
             raise ValueError(
@@ -443,13 +418,10 @@ def random_kernel_resize(images: tf.Tensor, size, probs, seed) -> tf.Tensor:
     def mixed(length, out_length):
         # the one-hot picks one matrix exactly; all three are tiny next to the images they resize
         mats = tf.stack([resize_matrix(length, out_length, kernel) for kernel in RESIZE_KERNELS])
-        return tf.tensordot(onehot, mats, 1)
+        matrix = tf.tensordot(onehot, mats, 1)
+        return tf.ensure_shape(matrix, [out_length, None]) if isinstance(out_length, int) else matrix
 
     rows, cols = mixed(h, size[0]), mixed(w, size[1])
-    if isinstance(size[0], int):
-        rows = tf.ensure_shape(rows, [size[0], None])
-    if isinstance(size[1], int):
-        cols = tf.ensure_shape(cols, [size[1], None])
     return apply_separable(images, rows, cols)
 
 
@@ -496,10 +468,8 @@ def real_lr_set_config() -> RealDegradation:
     (sigma 2-10 / 255, colour) -> JPEG quality 50-90. Inside the ``real`` preset's ranges.
     """
     return RealDegradation(
-        blur_prob=1.0, blur_sigma=(0.8, 2.0), anisotropic_prob=0.5, resize_range=(0.25, 0.25),
-        gaussian_noise_prob=1.0, noise_sigma=(2 / 255, 10 / 255), gray_noise_prob=0.0,
-        jpeg_prob=1.0, jpeg_quality=(50, 90), second_order_prob=0.0, resize_kernel_probs=(0.0, 0.0, 1.0),
-    )  # fmt: skip
+        **_ONE_ORDER_BICUBIC, blur_sigma=(0.8, 2.0), noise_sigma=(2 / 255, 10 / 255), jpeg_quality=(50, 90)
+    )
 
 
 # The named levels of the degraded benchmark sets (docs/evaluation.md), fixed strengths, one draw per image.

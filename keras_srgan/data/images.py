@@ -83,25 +83,34 @@ def probe_image(path: Path) -> tuple[int, int]:
         raise ValueError(f"image too large to decode ({type(exc).__name__})") from None
 
 
+def _probe_or_skip(path: Path, skipping: str) -> tuple[int, int] | None:
+    """``probe_image``, or None after the warning ``skipping <skipping>: <reason>``."""
+    try:
+        return probe_image(path)
+    except ValueError as reason:
+        warnings.warn(f"skipping {skipping}: {reason}", stacklevel=3)
+        return None
+
+
+def _warn_small(small: list[str], what: str, min_size: int) -> None:
+    if small:
+        warnings.warn(
+            f"skipping {len(small)} {what} smaller than the {min_size}x{min_size} patch: {', '.join(small)}",
+            stacklevel=3,
+        )
+
+
 def scan_images(folders: list[str | os.PathLike], min_size: int = 0) -> list[ImageRecord]:
     """Usable images in ``folders`` with at least ``min_size`` pixels on each side."""
     records, small = [], []
     candidates = [p for folder in folders for p in list_image_files(folder)]
     for path in candidates:
-        try:
-            width, height = probe_image(path)
-        except ValueError as reason:
-            warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
-            continue
-        if width < min_size or height < min_size:
-            small.append(f"{path.name} ({width}x{height})")
-            continue
-        records.append(ImageRecord(str(path), width, height))
-    if small:
-        warnings.warn(
-            f"skipping {len(small)} image(s) smaller than the {min_size}x{min_size} patch: {', '.join(small)}",
-            stacklevel=2,
-        )
+        size = _probe_or_skip(path, str(path))
+        if size and min(size) < min_size:
+            small.append(f"{path.name} ({size[0]}x{size[1]})")
+        elif size:
+            records.append(ImageRecord(str(path), *size))
+    _warn_small(small, "image(s)", min_size)
     if not records:
         where = ", ".join(str(f) for f in folders)
         raise UserError(
@@ -193,25 +202,18 @@ def scan_pairs(
                 )
         for stem, lr_path in matched.items():
             hr_path = hr_files[stem]
-            sizes = []
-            for path in (hr_path, lr_path):
-                try:
-                    sizes.append(probe_image(path))
-                except ValueError as reason:
-                    warnings.warn(
-                        f"skipping the pair {hr_path.name} / {lr_path.name}: {path}: {reason}", stacklevel=2
-                    )
-                    break
-            if len(sizes) != 2:
+            pair = f"the pair {hr_path.name} / {lr_path.name}: "
+            hr_size = _probe_or_skip(hr_path, pair + str(hr_path))
+            lr_size = hr_size and _probe_or_skip(lr_path, pair + str(lr_path))
+            if not lr_size:
                 continue
-            (w, h), (lw, lh) = sizes
+            (w, h), (lw, lh) = hr_size, lr_size
             if (lw * scale, lh * scale) != (w, h):
                 mismatched.append((hr_path, w, h, lr_path, lw, lh))
-                continue
-            if w < min_size or h < min_size:
+            elif min(w, h) < min_size:
                 small.append(f"{hr_path.name} ({w}x{h})")
-                continue
-            records.append(PairRecord(str(hr_path), str(lr_path), w, h, int(scale)))
+            else:
+                records.append(PairRecord(str(hr_path), str(lr_path), w, h, int(scale)))
     if mismatched:
         hr_path, w, h, lr_path, lw, lh = mismatched[0]
         others = f" ({len(mismatched) - 1} more pair(s) mismatched too)" if len(mismatched) > 1 else ""
@@ -223,12 +225,7 @@ def scan_pairs(
             f"{lr_path}: LR is {lw}x{lh} but its HR {hr_path} is {w}x{h}; at x{scale} the LR must be exactly "
             f"HR / {scale} ({expected}){others}"
         )
-    if small:
-        warnings.warn(
-            f"skipping {len(small)} pair(s) whose HR is smaller than the {min_size}x{min_size} patch: "
-            f"{', '.join(small)}",
-            stacklevel=2,
-        )
+    _warn_small(small, "pair(s) whose HR is", min_size)
     if not records:
         raise UserError(
             f"{', '.join(str(f) for f in hr_folders)}: no usable HR/LR pairs (matched by file name with "

@@ -8,7 +8,6 @@ the batches are (HR, LR) tuples of aligned crops and the step uses the given LR 
 from __future__ import annotations
 
 import os
-import warnings
 
 import tensorflow as tf
 
@@ -117,9 +116,7 @@ def validation_dataset(
     folders: list[str | os.PathLike], crop_size: int = 192, batch_size: int = 8
 ) -> tf.data.Dataset:
     """Centre crops of ``crop_size`` (a fixed shape: one traced graph), uint8, finite."""
-    records = scan_images(folders, min_size=crop_size)
-    if len(records) == 0:
-        warnings.warn("validation set is empty", stacklevel=2)
+    records = scan_images(folders, min_size=crop_size)  # raises when there is none
 
     def centre(image):
         return tf.image.resize_with_crop_or_pad(image, crop_size, crop_size)

@@ -1,13 +1,9 @@
-"""Content losses of the paper: pixel MSE, and MSE between VGG19 feature maps ("VGG22", "VGG54").
-
-Plus pixel L1 (a switch for the GAN stage) and the adversarial losses: the paper's non-saturating BCE and
-the relativistic-average form of ESRGAN. Every loss is computed in float32 whatever the mixed-precision
-policy: the VGG is built with a float32 policy, and its inputs are cast before it.
+"""Content losses of the paper: pixel MSE, and MSE between VGG19 feature maps ("VGG22", "VGG54"); pixel L1;
+the adversarial losses (the paper's non-saturating BCE, ESRGAN's relativistic average). All in float32.
 
 VGG54 = ``block5_conv4`` (after its ReLU; Keras conv layers include the activation), VGG22 =
-``block2_conv2``. Inputs go through ``vgg19.preprocess_input`` on the [0, 255] scale and features are
-divided by 12.75, as in the paper. The network is frozen. Random VGG weights are only used when asked
-for by name, with a warning: that is not the paper's loss.
+``block2_conv2``; inputs go through ``vgg19.preprocess_input`` on the [0, 255] scale. Random VGG weights
+are only used when asked for by name, with a warning: that is not the paper's loss.
 """
 
 from __future__ import annotations

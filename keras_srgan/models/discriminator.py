@@ -70,21 +70,6 @@ class Discriminator(keras.Model):
     def convs(self) -> list[tuple[layers.Layer, layers.Layer | None]]:
         return [(getattr(self, f"conv{i}"), getattr(self, f"bn{i}", None)) for i in range(8)]
 
-    def build(self, input_shape):
-        shape = (input_shape[0], self.input_size, self.input_size, input_shape[-1])
-        for i, (conv, bn) in enumerate(self.convs):
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
-            if bn is not None:
-                bn.build(shape)
-            blur = getattr(self, f"blur{i}", None)
-            if blur is not None:
-                shape = blur.compute_output_shape(shape)
-        flat = self.flatten.compute_output_shape(shape)
-        self.dense.build(flat)
-        self.logit.build((shape[0], self.dense_units))
-        self.built = True
-
     def call(self, inputs, training=False, return_features=False):
         """The logit [N, 1]; with ``return_features``, also the eight conv activations (feature matching)."""
         x = keras.ops.cast(inputs, "float32") * 2.0 - 1.0
@@ -114,5 +99,5 @@ class Discriminator(keras.Model):
 
 def build_discriminator(input_size: int = 96, **config) -> Discriminator:
     model = Discriminator(input_size=input_size, **config)
-    model.build((None, input_size, input_size, 3))
+    model(keras.ops.zeros((1, input_size, input_size, 3)))  # creates the weights
     return model

@@ -66,6 +66,14 @@ class UnitClip(layers.Layer):
         return input_shape
 
 
+def _separable_blur(x, taps: tuple[float, ...], strides: int):
+    """The same normalised ``taps`` x ``taps`` kernel on every channel, no padding."""
+    k = len(taps)
+    taps = ops.convert_to_tensor(taps, dtype=x.dtype) / sum(taps)
+    kernel = ops.tile(ops.reshape(ops.outer(taps, taps), (k, k, 1, 1)), (1, 1, x.shape[-1], 1))
+    return ops.depthwise_conv(x, kernel, strides=strides, padding="valid")
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BlurDownsample(layers.Layer):
     """Antialiased x2 downsampling: a fixed binomial [1, 2, 1] blur per channel, then every other pixel.
@@ -78,12 +86,8 @@ class BlurDownsample(layers.Layer):
     """
 
     def call(self, inputs):
-        channels = inputs.shape[-1]
-        taps = ops.convert_to_tensor([1.0, 2.0, 1.0], dtype=inputs.dtype)
-        kernel = ops.outer(taps, taps) / 16.0
-        kernel = ops.tile(ops.reshape(kernel, (3, 3, 1, 1)), (1, 1, channels, 1))
         padded = ops.pad(inputs, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-        return ops.depthwise_conv(padded, kernel, strides=2, padding="valid")
+        return _separable_blur(padded, (1.0, 2.0, 1.0), strides=2)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
@@ -121,10 +125,7 @@ class FixedBlur(layers.Layer):
     TAPS = (1.0, 2.0, 2.0, 2.0, 1.0)
 
     def call(self, inputs):
-        channels = inputs.shape[-1]
-        taps = ops.convert_to_tensor(self.TAPS, dtype=inputs.dtype) / sum(self.TAPS)
-        kernel = ops.tile(ops.reshape(ops.outer(taps, taps), (5, 5, 1, 1)), (1, 1, channels, 1))
-        return ops.depthwise_conv(_mirrored(inputs, 2), kernel, strides=1, padding="valid")
+        return _separable_blur(_mirrored(inputs, 2), self.TAPS, strides=1)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -114,9 +114,8 @@ class RunCheckpoints:
 
     def restore_latest(self) -> int:
         """Restore the newest usable checkpoint (recorded, or complete but unrecorded); returns its step."""
-        by_step = {_step_of(p): str(self.directory / Path(p).name) for p in _listed(self.directory)}
-        for step, prefix in _on_disk(self.directory).items():
-            by_step.setdefault(step, prefix)
+        listed = {_step_of(p): str(self.directory / Path(p).name) for p in _listed(self.directory)}
+        by_step = {**_on_disk(self.directory), **listed}
         candidates = [by_step[s] for s in sorted(by_step, reverse=True)]
         if not candidates:
             raise UserError(f"{self.directory}: no checkpoint to resume from")

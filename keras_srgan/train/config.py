@@ -158,11 +158,8 @@ class TrainConfig:
         except (TypeError, ValueError) as exc:
             raise UserError(f"degradation {self.degradation!r}: {exc}") from None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def save(self, path: str | os.PathLike) -> None:
-        write_atomic_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        write_atomic_text(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **overrides) -> TrainConfig:
@@ -190,18 +187,14 @@ class TrainConfig:
 
 
 def config_changes(saved: str | os.PathLike, config: TrainConfig) -> list[str]:
-    """``key: saved -> now`` for each setting that differs from a run's saved ``config.json``.
-
-    Why: ``--resume`` with flags continues a run under changed settings; the resume line says which.
-    ``resume`` itself is not a setting; an unreadable file counts as no difference (the run says so elsewhere).
-    """
+    """``key: saved -> now`` for each setting (not ``resume``) that differs from a run's saved ``config.json``
+    (an unreadable one: none): ``--resume`` with flags continues a run under changed settings."""
     try:
         before = json.loads(Path(saved).read_text())
     except (OSError, ValueError):
         return []
-    now = config.to_dict()
     return [
-        f"{key}: {before[key]!r} -> {now[key]!r}"
-        for key in now
-        if key != "resume" and key in before and before[key] != now[key]
+        f"{key}: {before[key]!r} -> {value!r}"
+        for key, value in asdict(config).items()
+        if key != "resume" and key in before and before[key] != value
     ]

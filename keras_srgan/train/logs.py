@@ -53,25 +53,22 @@ class MetricsCSV:
         row = {"step": step, **{k: f"{float(v):.6g}" for k, v in values.items()}}
         if self.columns is None:
             self.columns = list(row)
-            with open(self.path, "w", newline="") as f:
-                csv.DictWriter(f, self.columns).writeheader()
-        for key in row:
-            if key not in self.columns:  # a new column (e.g. val_psnr): rewrite the header
-                with open(self.path, newline="") as f:
-                    rows = list(csv.DictReader(f))
-                self.columns.append(key)
-                self._rewrite(rows)
+            self._rewrite([])
+        elif not set(row) <= set(self.columns):  # a new column (e.g. val_psnr): rewrite the header
+            with open(self.path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.columns += [key for key in row if key not in self.columns]
+            self._rewrite(rows)
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, self.columns, restval="").writerow(row)
             f.flush()
 
 
 def truncate_event_files(log_dir: Path, last_step: int) -> None:
-    """Rewrite the event files in ``log_dir`` without events after ``last_step``.
+    """Rewrite the event files in ``log_dir`` without events after ``last_step``, each atomically.
 
-    Why: after a resume from step ``last_step`` the steps after it are trained again, and TensorBoard
-    would otherwise draw both the old and the new values for them. Each file is rewritten under a
-    temporary name and swapped in with ``os.replace``; if that fails the old file stays as it was.
+    Why: a run resumed from ``last_step`` trains the steps after it again, and TensorBoard would otherwise
+    draw both the old and the new values for them.
     """
     if not log_dir.is_dir():
         return
@@ -104,11 +101,7 @@ def truncate_event_files(log_dir: Path, last_step: int) -> None:
 
 
 class TensorBoardLog:
-    """Scalars and images; each (re)start writes a new event file.
-
-    On resume, pass ``resume_step``: events after it (from the interrupted run) are removed first, so
-    every step appears once.
-    """
+    """Scalars and images, a new event file per (re)start; ``resume_step``: drop the events after it first."""
 
     def __init__(self, run_dir: str | Path, resume_step: int | None = None):
         log_dir = Path(run_dir) / "tensorboard"
@@ -136,10 +129,8 @@ class TensorBoardLog:
 
 
 class TrainLog:
-    """One plain line per log interval (step, losses, lr, s/step, ETA) in ``train.log`` of the run folder,
-    and on stdout when stdout is not a terminal (a terminal gets the live bar instead); the run's other
-    one-line messages (resuming, interrupted) go to both too.
-    """
+    """One plain line per log interval (step, losses, lr, s/step, ETA) and the run's messages, in
+    ``train.log`` and on stdout when it is not a terminal (a terminal gets the live bar instead)."""
 
     def __init__(self, run_dir: Path | None, total_steps: int):
         self.path = Path(run_dir) / "train.log" if run_dir is not None else None

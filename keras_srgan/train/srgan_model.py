@@ -1,17 +1,16 @@
 """``SRGAN``: the generator, the (optional) discriminator and the losses in one Keras model.
 
-``train_step`` receives a batch of HR crops (uint8), makes the LR batch on the device with the
-configured degradation, and updates the networks. Without a discriminator it is the paper's MSE
-(or VGG) pre-training of SRResNet. With one, the GAN stage, by default as the paper describes it:
-one D step, then one G step against the *updated* D (``gan_update="alternating"``), where
-G loss = content + adv_weight * adversarial (+ fm_weight * D-feature matching). ``"simultaneous"`` takes
-both gradients from one forward pass against the pre-update D (cheaper by one D forward).
+``train_step`` takes a batch of HR crops (uint8, or float in [0, 1]; or ``(hr, lr)`` pairs), makes the LR
+on the device with the degradation, and updates the networks; everything in the step is in [0, 1]. Without
+a discriminator it is the paper's pre-training of SRResNet. With one, by default the paper's GAN stage: a D
+step, then a G step against the *updated* D (``gan_update="alternating"``), G loss = content + adv_weight *
+adversarial (+ fm_weight * an L1 match of D's conv features). ``"simultaneous"`` takes both gradients from
+one pass against the pre-update D (one D forward less); ``adversarial="relativistic"`` is ESRGAN's loss.
 
-A step whose loss or gradients are not finite is skipped (on every replica) and counted in the
-``skipped_steps`` metric; its values stay out of the other metrics. In the simultaneous update a bad D or G
-skips both networks. In the alternating update D is applied before G's gradients exist: a non-finite D
-step, G output or content loss skips both; non-finite G gradients after a good D step skip G. Under
-float16 loss scaling the same holds, and each optimizer whose own gradients overflowed lowers its scale.
+A step whose loss or gradients are not finite is skipped on every replica, counted in ``skipped_steps``
+and kept out of the other metrics. Simultaneous: a bad D or G skips both. Alternating (D is applied before
+G's gradients exist): a bad D step, G output or content loss skips both; bad G gradients after a good D
+step skip G. Under fp16 loss scaling each optimizer whose own gradients overflowed lowers its scale.
 """
 
 from __future__ import annotations
@@ -20,9 +19,8 @@ import keras
 import tensorflow as tf
 
 from keras_srgan.data.degradation import Degradation
-from keras_srgan.losses.content import ADVERSARIAL_KINDS, ContentLoss, adversarial_losses, phase_bias_loss
+from keras_srgan.losses.content import ContentLoss, adversarial_losses, phase_bias_loss
 from keras_srgan.metrics import psnr_y_tf
-from keras_srgan.train.config import GAN_UPDATES
 
 GAN_METRICS = ("g_loss", "d_loss", "content", "adversarial", "d_real", "d_fake", "psnr")
 PRETRAIN_METRICS = ("g_loss", "psnr")
@@ -107,15 +105,7 @@ def _finite_gradients(scaled_loss: tf.Tensor, variables, tape) -> tuple[list, tf
 
 
 class SRGAN(keras.Model):
-    """Trains an SRResNet generator alone (``discriminator=None``) or adversarially.
-
-    Data: HR batches, uint8 or float in [0, 1]. Everything in the step is in [0, 1]: the generator's
-    input and output, the discriminator's input and the content loss's (each model maps its own input).
-
-    GAN switches (paper defaults first): ``gan_update`` alternating | simultaneous; ``adversarial``
-    standard | relativistic; ``fm_weight`` > 0 adds an L1 match of D's conv features of SR and HR (an
-    ImageNet-free perceptual term); ``train_step(data, update_generator=False)`` is a D-only warm-up step.
-    """
+    """Trains a generator alone (``discriminator=None``) or adversarially (see the module docstring)."""
 
     def __init__(
         self,
@@ -132,10 +122,6 @@ class SRGAN(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if gan_update not in GAN_UPDATES:
-            raise ValueError(f"gan_update must be one of {GAN_UPDATES}, got {gan_update!r}")
-        if adversarial not in ADVERSARIAL_KINDS:
-            raise ValueError(f"adversarial must be one of {ADVERSARIAL_KINDS}, got {adversarial!r}")
         self.generator = generator
         self.discriminator = discriminator
         self.content_loss = content_loss or ContentLoss("mse")

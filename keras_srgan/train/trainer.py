@@ -47,9 +47,7 @@ POLICIES = {**TRAINING_POLICIES, **{old: TRAINING_POLICIES[new] for old, new in 
 
 class TrainingInterrupted(UserError):
     """SIGTERM or SIGINT stopped the run after it checkpointed the step reached; ``--resume`` continues it.
-
-    ``exit_code`` is 128 + the signal's number (143 SIGTERM, 130 SIGINT), what the CLI exits with.
-    """
+    ``exit_code`` (128 + the signal's number) is what the CLI exits with."""
 
     def __init__(self, message: str, step: int, exit_code: int):
         super().__init__(message)
@@ -59,11 +57,8 @@ class TrainingInterrupted(UserError):
 
 @dataclass
 class FitResult:
-    """What a run wrote and measured. ``history`` holds one list per logged metric, with ``step``.
-
-    On a non-chief worker of a multi-worker run nothing is written, so the paths are ``None``;
-    ``fingerprint`` (a hash of the generator's weights) lets workers be compared.
-    """
+    """What a run wrote (``None`` paths on a non-chief worker) and measured; ``history``: one list per logged
+    metric, with ``step``; ``fingerprint``: a hash of the generator's weights, to compare workers."""
 
     run_dir: Path
     generator_weights: Path | None
@@ -139,18 +134,15 @@ class LearningRates:
 class GeneratorEMA:
     """An exponential moving average of the generator's weights (Real-ESRGAN keeps one with decay 0.999).
 
-    Why: the GAN stage moves G every step in answer to a moving D; the average of recent weights keeps the
-    textures and drops much of the step-to-step jitter that shows up as artifacts. Validation and the final
-    weights use the average; the raw generator keeps training. Trainable weights are averaged, the rest
-    (BatchNorm statistics) copied. Create it inside the strategy scope; call ``update`` after each step in
-    cross-replica context, where assigning a mirrored variable updates every replica.
+    Why: the GAN stage moves G every step in answer to a moving D; the average keeps the textures and drops
+    much of the step-to-step jitter. Validation and the final weights use it; the raw generator trains.
+    Trainable weights are averaged, the rest (BatchNorm statistics) copied. Create it inside the strategy
+    scope; ``update`` runs in cross-replica context, where assigning a mirrored variable updates all replicas.
     """
 
-    def __init__(self, generator: keras.Model, build, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+    def __init__(self, generator: keras.Model, decay: float):
         self.decay = float(decay)
-        self.model = build()
+        self.model = build_generator(**generator_config(generator))
         self.model.set_weights(generator.get_weights())
         trainable = {id(v) for v in generator.trainable_variables}
         pairs = zip(self.model.weights, generator.weights, strict=True)
@@ -174,10 +166,8 @@ def weights_fingerprint(model) -> str:
 
 
 def build_model(cfg: TrainConfig) -> SRGAN:
-    """The SRGAN (or pre-training) model for a config, compiled, with built optimizers.
-
-    Call it inside ``strategy.scope()`` to create distributed variables.
-    """
+    """The SRGAN (or pre-training) model for a config, compiled, with built optimizers; call it inside
+    ``strategy.scope()`` to create distributed variables."""
     generator = run_generator(cfg)
     discriminator = None
     if cfg.stage == "gan":
@@ -209,10 +199,7 @@ def build_model(cfg: TrainConfig) -> SRGAN:
 
 
 def fit(config: TrainConfig | None = None, **overrides) -> FitResult:
-    """Train (pretrain or GAN stage) as ``config`` says; resumable; returns what it wrote.
-
-    Keyword arguments are ``TrainConfig`` fields and override ``config``.
-    """
+    """Train (pretrain or GAN stage) as ``config`` with ``overrides`` (TrainConfig fields) says; resumable."""
     require_tensorflow_backend("training")
     cfg = replace(config, **overrides) if config is not None else TrainConfig(**overrides)
     # first: logical CPU devices and multi-worker collectives must be set up before TF initialises
@@ -256,10 +243,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         model = build_model(cfg)
-        ema = None
-        if cfg.ema_decay:
-            ema = GeneratorEMA(model.generator, lambda: build_generator(**generator_config(model.generator)),
-                               cfg.ema_decay)  # fmt: skip
+        ema = GeneratorEMA(model.generator, cfg.ema_decay) if cfg.ema_decay else None
     # what validation, image logs and the final weights show: the average when there is one
     shown_generator = ema.model if ema is not None else model.generator
     # a checkpoint: step, G, its optimizer, D and its optimizer (GAN), the average, RNG state
@@ -316,7 +300,7 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
     step = start_step
     interval_start, interval_steps, timed_steps, timed_seconds = time.perf_counter(), 0, 0, 0.0
     last_checkpoint = checkpoints.manager.latest_checkpoint or ""
-    with StopSignals(any_worker(strategy) if cfg.strategy == "multiworker" else None) as stop:
+    with StopSignals(strategy if cfg.strategy == "multiworker" else None) as stop:
         try:
             while step < cfg.steps:
                 step_lr = learning_rates.set_for(step + 1)
@@ -409,11 +393,8 @@ def _train(cfg: TrainConfig, run_dir: Path, records, strategy, output: WorkerOut
 
 
 def _write_final(generator, stem: Path, extra: dict) -> tuple[Path, Path]:
-    """``write_generator`` with a clear error and no temporary files left behind when it fails.
-
-    Free space is checked first because h5py (HDF5) can crash the process with a segmentation fault
-    when it runs out of disk space while closing a file, instead of raising an error.
-    """
+    """``write_generator`` with a clear error. Free space is checked first: h5py (HDF5) can crash the process
+    (segmentation fault) instead of raising when the disk fills while it closes a file."""
     needed = sum(int(np.prod(w.shape)) * 4 for w in generator.weights) + (256 << 10)
     try:
         free = shutil.disk_usage(stem.parent).free
@@ -470,9 +451,7 @@ class DivergenceGuard:
 
     def __init__(self, max_bad_steps: int):
         self.max_bad_steps = max_bad_steps
-        self.total = 0
-        self.streak = 0
-        self.first_bad = 0
+        self.total = self.streak = self.first_bad = 0
 
     def observe(self, step: int, skipped: bool, last_checkpoint: str) -> None:
         if not skipped:
@@ -503,16 +482,19 @@ class Validation:
         self.generator = generator
         self.val_ds = val_ds
         self.sample_batch = sample_batch
-        scale = model.degradation.scale
 
         @tf.function
         def psnr_sum(hr):
-            lr, hr01 = model.make_pair(hr, add_noise=False)
-            sr = tf.cast(generator(lr, training=False), tf.float32)
+            _, sr, hr01 = self._lr_sr_hr(hr)
             count = tf.shape(hr)[0]
-            return psnr_y_tf(sr, hr01, crop_border=scale) * tf.cast(count, tf.float32), count
+            psnr = psnr_y_tf(sr, hr01, crop_border=model.degradation.scale)
+            return psnr * tf.cast(count, tf.float32), count
 
         self._psnr_sum = psnr_sum
+
+    def _lr_sr_hr(self, hr):
+        lr, hr01 = self.model.make_pair(hr, add_noise=False)
+        return lr, tf.cast(self.generator(lr, training=False), tf.float32), hr01
 
     def __call__(self) -> dict:
         """``{"val_psnr": mean}`` over the validation set; empty without one."""
@@ -526,9 +508,7 @@ class Validation:
 
     def log_images(self, tb_log, step: int) -> None:
         hr = next(iter(self.val_ds)) if self.val_ds is not None else self.sample_batch
-        lr, hr01 = self.model.make_pair(hr, add_noise=False)
-        sr = tf.cast(self.generator(lr, training=False), tf.float32)
-        tb_log.triplets(step, lr, sr, hr01)
+        tb_log.triplets(step, *self._lr_sr_hr(hr))
 
 
 class StopSignals:
@@ -537,18 +517,25 @@ class StopSignals:
     Why: Kubernetes, Slurm, spot VMs and ``docker stop`` send SIGTERM, and its default action loses every
     step since the last checkpoint. The handler only records the signal; the loop looks between steps,
     so the checkpoint always holds a whole step. A signal the parent chose to ignore (``SIG_IGN``: a
-    shell starts ``&`` jobs with SIGINT ignored) stays ignored. A second signal while stopping is
-    acknowledged and otherwise ignored, so it cannot tear the checkpoint being written. Handlers can only
-    be set from the main thread; elsewhere the signals keep their current behaviour. All workers of a
-    multi-worker run must stop at the same step: ``agree(flag)`` is True when any worker's flag is.
+    shell starts ``&`` jobs with SIGINT ignored) stays ignored; a second signal while stopping is only
+    acknowledged, so it cannot tear the checkpoint. Handlers can only be set from the main thread. With a
+    multi-worker ``strategy`` all workers stop at the same step: one all-reduce of the flags per step.
     """
 
     NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
 
-    def __init__(self, agree=None):
+    def __init__(self, strategy=None):
         self.received: int | None = None
         self._previous: dict[int, object] = {}
-        self._agree = agree
+        self._any_worker = None
+        if strategy is not None:
+
+            @tf.function
+            def any_worker(flag):
+                per_replica = strategy.run(lambda f: tf.cast(f, tf.float32), args=(flag,))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
+
+            self._any_worker = any_worker
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -575,9 +562,9 @@ class StopSignals:
 
     def stop_now(self) -> bool:
         """Whether to stop after the step just finished (on every worker at once)."""
-        if self._agree is None:
+        if self._any_worker is None:
             return self.received is not None
-        return self._agree(self.received is not None)
+        return bool(self._any_worker(tf.constant(self.received is not None)))
 
     @property
     def name(self) -> str:
@@ -588,13 +575,3 @@ class StopSignals:
         """128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed job."""
         return 128 + (self.received or signal.SIGTERM)
 
-
-def any_worker(strategy):
-    """``flag -> bool``: True on every worker when any worker's flag is, by one all-reduce (multi-worker)."""
-
-    @tf.function
-    def reduce(flag):
-        per_replica = strategy.run(lambda f: tf.cast(f, tf.float32), args=(flag,))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
-
-    return lambda flag: bool(reduce(tf.constant(flag)))
