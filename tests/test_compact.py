@@ -194,3 +194,10 @@ def test_files_of_the_earlier_subclassed_layout_still_load(name, tmp_path):
     np.testing.assert_array_equal(
         load_generator(rewritten)(expected["lr"]).numpy(), model(expected["lr"]).numpy()
     )
+
+
+@pytest.mark.parametrize("arch,wrong", [("compact", "num_blocks"), ("srresnet", "num_convs")])
+def test_a_keyword_of_the_other_architecture_is_refused_not_ignored(arch, wrong):
+    """keras.Model takes unknown keywords silently: CompactSR(num_blocks=4) used to build 16 convs."""
+    with pytest.raises(TypeError, match=wrong):
+        build_generator(arch, **{wrong: 4})

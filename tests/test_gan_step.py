@@ -277,3 +277,9 @@ def test_blur_downsample_is_a_binomial_filter_that_removes_a_period_2_grid():
     smoothed = BlurDownsample()(grid).numpy()
     assert np.ptp(smoothed[:, 1:-1, 1:-1]) < 1e-6  # a strided conv would keep 0.25 of it
     assert build_discriminator(**D_CONFIG, downsample="blur")(np.zeros((1, SIZE, SIZE, 3))).shape == (1, 1)
+
+
+def test_an_unknown_gan_update_is_refused():
+    """The step branches on the name; a typo would otherwise train the alternating update without a word."""
+    with pytest.raises(ValueError, match="gan_update must be one of"):
+        SRGAN(build_generator("compact", num_convs=2, filters=8), build_discriminator(32), gan_update="alternate")

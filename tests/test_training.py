@@ -263,3 +263,14 @@ def test_resume_refuses_a_config_it_would_ignore(tmp_path, image_folder, capsys)
     assert err.startswith("error: --resume continues") and "--config" in err and len(err.splitlines()) == 1
     # flags do apply on resume
     assert main(["train", "--out", str(run), "--resume", "--steps", "3"]) == 0
+
+
+def test_a_run_from_init_records_the_init_network_not_the_default_flags(tmp_path, image_folder):
+    """config.json must describe the generator the run trains: its init's (here compact), whatever the flags."""
+    pre = str(tmp_path / "pre")
+    fit(data=[str(image_folder)], out=pre, steps=1, **{**TINY, "arch": "compact", "num_blocks": 3,
+                                                        "filters": 8, "upsampler": "shuffle_blur"})  # fmt: skip
+    fit(data=[str(image_folder)], out=str(tmp_path / "next"), init=pre, steps=1, **TINY)
+    saved = json.loads((tmp_path / "next" / "config.json").read_text())
+    assert (saved["arch"], saved["num_blocks"], saved["filters"], saved["upsampler"]) == (
+        "compact", 3, 8, "shuffle_blur")  # fmt: skip

@@ -25,6 +25,9 @@ class Generator(keras.Model):
     CONFIG: tuple[str, ...] = ()
 
     def __init__(self, inputs, outputs, config: dict, **kwargs):
+        unknown = sorted(set(kwargs) - {"name", "trainable", "dtype"})
+        if unknown:  # keras.Model would take and ignore them: num_blocks=4 would build the default silently
+            raise TypeError(f"{type(self).__name__} got unknown arguments {unknown}; its config: {self.CONFIG}")
         super().__init__(inputs, outputs, **kwargs)
         for key, value in config.items():
             setattr(self, key, value)

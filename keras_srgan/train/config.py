@@ -17,8 +17,7 @@ from keras_srgan.losses.content import ADVERSARIAL_KINDS
 from keras_srgan.models.discriminator import DOWNSAMPLES, NORMS
 from keras_srgan.models.generator import ARCHS, UPSAMPLERS
 from keras_srgan.precision import normalise as normalise_precision
-
-GAN_UPDATES = ("alternating", "simultaneous")
+from keras_srgan.train.srgan_model import GAN_UPDATES
 
 STAGES = ("pretrain", "gan")
 DEGRADATIONS = ("bicubic", "gaussian", "real")

@@ -22,6 +22,7 @@ from keras_srgan.data.degradation import Degradation
 from keras_srgan.losses.content import ContentLoss, adversarial_losses, phase_bias_loss
 from keras_srgan.metrics import psnr_y_tf
 
+GAN_UPDATES = ("alternating", "simultaneous")
 GAN_METRICS = ("g_loss", "d_loss", "content", "adversarial", "d_real", "d_fake", "psnr")
 PRETRAIN_METRICS = ("g_loss", "psnr")
 SKIPPED = "skipped_steps"  # a Sum tracker: steps skipped for a non-finite loss or gradient
@@ -121,6 +122,8 @@ class SRGAN(keras.Model):
         phase_weight: float = 0.0,
         **kwargs,
     ):
+        if gan_update not in GAN_UPDATES:  # a typo would otherwise train alternating without a word
+            raise ValueError(f"gan_update must be one of {GAN_UPDATES}, got {gan_update!r}")
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator

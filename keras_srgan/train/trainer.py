@@ -104,7 +104,13 @@ def run_generator(cfg: TrainConfig):
             )  # fmt: skip
         return build_generator(scale=cfg.scale, num_blocks=cfg.num_blocks, filters=cfg.filters, icnr=cfg.icnr)
     source = load_generator(cfg.init)
-    model = build_generator(**generator_config(source))
+    arch = generator_config(source)
+    model = build_generator(**arch)
+    # the run is the init's network: config.json records it, not the defaults the flags left
+    cfg.arch, cfg.num_blocks = arch.pop("arch", "srresnet"), arch.get("num_convs", arch.get("num_blocks"))
+    for key in ("filters", "upsampler", "icnr"):
+        if key in arch:
+            setattr(cfg, key, arch[key])
     model.set_weights(source.get_weights())
     if model.scale != cfg.scale:
         raise UserError(f"{cfg.init}: generator is x{model.scale} but the run asks for x{cfg.scale}")
