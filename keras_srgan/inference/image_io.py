@@ -270,8 +270,9 @@ def _read_tiff16(path: Path, name: str, max_pixels: int | None) -> Pixels | None
         if bits != 16 or samples < 2 or photometric not in (1, 2) or int(page.sampleformat) != 1:
             return None  # Pillow's path: 8-bit, 16-bit gray, float (refused there), palette, CMYK, ...
         colour = 3 if photometric == 2 else 1
-        if samples < colour:
-            return None
+        has_alpha = samples > colour and extra[:1] in ((1,), (2,))
+        if samples < colour or (colour == 1 and not has_alpha):
+            return None  # 16-bit gray with unused extra samples: Pillow's gray16 path
         height, width = page.imagelength, page.imagewidth
         check_pixels(name, width, height, max_pixels)
         notes = []
@@ -295,14 +296,11 @@ def _read_tiff16(path: Path, name: str, max_pixels: int | None) -> Pixels | None
     if "S" in axes and axes.index("S") < axes.index("Y"):  # planar (separate) samples: to [H, W, S]
         array = np.moveaxis(array, axes.index("S"), -1)
     array = np.asarray(array, dtype=np.uint16).reshape(height, width, samples)
-    has_alpha = samples > colour and extra[:1] in ((1,), (2,))
     array = array[:, :, : colour + 1] if has_alpha else array[:, :, :colour]
     if has_alpha and extra[0] == 1:  # associated (premultiplied) alpha -> straight alpha
         alpha = array[:, :, -1:].astype(np.float64)
         straight = array[:, :, :-1] * (65535.0 / np.maximum(alpha, 1.0))
         array[:, :, :-1] = pixels.round_to(np.where(alpha > 0, straight, 0.0), np.uint16)
-    if colour == 1 and not has_alpha:
-        return None  # 16-bit gray with unused extra samples: Pillow's gray16 path
     kind = {(3, False): "rgb16", (3, True): "rgba16", (1, True): "graya16"}[(colour, has_alpha)]
     return Pixels(orient(array, orientation), kind, format="TIFF", info=info, notes=notes)
 

@@ -295,9 +295,8 @@ def runs_bf16() -> bool:
     import openvino.opset13 as opset
 
     x = opset.parameter([1, 8, 4, 4], np.float32)
-    conv = opset.convolution(
-        x, opset.constant(np.ones((8, 8, 3, 3), np.float32)), [1, 1], [1, 1], [1, 1], [1, 1]
-    )
+    kernel = opset.constant(np.ones((8, 8, 3, 3), np.float32))
+    conv = opset.convolution(x, kernel, [1, 1], [1, 1], [1, 1], [1, 1])
     try:
         compiled = ov.Core().compile_model(ov.Model([conv], [x]), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
         return str(compiled.get_property("INFERENCE_PRECISION_HINT")) in ("bf16", "<Type: 'bfloat16'>")

@@ -77,7 +77,6 @@ class Upscaler:
     width: int | None = None
     height: int | None = None
     phase_equalize: bool | None = None
-    two_stage: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         from keras_srgan.inference.engines import load_engine
@@ -125,20 +124,19 @@ class Upscaler:
         return upscaler
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
-        """[H, W, 3] -> [sH, sW, 3] of the same dtype: the network, then the phase equalisation if on."""
-        if not self.phase_equalize:
-            return self._network(rgb, progress)
-        wide = rgb.astype(np.uint16) * np.uint16(257) if rgb.dtype == np.uint8 else rgb  # same [0, 1] values
-        return phase.equalize(self._network(wide, progress), rgb, self.scale, rgb.dtype)
-
-    def _network(self, rgb: np.ndarray, progress=None) -> np.ndarray:
+        """[H, W, 3] -> [sH, sW, 3] of the same dtype: the network, then the phase equalisation if on (on
+        16-bit output until the offset is known)."""
+        deep = self.phase_equalize and rgb.dtype == np.uint8
+        wide = rgb.astype(np.uint16) * np.uint16(257) if deep else rgb  # the same [0, 1] values
         big = self.two_stage and max(rgb.shape[:2]) > self.tile + 2 * self.tile_overlap
         stages = getattr(self.runner, "stages", lambda: None)() if big else None
         if stages is not None:
-            return upscale_two_stage(rgb, *stages, self.scale, *self.runner.stage_radii, progress=progress)
-        return upscale_tiled(
-            rgb, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
-        )
+            sr = upscale_two_stage(wide, *stages, self.scale, *self.runner.stage_radii, progress=progress)
+        else:
+            sr = upscale_tiled(
+                wide, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress
+            )
+        return phase.equalize(sr, rgb, self.scale, rgb.dtype) if self.phase_equalize else sr
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of the result for an input of that size (``resample.target_size``)."""
