@@ -17,12 +17,8 @@ from keras_srgan.progress import Progress
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Files, folders (their image and video files, not recursive) and globs -> (files in order, error lines).
-
-    Explicitly named files are always attempted (so a non-image gets a clear error); in folders and
-    glob matches only visible files with an image or video extension are taken, and a folder named like
-    an image is reported rather than skipped silently.
-    """
+    """Files, folders (not recursive) and globs -> (files in order, error lines). Named files are always
+    attempted (a non-image gets a clear error); folders and globs give visible image and video files."""
     kinds = tuple(sorted(image_io.image_extensions() | video.VIDEO_EXTENSIONS))
     files: list[Path] = []
     errors: list[str] = []
@@ -92,12 +88,7 @@ def upscale_files(
     quality: int | None = None,
 ) -> tuple[list[Path], list[str], list[str]]:
     """Upscale every input into ``out_dir``; returns (written paths, error lines, warning lines).
-
-    ``upscaler_factory()`` is called once, only if there is a file to process, so a missing weights file
-    is reported after input errors are known and never for an empty batch. Progress: one bar over the
-    files (for two or more) and, for a video, one over its frames (on a terminal, or always when
-    ``show_progress`` is true).
-    """
+    ``upscaler_factory()`` is called once, only if there is a file (weights errors come after input ones)."""
     files, errors = expand_inputs(inputs)
     written: list[Path] = []
     notes: list[str] = []
@@ -105,11 +96,9 @@ def upscale_files(
         return written, errors, notes
     out_dir = Path(out_dir)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)  # a file of that name fails here too
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot create output folder ({error_reason(exc)})") from None
-    if not out_dir.is_dir():
-        raise UserError(f"{out_dir}: output path exists and is not a folder")
     upscaler = upscaler_factory()
     enabled = len(files) > 1 if show_progress is None else show_progress
     progress = Progress(len(files), "file", enabled=enabled, every=0)

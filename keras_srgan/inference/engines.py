@@ -1,17 +1,15 @@
 """Inference engines: callables on NHWC float32 batches in [0, 1] -> SR in [0, 1], one per executor.
 
-Every engine runs ``transforms.inference_model(generator)`` (BatchNorm folded, output conv before the
-last pixel shuffle). ``openvino`` (the CPU default, ``openvino_engine``) converts it once to an IR cached
-per weights; ``tensorflow`` (the GPU default and the fallback) traces it once in a ``tf.function`` for
-any size. Each engine has ``name``, ``precision``, ``scale``, ``note`` (why a fallback happened),
-``radius`` (LR context for exact tiles, ``transforms.receptive_radius``), ``refresh()`` and ``stages()``:
-the (body, tail) halves of ``transforms.split_body_tail`` for ``tiling.upscale_two_stage``, with
-``stage_radii``, or None. ``Predictor`` runs the untransformed generator: the reference all are checked
-against.
+Every engine runs ``transforms.inference_model(generator)``: ``openvino`` (the CPU default,
+``openvino_engine``) as a cached IR, ``tensorflow`` (GPU default, fallback) in one ``tf.function``. Each
+has ``name``, ``precision``, ``scale``, ``note`` (why a fallback happened), ``radius``, ``refresh()`` and
+``stages()`` (body and tail for ``tiling.upscale_two_stage``, with ``stage_radii``, or None).
+``Predictor`` runs the untransformed generator: the reference all are checked against.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -62,7 +60,7 @@ def resolve_precision(precision: str = "auto", engine: str = "openvino") -> str:
 
 
 def resolve_engine(engine: str = "auto") -> tuple[str, str | None]:
-    """(``openvino`` or ``tensorflow``, why OpenVINO is not used or None); ``auto`` honours ``$KERAS_SRGAN_ENGINE``."""
+    """(``openvino`` or ``tensorflow``, why OpenVINO is not used or None)."""
     engine = env_choice(engine, ENGINE_ENV, ENGINES, "engine")
     if engine != "auto":
         return engine, None
@@ -87,14 +85,8 @@ def weights_key(generator) -> str:
     return digest.hexdigest()
 
 
-def generator_scale(generator) -> int:
-    """The generator's upscaling factor (4 for models that do not say)."""
-    return int(getattr(generator, "scale", 4))
-
-
 def traced(fn, channels: int = 3):
-    """``fn`` (a Keras model) in one ``tf.function`` on ``[None, None, None, channels]`` float32: traced
-    once for every size (Keras ``predict`` retraces per shape); the output cast to float32."""
+    """``fn`` in one ``tf.function`` traced once for every size (Keras ``predict`` retraces per shape)."""
     import tensorflow as tf
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)], jit_compile=False)
@@ -126,17 +118,13 @@ class RefreshingEngine:
             raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
         self.generator = generator
         self.precision = precision
-        self.scale = int(scale) if scale is not None else generator_scale(generator)
+        self.scale = int(scale if scale is not None else getattr(generator, "scale", 4))
         self.note: str | None = None
         self._key = "" if generator is None else weights_key(generator)
 
     def refresh(self) -> bool:
         """Rebuild if the generator's weights changed since this engine was built; returns whether it did.
-
-        Why a checksum first: the upscaler asks before every image, and reading ~200 variables one eager
-        op at a time costs 20-170 ms (measured, the latter with the CPU contended), up to half a 256x256
-        upscale; one traced concat of them all (per engine, so two models never retrace) takes a few ms.
-        """
+        A traced checksum first: reading ~200 variables eagerly before every image took 20-170 ms."""
         if self.generator is None:
             return False
         if self._snapshot is None:
@@ -163,11 +151,7 @@ class RefreshingEngine:
 
 
 class TensorFlowEngine(RefreshingEngine):
-    """The transformed model in one ``tf.function``.
-
-    ``bf16`` runs every conv and PReLU but the first and the body conv in bfloat16; the adds of the
-    residual stream stay float32, so rounding does not accumulate over the 16 blocks.
-    """
+    """The transformed model in one ``tf.function`` (bf16: ``transforms.mixed_bfloat16``)."""
 
     name = "tensorflow"
 
@@ -185,23 +169,19 @@ class TensorFlowEngine(RefreshingEngine):
         self._run = traced(model)
         self._stages = None
         if "body" in found:
-            channels = int(found["body"].outputs[0].shape[-1])
-            self._stages = (traced(found["body"]), traced(found["tail"], channels))
+            runs = traced(found["body"]), traced(found["tail"], int(found["body"].outputs[0].shape[-1]))
+            self._stages = tuple(functools.partial(numpy_call, run) for run in runs)
 
     def stages(self):
-        """(body, tail) for ``tiling.upscale_two_stage`` (numpy in, numpy out), or None for other models."""
-        if self._stages is None:
-            return None
-        body, tail = self._stages
-        return (lambda x: numpy_call(body, x)), (lambda x: numpy_call(tail, x))
+        return self._stages
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         return numpy_call(self._run, lr)
 
 
 class Predictor:
-    """The reference: the Keras generator itself, LR float32 [N, H, W, 3] (or [H, W, 3]) in [0, 1] -> SR
-    float32 in [0, 1], clipped; numpy both ways. Every engine and every export is checked against it."""
+    """The reference: the Keras generator itself on numpy [N, H, W, 3] or [H, W, 3], its output clipped to
+    [0, 1]. Every engine and every export is checked against it."""
 
     name = "keras"
     precision = "fp32"
@@ -211,36 +191,23 @@ class Predictor:
         import tensorflow as tf
 
         self.generator = generator
-        self.scale = generator_scale(generator)
-
-        def clipped(x, training):
-            return tf.clip_by_value(tf.cast(generator(x, training=training), tf.float32), 0.0, 1.0)
-
-        self._run = traced(clipped)
+        self.scale = int(getattr(generator, "scale", 4))
+        self._run = traced(lambda x, training: tf.clip_by_value(generator(x, training=training), 0.0, 1.0))
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         return numpy_call(self._run, lr)
 
 
-def load_engine(
-    generator,
-    engine: str = "auto",
-    precision: str = "auto",
-    cache: str | os.PathLike | None | bool = None,
-    quiet: bool = False,
-):
-    """The engine for ``generator``: ``auto`` = OpenVINO on a CPU, TensorFlow on a GPU or as the fallback.
-
-    A fallback prints one line on stderr saying why (unless ``quiet``) and is kept in ``engine.note``.
-    An explicit ``engine="openvino"`` that cannot run is an error, not a fallback.
-    """
+def load_engine(generator, engine: str = "auto", precision: str = "auto", quiet: bool = False):
+    """The engine for ``generator``: ``auto`` = OpenVINO on a CPU, TensorFlow on a GPU or as the fallback (one
+    stderr line saying why unless ``quiet``, kept in ``note``); an explicit one that fails is an error."""
     requested = env_choice(engine, ENGINE_ENV, ENGINES, "engine")
     chosen, why = resolve_engine(requested)
     if chosen == "openvino":
         from keras_srgan.inference.openvino_engine import OpenVINOEngine  # the optional engine's module
 
         try:
-            runner = OpenVINOEngine(generator, resolve_precision(precision, "openvino"), cache)
+            runner = OpenVINOEngine(generator, resolve_precision(precision, "openvino"))
             runner.compiled((1, 16, 16, 3))  # a CPU OpenVINO refuses fails here, not in the first image
             return runner
         except UserError:

@@ -1,17 +1,10 @@
-"""Read real-world image files into arrays the upscaler understands, and write results safely.
+"""Read real-world image files into arrays the upscaler understands, and write results atomically.
 
-Every problem a user can fix (empty, not an image, truncated, too large, a folder) becomes a
-``UserError`` naming the file, so the CLI prints one ``error: <file>: <reason>`` line. Writing goes
-through ``files.atomic_path``, so an interrupted run never leaves a half-written image under the final name.
-
-Pixel layouts (``Pixels.kind``):
-
-* ``"rgb"`` / ``"rgba"``: uint8 [H, W, 3|4] (palette, CMYK, YCbCr, ... are converted to RGB(A));
-* ``"gray"`` / ``"graya"``: uint8 [H, W, 1|2] (bilevel images become 8-bit gray);
-* ``"gray16"``: uint16 [H, W, 1] from 16-bit grayscale (PNG/TIFF ``I;16``/``I``), written back as 16-bit;
-* ``"rgb16"`` / ``"rgba16"`` / ``"graya16"``: uint16 [H, W, 3|4|2] from 16-bit colour or gray + alpha PNG
-  and TIFF. Pillow opens these as 8-bit (a gray + alpha TIFF not at all), so they are read and written
-  with pypng (PNG) and tifffile (TIFF) and kept as ``DeepImage`` rather than a PIL image.
+Every problem a user can fix (empty, not an image, truncated, too large, a folder) is one ``UserError``
+line naming the file. ``Pixels.kind``: ``rgb``/``rgba``/``gray``/``graya`` (uint8; palette, CMYK, ...
+become RGB(A), bilevel gray), ``gray16`` (Pillow's 16-bit gray), and ``rgb16``/``rgba16``/``graya16``:
+16-bit PNG and TIFF that Pillow opens as 8-bit or not at all, so pypng and tifffile read and write them
+(as ``DeepImage``).
 """
 
 from __future__ import annotations
@@ -76,8 +69,7 @@ class Pixels:
 
 @dataclass
 class DeepImage:
-    """uint16 [H, W, C] colour or gray + alpha pixels; ``save`` works like a PIL image's (which cannot
-    write 16-bit colour) and writes a 16-bit PNG (pypng) or TIFF (tifffile)."""
+    """uint16 [H, W, C] colour or gray + alpha; ``save`` works like a PIL image's (16-bit PNG or TIFF)."""
 
     array: np.ndarray
     kind: str
@@ -88,14 +80,14 @@ class DeepImage:
 
     def save(self, fp, format: str | None = None, **params) -> None:  # noqa: A002 - Pillow's parameter name
         height, width, channels = self.array.shape
-        icc = params.get("icc_profile")
+        icc, grey, alpha = params.get("icc_profile"), channels < 3, channels in (2, 4)
         if format == "TIFF":
             buf = io.BytesIO()  # tifffile wants a named file or a buffer, not an os.fdopen handle
             tifffile.imwrite(
                 buf,
                 np.ascontiguousarray(self.array),
-                photometric="rgb" if channels >= 3 else "minisblack",
-                extrasamples=("unassalpha",) if channels in (2, 4) else None,
+                photometric="minisblack" if grey else "rgb",
+                extrasamples=("unassalpha",) if alpha else None,
                 iccprofile=icc or None,
                 metadata=None,
             )
@@ -103,19 +95,13 @@ class DeepImage:
             return
         if format != "PNG":
             raise ValueError(f"16-bit colour is written as PNG or TIFF, not {format}")
-        writer = png.Writer(
-            width,
-            height,
-            greyscale=channels < 3,
-            alpha=channels in (2, 4),
-            bitdepth=16,
-            compression=params.get("compress_level", 6),
-        )
+        level = params.get("compress_level", 6)
+        writer = png.Writer(width, height, greyscale=grey, alpha=alpha, bitdepth=16, compression=level)
         rows = np.ascontiguousarray(self.array, dtype=">u2").reshape(height, -1).view(np.uint8)
         if not icc:
             writer.write_packed(fp, rows)
             return
-        buf = io.BytesIO()
+        buf = io.BytesIO()  # the iCCP chunk goes right after IHDR
         writer.write_packed(buf, rows)
         chunks = list(png.Reader(bytes=buf.getvalue()).chunks())
         iccp = b"ICC profile\0\0" + zlib.compress(icc)
@@ -157,8 +143,7 @@ def _pillow_limit_disabled():
 
 
 def image_extensions() -> set[str]:
-    """Lower-case file extensions Pillow can open (with ``files.is_image_file``, what folders and globs
-    give the upscaler; the 16-bit readers take PNG and TIFF, which Pillow lists)."""
+    """Lower-case file extensions Pillow can open (what folders and globs give the upscaler)."""
     Image.init()
     return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
@@ -196,39 +181,29 @@ def to_image(array: np.ndarray, kind: str) -> Image.Image | DeepImage:
         return DeepImage(np.asarray(array, dtype=np.uint16), kind)
     if kind == "gray16":
         return Image.fromarray(np.ascontiguousarray(array[:, :, 0].astype(np.uint16)))  # mode I;16
-    if kind == "gray":
-        return Image.fromarray(np.ascontiguousarray(array[:, :, 0]), "L")
-    if kind not in ("rgb", "rgba", "graya"):
-        raise ValueError(f"unknown pixel kind {kind!r}")
-    return Image.fromarray(np.ascontiguousarray(array), {"rgb": "RGB", "rgba": "RGBA", "graya": "LA"}[kind])
+    mode = {"gray": "L", "graya": "LA", "rgb": "RGB", "rgba": "RGBA"}[kind]
+    return Image.fromarray(np.ascontiguousarray(array[:, :, 0] if kind == "gray" else array), mode)
 
 
 def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Pixels:
-    """Decode an image file: EXIF orientation applied, first frame of animations, size limit enforced.
-
-    ``max_pixels`` (``None`` or <= 0: no limit) replaces Pillow's decompression-bomb limit, which is
-    checked from the header before any pixel data is decoded.
-    """
+    """Decode an image file: EXIF orientation applied, first frame of animations; ``max_pixels`` (None or
+    <= 0: no limit) replaces Pillow's bomb limit and is checked from the header, before decoding."""
     path = Path(path)
     name = str(path)
     check_file(path)
-    pixels = _read_deep(path, name, max_pixels)
     try:
+        pixels = _read_deep(path, name, max_pixels)
         if pixels is None:
-            with _pillow_limit_disabled(), warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(path) as img:
-                    check_pixels(name, *img.size, max_pixels)
-                    notes = _frames_note(name, img)
-                    if notes:
-                        img.seek(0)
-                    img.load()
-                    pixels = from_pil(ImageOps.exif_transpose(img), name)
-                    pixels.format, pixels.notes = img.format, notes
+            with _pillow_limit_disabled(), Image.open(path) as img:  # no Pillow bomb error or warning
+                check_pixels(name, *img.size, max_pixels)
+                notes = _frames_note(name, img)
+                if notes:
+                    img.seek(0)
+                img.load()
+                pixels = from_pil(ImageOps.exif_transpose(img), name)
+                pixels.format, pixels.notes = img.format, notes
     except UserError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UserError(f"{name}: refused as a possible decompression bomb ({error_reason(exc)})") from None
     except UnidentifiedImageError:
         raise UserError(f"{name}: not an image file Pillow can read") from None
     except MemoryError:
@@ -250,8 +225,7 @@ def _frames_note(name: str, img: Image.Image) -> list[str]:
 
 
 def _read_deep(path: Path, name: str, max_pixels: int | None) -> Pixels | None:
-    """16-bit colour / gray + alpha PNG and TIFF at full depth; ``None`` for everything Pillow reads as it
-    is (16-bit gray without alpha included: Pillow keeps it at 16 bits)."""
+    """16-bit colour / gray + alpha PNG and TIFF at full depth; ``None`` for all Pillow reads as it is."""
     try:
         with open(path, "rb") as f:
             head = f.read(32)
@@ -264,10 +238,6 @@ def _read_deep(path: Path, name: str, max_pixels: int | None) -> Pixels | None:
             return _read_png16(path, name, max_pixels, head)
         if head[:4] in _TIFF_SIGNATURES:
             return _read_tiff16(path, name, max_pixels)
-    except UserError:
-        raise
-    except MemoryError:
-        raise UserError(f"{name}: not enough memory to decode this image") from None
     except (png.Error, zlib.error, OSError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
         raise UserError(f"{name}: truncated or corrupt image ({error_reason(exc)})") from None
     return None
@@ -300,8 +270,9 @@ def _read_tiff16(path: Path, name: str, max_pixels: int | None) -> Pixels | None
         if bits != 16 or samples < 2 or photometric not in (1, 2) or int(page.sampleformat) != 1:
             return None  # Pillow's path: 8-bit, 16-bit gray, float (refused there), palette, CMYK, ...
         colour = 3 if photometric == 2 else 1
-        if samples < colour:
-            return None
+        has_alpha = samples > colour and extra[:1] in ((1,), (2,))
+        if samples < colour or (colour == 1 and not has_alpha):
+            return None  # 16-bit gray with unused extra samples: Pillow's gray16 path
         height, width = page.imagelength, page.imagewidth
         check_pixels(name, width, height, max_pixels)
         notes = []
@@ -325,14 +296,11 @@ def _read_tiff16(path: Path, name: str, max_pixels: int | None) -> Pixels | None
     if "S" in axes and axes.index("S") < axes.index("Y"):  # planar (separate) samples: to [H, W, S]
         array = np.moveaxis(array, axes.index("S"), -1)
     array = np.asarray(array, dtype=np.uint16).reshape(height, width, samples)
-    has_alpha = samples > colour and extra[:1] in ((1,), (2,))
     array = array[:, :, : colour + 1] if has_alpha else array[:, :, :colour]
     if has_alpha and extra[0] == 1:  # associated (premultiplied) alpha -> straight alpha
         alpha = array[:, :, -1:].astype(np.float64)
         straight = array[:, :, :-1] * (65535.0 / np.maximum(alpha, 1.0))
         array[:, :, :-1] = pixels.round_to(np.where(alpha > 0, straight, 0.0), np.uint16)
-    if colour == 1 and not has_alpha:
-        return None  # 16-bit gray with unused extra samples: Pillow's gray16 path
     kind = {(3, False): "rgb16", (3, True): "rgba16", (1, True): "graya16"}[(colour, has_alpha)]
     return Pixels(orient(array, orientation), kind, format="TIFF", info=info, notes=notes)
 
@@ -349,18 +317,12 @@ def orient(array: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def output_format(source_format: str | None, kind: str, requested: str | None = None) -> str:
-    """The format to write: ``requested`` (a format name) or else the source's, if its writer can hold the
-    result (16 bits, alpha), else PNG."""
+    """``requested`` (a format name) or else the source's format, if its writer can hold the result (16
+    bits, alpha), else PNG."""
     fmt = (requested or source_format or "PNG").upper()
-    if fmt not in WRITABLE:
-        return "PNG"
-    if kind in ("gray16", *DEEP_KINDS) and fmt not in SIXTEEN_BIT_FORMATS:
-        return "PNG"
-    if kind in ("rgba", "graya", "rgba16", "graya16") and fmt not in ALPHA_FORMATS:
-        return "PNG"
-    if kind == "graya" and fmt == "BMP":
-        return "PNG"
-    return fmt
+    deep = kind in ("gray16", *DEEP_KINDS) and fmt not in SIXTEEN_BIT_FORMATS
+    alpha = kind in ("rgba", "graya", "rgba16", "graya16") and fmt not in ALPHA_FORMATS
+    return "PNG" if fmt not in WRITABLE or deep or alpha or (kind, fmt) == ("graya", "BMP") else fmt
 
 
 _UNSAFE = str.maketrans({c: "_" for c in '/\\:\0*?"<>|'})
@@ -394,8 +356,8 @@ def contained_path(out_dir: str | os.PathLike, name: str) -> Path:
 
 
 def write_atomic(img: Image.Image | DeepImage, dest: str | os.PathLike, fmt: str, **params) -> Path:
-    """Save ``img`` as ``fmt`` through ``files.atomic_path``; synced to disk before the rename, so a crash
-    right after leaves the old file or the whole new one."""
+    """Save ``img`` as ``fmt`` through ``files.atomic_path``, synced before the rename (a crash leaves the
+    old file or the whole new one)."""
     dest = Path(dest)
     with atomic_path(dest) as tmp, open(tmp, "wb") as f:
         img.save(f, format=fmt, **{**SAVE_OPTIONS.get(fmt, {}), **params})

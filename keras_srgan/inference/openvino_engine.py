@@ -1,14 +1,12 @@
-"""The OpenVINO engine (the CPU default) and its disk cache: IRs per weights, compiled blobs per shape.
-
-Layout under ``engines.cache_dir() / "openvino"``: ``srgan-<weights key>-ov<version>.xml`` (+ ``.bin``),
-its ``-body`` / ``-tail`` halves (``transforms.split_body_tail``, for the two-stage tiler) and the radii
-sidecar (``.json``); ``by-file/<hash>.json`` naming the IR of a weights *file* by its SHA-256, so a later
-process runs straight from the cached IR without TensorFlow (``openvino_from_file``); ``compiled/``
-(OpenVINO's own blobs, one per compiled shape, so a second process does not compile again).
+"""The OpenVINO engine (the CPU default) and its disk cache under ``engines.cache_dir() / "openvino"``:
+``srgan-<weights key>-ov<version>.xml`` (+ ``.bin``, ``-body``/``-tail`` halves, radii ``.json``);
+``by-file/<hash>.json`` naming the IR of a weights file, so a later process skips TensorFlow
+(``openvino_from_file``); ``compiled/``: OpenVINO's own blobs, one per compiled shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -27,20 +25,16 @@ from keras_srgan.weights import sha256_of, weights_file
 
 PARTS = ("full", "body", "tail")
 
-# Compiled shapes kept per model part (a tiled image uses one or two; small images one each). Each holds
-# its activation memory, so the kept shapes are also limited to this many LR pixels in total (the most
-# recent one is always kept): about one default bf16 window plus a few small images.
+# Compiled shapes kept per model part, also limited in LR pixels (each holds its activation memory):
+# about one default bf16 window plus a few small images. The most recent one is always kept.
 MAX_COMPILED_SHAPES = 4
 MAX_COMPILED_PIXELS = 300_000
-# Every new set of weights (each checkpoint upscaled, each test model) adds an IR, every window shape a
-# compiled blob: the least recently used beyond these counts are removed.
+# Least recently used IRs (one per set of weights) and compiled blobs beyond these counts are removed.
 MAX_CACHED_IRS = 8
 MAX_CACHED_BLOBS = 32
 
-# CPU properties every compiled part gets (where this OpenVINO knows them). TBB_PARTITIONER=AUTO: for
-# this model OpenVINO picks STATIC, which splits each layer's work evenly across the cores up front;
-# AUTO lets an idle core take work from a busy one. Measured 1.40-1.45x (paired median of the per-round
-# ratios, 15 and 25 rounds, 256x256, Intel Xeon with AMX, 2 cores; docs/performance.md), same output.
+# AUTO lets an idle core take work from a busy one (OpenVINO picks STATIC for this model): measured
+# 1.40-1.45x at 256x256 on 2 cores, same output (docs/performance.md).
 CPU_PROPERTIES = {"TBB_PARTITIONER": "AUTO"}
 
 
@@ -50,8 +44,7 @@ def part_path(xml: Path, part: str) -> Path:
 
 
 def convert_parts(generator) -> tuple[dict, dict]:
-    """(part -> ``ov.Model``, the radii): the transformed Keras model and, where it has them, its body
-    and tail halves (``transforms.parts``), with the LR context each needs (``transforms.radii``)."""
+    """(part -> ``ov.Model``, ``transforms.radii``) of ``transforms.parts`` of the inference model."""
     import openvino as ov
     import tensorflow as tf
 
@@ -69,26 +62,18 @@ def cached_ir(xml: Path) -> bool:
     """Whether the whole set of ``xml`` is cached; if so it is marked recently used, for ``prune_cache``."""
     if not (xml.is_file() and xml.with_suffix(".bin").is_file() and xml.with_suffix(".json").is_file()):
         return False
-    try:
+    with contextlib.suppress(OSError):
         os.utime(xml)
-    except OSError:
-        pass
     return True
 
 
 def prune_cache(folder: Path, irs: int = MAX_CACHED_IRS, blobs: int = MAX_CACHED_BLOBS) -> None:
-    """Keep the ``irs`` most recently used IRs (``.xml`` + ``.bin``, with their parts) and ``blobs`` newest blobs."""
+    """Keep the ``irs`` most recently used IRs (with their parts) and the ``blobs`` newest blobs."""
 
     def newest_first(paths) -> list[Path]:
-        def mtime(p: Path) -> float:
-            try:
-                return p.stat().st_mtime
-            except OSError:
-                return 0.0
+        return sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)
 
-        return sorted(paths, key=mtime, reverse=True)
-
-    try:
+    with contextlib.suppress(OSError):  # another process pruned first, or a read-only folder
         whole = (p for p in folder.glob("srgan-*.xml") if not p.stem.endswith(("-body", "-tail")))
         for xml in newest_first(whole)[irs:]:
             for part in PARTS:
@@ -98,8 +83,6 @@ def prune_cache(folder: Path, irs: int = MAX_CACHED_IRS, blobs: int = MAX_CACHED
         if compiled.is_dir():
             for blob in newest_first(p for p in compiled.iterdir() if p.is_file())[blobs:]:
                 blob.unlink(missing_ok=True)
-    except OSError:
-        pass  # another process pruned first, or a read-only folder: nothing is wrong
 
 
 def file_alias(path: Path, config: dict, folder: Path) -> Path:
@@ -119,18 +102,16 @@ def remember_weights_file(weights, engine) -> None:
         return
     alias = file_alias(*found, ir.parent)
     record = {"ir": ir.name, "weights": str(found[0]), "scale": engine.scale}
-    try:
+    with contextlib.suppress(OSError):  # no cache this time; nothing is wrong
         alias.parent.mkdir(parents=True, exist_ok=True)
         write_atomic_text(alias, json.dumps(record) + "\n")
-    except OSError:
-        pass  # no cache this time; nothing is wrong
 
 
 class OpenVINOEngine(engines.RefreshingEngine):
     """The transformed model in OpenVINO on the CPU; one compiled model per input shape (LRU of a few).
 
-    From ``ir=`` (an exported or cached ``.xml``) no TensorFlow is needed; without the ``-body``/``-tail``
-    files beside it, the engine has no ``stages`` and large images are tiled with the whole model.
+    From ``ir=`` (an exported or cached ``.xml``) no TensorFlow is needed; without ``-body``/``-tail`` files
+    beside it there are no ``stages``. ``cache``: a folder, None / True (``engines.cache_dir()``) or False.
     """
 
     name = "openvino"
@@ -152,7 +133,7 @@ class OpenVINOEngine(engines.RefreshingEngine):
             # rounding the whole model does not have
             self.precision = "fp32"
             self.note = "keras-srgan: OpenVINO has no bf16 on this CPU; running fp32"
-        self.cache = _cache_folder(cache)
+        self.cache = engines.cache_dir() if cache in (None, True) else None if cache is False else Path(cache)
         self.core = self._ov.Core()
         if "CPU" not in self.core.available_devices:
             raise RuntimeError(f"OpenVINO sees no CPU device (devices: {self.core.available_devices})")
@@ -179,10 +160,8 @@ class OpenVINOEngine(engines.RefreshingEngine):
             self._models, found = convert_parts(self.generator)
         else:
             # an IR of the cache has its radii beside it; an exported one (no sidecar) tiles with the default
-            sidecar = self.ir_path.with_suffix(".json")
-            found = {"radius": None, "stage_radii": None}
-            if sidecar.is_file():
-                found = json.loads(sidecar.read_text())
+            sidecar, found = self.ir_path.with_suffix(".json"), {"radius": None, "stage_radii": None}
+            found = json.loads(sidecar.read_text()) if sidecar.is_file() else found
             paths = {part: part_path(self.ir_path, part) for part in PARTS}
             self._models = {
                 part: self.core.read_model(str(path))
@@ -191,11 +170,6 @@ class OpenVINOEngine(engines.RefreshingEngine):
             }
         vars(self).update(found)
         self._compiled: dict[str, OrderedDict] = {part: OrderedDict() for part in self._models}
-
-    @property
-    def ov_model(self):
-        """The whole model's OpenVINO graph (``ov.Model``)."""
-        return self._models["full"]
 
     def _cached_ir(self) -> Path | None:
         """The cached IR for these weights (None without a cache); if missing, written atomically part by
@@ -229,10 +203,8 @@ class OpenVINOEngine(engines.RefreshingEngine):
         model = self._models[part].clone()
         model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
         if self.precision == "bf16" and part in ("body", "tail"):
-            # The whole model hands the body's features to the tail in bf16 inside OpenVINO; as float32
-            # between the stages they added a rounding the untiled model does not have (up to 5e-3 on an
-            # output pixel, measured) and twice the bytes. In bf16 the two-stage result equals the whole
-            # model's bit for bit (measured, shipped srresnet).
+            # bf16 features between the stages, as inside the whole model: float32 ones added a rounding
+            # (up to 5e-3, measured) and twice the bytes; bf16 equals the whole model bit for bit.
             from openvino.preprocess import PrePostProcessor
 
             ppp = PrePostProcessor(model)
@@ -269,22 +241,16 @@ class OpenVINOEngine(engines.RefreshingEngine):
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         lr = np.asarray(lr, dtype=np.float32)
-        single = lr.ndim == 3
-        if single:
-            lr = lr[None]
+        if lr.ndim == 3:
+            return self(lr[None])[0]
         if lr.ndim != 4 or lr.shape[-1] != 3:
             raise UserError(f"expected LR batches [N, H, W, 3], got shape {lr.shape}")
         with self._lock:  # one infer request per shape: calls from several threads take turns
-            out = self._infer(lr, "full")
-        return out[0] if single else out
+            return self._infer(lr, "full")
 
     def stages(self):
-        """(body, tail) callables for ``tiling.upscale_two_stage``, or None without the split IRs.
-
-        Only one part holds activation memory at a time: the body gives its memory back once its
-        features are copied out, and the tail's is given back before the next body window runs. At bf16
-        the features are bfloat16 bit patterns in ``np.uint16`` arrays: slice them, never do arithmetic.
-        """
+        """(body, tail) for ``tiling.upscale_two_stage`` (None without the split IRs); one part holds
+        activation memory at a time. bf16 features are bit patterns in ``np.uint16``: never compute."""
         if "body" not in self._models or "tail" not in self._models:
             return None
 
@@ -305,21 +271,15 @@ class OpenVINOEngine(engines.RefreshingEngine):
 
 
 def release_heap() -> None:
-    """Collect the conversion's garbage (Keras copies, TF graphs) and hand freed heap pages back to the OS.
-
-    Why: the first process for new weights converts three models and would otherwise carry ~40 MB more
-    resident memory than a later process into its first upscale (1600x1200 peak 1364 against 1325 MB,
-    measured); glibc keeps freed pages unless asked (``malloc_trim``). A no-op elsewhere.
-    """
+    """Collect the conversion's garbage and hand freed heap pages back to the OS (glibc keeps them): the
+    first process for new weights carried ~40 MB more into its first upscale (docs/performance.md)."""
     import ctypes
     import ctypes.util
     import gc
 
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to trim
 
 
 def bf16_bits(values: np.ndarray) -> np.ndarray:
@@ -330,16 +290,13 @@ def bf16_bits(values: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def runs_bf16() -> bool:
-    """Whether OpenVINO's CPU plugin really infers in bf16 here: a 1-conv model compiled with the bf16
-    hint reports the precision it chose (f32 on CPUs without AVX512_BF16 or AMX, which ignore the hint).
-    """
+    """Whether OpenVINO's CPU plugin really infers in bf16 here (a 1-conv model reports what it chose)."""
     ov = _import_openvino()
     import openvino.opset13 as opset
 
     x = opset.parameter([1, 8, 4, 4], np.float32)
-    conv = opset.convolution(
-        x, opset.constant(np.ones((8, 8, 3, 3), np.float32)), [1, 1], [1, 1], [1, 1], [1, 1]
-    )
+    kernel = opset.constant(np.ones((8, 8, 3, 3), np.float32))
+    conv = opset.convolution(x, kernel, [1, 1], [1, 1], [1, 1], [1, 1])
     try:
         compiled = ov.Core().compile_model(ov.Model([conv], [x]), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
         return str(compiled.get_property("INFERENCE_PRECISION_HINT")) in ("bf16", "<Type: 'bfloat16'>")
@@ -357,22 +314,9 @@ def _import_openvino():
     return ov
 
 
-def _cache_folder(cache) -> Path | None:
-    """``cache``: a folder, or None / True for ``engines.cache_dir()``, or False for no disk cache."""
-    return None if cache is False else Path(cache) if cache not in (None, True) else engines.cache_dir()
-
-
-def openvino_from_file(
-    weights, precision: str = "auto", cache=None, engine: str = "auto"
-) -> OpenVINOEngine | None:
-    """An OpenVINO engine straight from the cached IR of a weights file: no TensorFlow, no Keras model.
-
-    Why: importing TensorFlow and building the Keras model take seconds and hundreds of MB that a
-    repeated ``keras-srgan upscale`` does not need once the IR of those exact weights is cached. Returns
-    None (take the normal path) when the engine would not be OpenVINO or nothing is cached yet.
-    """
-    if cache is False:
-        return None
+def openvino_from_file(weights, precision: str = "auto", engine: str = "auto") -> OpenVINOEngine | None:
+    """An OpenVINO engine straight from the cached IR of a weights file, without TensorFlow's seconds and
+    hundreds of MB; None (the normal path) when the engine would not be OpenVINO or nothing is cached."""
     try:
         choice = engines.env_choice(engine, engines.ENGINE_ENV, engines.ENGINES, "engine")
         prec = engines.env_choice(precision, engines.PRECISION_ENV, engines.PRECISIONS, "precision")
@@ -385,7 +329,7 @@ def openvino_from_file(
     found = weights_file(weights)
     if found is None:
         return None
-    folder = _cache_folder(cache) / "openvino"
+    folder = engines.cache_dir() / "openvino"
     try:
         alias = json.loads(file_alias(*found, folder).read_text())
         xml = folder / alias["ir"]
@@ -398,4 +342,4 @@ def openvino_from_file(
     except ImportError:
         return None
     prec = prec if prec != "auto" else engines.resolve_precision("auto", "openvino")
-    return OpenVINOEngine(ir=xml, precision=prec, cache=cache, scale=int(alias.get("scale", 4)))
+    return OpenVINOEngine(ir=xml, precision=prec, scale=int(alias.get("scale", 4)))

@@ -1,25 +1,10 @@
-"""Phase equalisation: remove the pattern a pixel-shuffle generator adds at its own period.
+"""Phase equalisation: remove the pattern a pixel-shuffle generator adds at its own period (its grid).
 
-A x``s`` generator builds each s x s output cell from different filters, and a GAN stage teaches it to
-add an offset that depends on the pixel's position modulo ``s``: a faint periodic grid (the grid score,
-``metrics.grid``). Most of it is static within an image, the rest drifts slowly across it (docs/gan_stage.md,
-"Where the grid comes from"), so it can be measured on the output itself and taken out before rounding:
-
-    added[b, i, j, c] = mean of (SR - bicubic(LR)) over the cells of block b at phase (i, j), channel c,
-                        minus its mean over the s*s phases
-    offset at a cell  = Gaussian-weighted mean of ``added`` over the blocks around it (radius
-                        ``SIGMA_PIXELS`` output pixels, each block weighted by its cells), interpolated
-                        linearly between block centres
-
-The bicubic upsample of the same LR is the reference because it has no grid, yet it shares the photograph's
-own content at those frequencies (the leakage of the image's edges), so only what the generator added is
-removed. A block is ``BLOCK_PIXELS`` wide; the radius was chosen on training images as the smallest that
-does not take the output's grid score below the photographs' own (docs/gan_stage.md). ``sigma=None`` gives
-one offset for the whole image. No ground truth is involved: this is an inference step.
-
-Exactness: the offset depends on the whole image, so the tiler's output is kept at 16 bits until it is
-known (``Upscaler``), and a tiled result equals an untiled one. The exported graphs (SavedModel, ONNX,
-LiteRT, OpenVINO) are the generator alone; ``equalize`` is the host-side step to apply to their output.
+Per block of cells and phase (position modulo ``s``), the mean of SR - bicubic(LR) minus its mean over the
+phases is what the generator added; the offset removed at a cell is the Gaussian-weighted mean of those
+around it (``SIGMA_PIXELS``), interpolated between block centres. How and why: docs/gan_stage.md, "Phase
+equalisation". The offset depends on the whole image, so the tiler's output stays at 16 bits until it is
+known (``Upscaler``); the exported graphs leave this host-side step to their caller.
 """
 
 from __future__ import annotations
@@ -45,24 +30,17 @@ def block_cells(scale: int) -> int:
     return max(1, BLOCK_PIXELS // scale)
 
 
-def _block_starts(cells: int, block: int) -> np.ndarray:
-    return np.arange(0, cells, block)
-
-
 def _cell_block_sums(cells: np.ndarray, block: int) -> np.ndarray:
     """[rows, P, w, P, C] per-cell values of a strip that starts at a block boundary -> [row blocks,
     col blocks, P, P, C] sums."""
-    sums = np.add.reduceat(cells, _block_starts(cells.shape[0], block), axis=0)
-    sums = np.add.reduceat(sums, _block_starts(cells.shape[2], block), axis=2)
+    sums = np.add.reduceat(cells, np.arange(0, cells.shape[0], block), axis=0)
+    sums = np.add.reduceat(sums, np.arange(0, cells.shape[2], block), axis=2)
     return sums.transpose(0, 2, 1, 3, 4)
 
 
 def phase_sums(image: np.ndarray, period: int, block: int) -> np.ndarray:
-    """[row blocks, col blocks, period, period, C] float64 sums of ``pixels.to_unit(image)`` over each
-    block of ``block`` x ``block`` cells, for each (row, col) position modulo ``period``.
-
-    ``image``: [H, W, C] uint8/uint16/float with H and W multiples of ``period``.
-    """
+    """[row blocks, col blocks, period, period, C] float64 sums of ``pixels.to_unit(image)`` ([H, W, C],
+    sides multiples of ``period``) over each block of ``block`` x ``block`` cells, per phase."""
     h, w, c = image.shape
     if h % period or w % period:
         raise ValueError(f"image of {h}x{w} is not a whole number of {period}x{period} cells")
@@ -80,53 +58,35 @@ def phase_sums(image: np.ndarray, period: int, block: int) -> np.ndarray:
 
 
 def bicubic_phase_sums(lr: np.ndarray, scale: int, block: int) -> np.ndarray:
-    """``phase_sums`` of the bicubic x``scale`` upsample of ``lr`` ([h, w, C]), made strip by strip.
-
-    Pillow's bicubic (a = -0.5) on float planes; each strip is resized from a box of the whole plane, so
-    the strips are exactly the rows of one whole-image resize (tested).
-    """
+    """``phase_sums`` of Pillow's bicubic x``scale`` upsample of ``lr``, strip by strip: each strip resized
+    from a box of the whole plane, so exactly the rows of one whole-image resize (tested)."""
     h, w, c = lr.shape
     step = max(block, _strip_rows(w * scale, scale * block) // scale)
     planes = [Image.fromarray(np.ascontiguousarray(pixels.to_unit(lr[:, :, ch])), "F") for ch in range(c)]
     parts = []
     for r in range(0, h, step):
         rows = min(step, h - r)
-        up = np.stack(
-            [
-                np.asarray(
-                    plane.resize((w * scale, rows * scale), Image.Resampling.BICUBIC, box=(0, r, w, r + rows))
-                )
-                for plane in planes
-            ],
-            axis=-1,
-        )
+        size, box = (w * scale, rows * scale), (0, r, w, r + rows)
+        up = np.stack([np.asarray(p.resize(size, Image.Resampling.BICUBIC, box=box)) for p in planes], -1)
         parts.append(_cell_block_sums(up.astype(np.float64).reshape(rows, scale, w, scale, c), block))
     return np.concatenate(parts, axis=0)
-
-
-def _block_counts(cells_h: int, cells_w: int, block: int) -> np.ndarray:
-    """[row blocks, col blocks] number of cells in each block (the last row and column may be partial)."""
-    rows = np.diff(np.append(_block_starts(cells_h, block), cells_h))
-    cols = np.diff(np.append(_block_starts(cells_w, block), cells_w))
-    return np.outer(rows, cols).astype(np.float64)
 
 
 def _added(sr: np.ndarray, lr: np.ndarray, scale: int, block: int) -> tuple[np.ndarray, np.ndarray]:
     """(per-block mean of SR - bicubic(LR) at each phase minus its mean over the phases, cells per block)."""
     if sr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale) or sr.shape[2] != lr.shape[2]:
         raise ValueError(f"SR {sr.shape} is not x{scale} of LR {lr.shape}")
-    counts = _block_counts(lr.shape[0], lr.shape[1], block)
-    means = (phase_sums(sr, scale, block) - bicubic_phase_sums(lr, scale, block)) / counts[
-        :, :, None, None, None
-    ]
+    rows, cols = (np.diff(np.append(np.arange(0, n, block), n)) for n in lr.shape[:2])  # partial last
+    counts = np.outer(rows, cols).astype(np.float64)
+    diff = phase_sums(sr, scale, block) - bicubic_phase_sums(lr, scale, block)
+    means = diff / counts[:, :, None, None, None]
     return means - means.mean(axis=(2, 3), keepdims=True), counts
 
 
 def phase_offset(sr: np.ndarray, lr: np.ndarray, scale: int) -> np.ndarray:
     """[scale, scale, C] offset on the [0, 1] scale that the generator added at each phase, whole image."""
     added, counts = _added(sr, lr, scale, block_cells(scale))
-    weights = counts[:, :, None, None, None]
-    return (added * weights).sum(axis=(0, 1)) / counts.sum()
+    return (added * counts[:, :, None, None, None]).sum(axis=(0, 1)) / counts.sum()
 
 
 def _gaussian_smooth(values: np.ndarray, sigma: float, axis: int) -> np.ndarray:
@@ -145,12 +105,8 @@ def _gaussian_smooth(values: np.ndarray, sigma: float, axis: int) -> np.ndarray:
 def offset_field(
     sr: np.ndarray, lr: np.ndarray, scale: int, sigma: float | None = SIGMA_PIXELS
 ) -> np.ndarray:
-    """[row blocks, col blocks, scale, scale, C] local phase offset at each block (``block_cells``).
-
-    The per-block offsets, Gaussian-weighted by distance (``sigma`` output pixels) and by cells per block:
-    a pattern that drifts across the image is followed, while one block's own content averages out.
-    ``sigma=None`` gives the whole-image offset at every block.
-    """
+    """[row blocks, col blocks, scale, scale, C] local phase offset at each block: the block offsets
+    weighted by a Gaussian of ``sigma`` output pixels and by cells (``None``: the whole-image offset)."""
     block = block_cells(scale)
     if sigma is None:
         return phase_offset(sr, lr, scale)[None, None]
@@ -164,7 +120,7 @@ def offset_field(
 
 def _interpolation(cells: int, block: int, blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lower block, upper block, weight of the upper) of each cell: linear between block centres."""
-    starts = _block_starts(cells, block)
+    starts = np.arange(0, cells, block)
     centres = (starts + np.append(starts[1:], cells)) / 2
     if blocks == 1:
         zeros = np.zeros(cells, int)

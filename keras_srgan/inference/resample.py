@@ -1,9 +1,6 @@
 """Any output size from the x4 model: the target size of ``--outscale`` / ``--width`` / ``--height`` and
-the antialiased resize that gets the model's output there (the model always runs at its own scale).
-
-The filter is Pillow's LANCZOS (a 3-lobe windowed sinc) on float32 planes: when shrinking, Pillow widens
-the kernel by the reduction factor, so it is antialiased (not point sampling); beyond x4 it interpolates.
-Float planes (never uint8 intermediates) keep 16-bit data at 16 bits; the result is rounded once.
+the resize of the model's output there: Pillow's LANCZOS on float32 planes (antialiased when shrinking,
+16-bit data kept at 16 bits, rounded once).
 """
 
 from __future__ import annotations
@@ -20,8 +17,8 @@ from keras_srgan.errors import UserError
 def check_output_size(
     outscale: float | None = None, width: int | None = None, height: int | None = None
 ) -> tuple[float | None, int | None, int | None]:
-    """Validate the output-size request (one ``UserError`` line naming what is wrong); returns it as numbers:
-    ``outscale`` (any number > 0) or ``width``/``height`` (whole pixels > 0)."""
+    """One ``UserError`` line for a bad output size; returns ``outscale`` (> 0) or ``width``/``height``
+    (whole pixels > 0) as numbers."""
     if outscale is not None:
         try:
             outscale = float(outscale)
@@ -37,12 +34,10 @@ def check_output_size(
             continue
         try:
             sides[label] = int(value)
-            if sides[label] != float(value):
+            if sides[label] != float(value) or sides[label] <= 0:
                 raise ValueError
         except (TypeError, ValueError, OverflowError):
             raise UserError(f"{label} must be a whole number of pixels > 0, got {value!r}") from None
-        if sides[label] <= 0:
-            raise UserError(f"{label} must be a whole number of pixels > 0, got {sides[label]}")
     return outscale, sides["width"], sides["height"]
 
 
@@ -54,10 +49,8 @@ def target_size(
     out_width: int | None = None,
     out_height: int | None = None,
 ) -> tuple[int, int]:
-    """(width, height) of the result for a ``width`` x ``height`` input, a model of ``scale`` and a request
-    checked by ``check_output_size``. Nothing: ``scale`` x. ``outscale``: each side x it, halves up. One of
-    ``out_width``/``out_height``: that side, the other from the aspect ratio. Both: the largest size with
-    the input's aspect ratio inside the box. Every side is at least 1 pixel."""
+    """(width, height) of the result: ``scale`` x, or each side x ``outscale`` (halves up), or one side given
+    and the other from the aspect ratio, or the largest size of that aspect inside both; at least 1 px."""
 
     def other(side: int, target: int, base: int) -> int:  # round(side * target / base), halves up, exact
         return max(1, (2 * side * target + base) // (2 * base))
@@ -72,8 +65,8 @@ def target_size(
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[H, W] or [H, W, C] uint8/uint16/float-in-[0, 1] -> (width, height) ``size``, same dtype, antialiased;
-    the input itself when it has that size already (so x4 stays bit-identical)."""
+    """[H, W] or [H, W, C] uint8/uint16/float in [0, 1] -> (width, height) ``size`` in the same dtype; the
+    input itself when it has that size already (so x4 stays bit-identical)."""
     width, height = size
     if image.shape[1] == width and image.shape[0] == height:
         return image

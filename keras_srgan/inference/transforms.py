@@ -1,12 +1,8 @@
 """Inference speed-ups as transforms of one Keras model: each takes a generator, returns an equivalent model.
 
-Why transforms and not a second, hand-written forward pass: every engine (TensorFlow, OpenVINO) and
-every export then runs the same graph, and the only definition of the network stays the functional
-generator of ``models.generator``, whose layers these rewrite with ``keras.models.clone_model``.
-``inference_model`` chains the exact ones (``fold_batchnorm``, ``subpixel_output``, ``with_clip``): the
-model every engine compiles. ``split_body_tail`` cuts it at the end of the LR-resolution body for the
-two-stage tiler: the body needs 37 LR pixels of context but little memory per pixel, the upsampling
-tail 3 pixels of context but 16x the activation memory (``receptive_radius`` reads both off the graph).
+Why transforms, not a second hand-written forward pass: every engine and export runs the same graph, and
+the network stays defined once (``models.generator``), rewritten here with ``keras.models.clone_model``.
+``inference_model`` chains the exact ones: the model every engine compiles.
 """
 
 from __future__ import annotations
@@ -26,8 +22,7 @@ def _keras():
 
 
 def _functional(model):
-    """``model`` if functional (every generator of the package is); another Keras model wrapped whole, so it
-    runs as it is (no transform sees inside it)."""
+    """``model`` if functional; another Keras model wrapped whole (no transform sees inside it)."""
     keras = _keras()
     if not isinstance(model, keras.Model):
         raise TypeError(f"cannot transform {type(model).__name__}: need a Keras model")
@@ -38,8 +33,7 @@ def _functional(model):
 
 
 def _call_fresh(layer, args, kwargs, config: dict | None = None, weights: list | None = None):
-    """A new layer of ``layer``'s class from ``config`` (default: its own) called on ``args``, with
-    ``weights`` (default: its own) set once built."""
+    """A new layer like ``layer`` (or from ``config``) called on ``args``, with its (or these) weights."""
     new = layer.__class__.from_config(dict(layer.get_config() if config is None else config))
     values = layer.get_weights() if weights is None else weights
     out = new(*args, **kwargs)
@@ -49,8 +43,7 @@ def _call_fresh(layer, args, kwargs, config: dict | None = None, weights: list |
 
 
 def _calls(model) -> tuple[list[tuple[object, list[int], list[int]]], list[int], list[int]]:
-    """Every layer call of functional ``model`` in order, as (layer, input tensor ids, output tensor ids),
-    with the ids of the model's input and output tensors (those of a weight-sharing clone)."""
+    """(every layer call in order as (layer, input tensor ids, output tensor ids), input ids, output ids)."""
     keras = _keras()
     calls = []
 
@@ -67,8 +60,7 @@ def _calls(model) -> tuple[list[tuple[object, list[int], list[int]]], list[int],
 
 
 def _graph(model) -> dict:
-    """``consumers`` and ``inputs_of`` (layer id -> ids of the layers fed by / feeding it) and ``layers``
-    (id -> layer) of functional ``model``."""
+    """``consumers`` and ``inputs_of`` (layer id -> ids of the layers fed by / feeding it), ``layers``."""
     calls, _, _ = _calls(model)
     producer = {t: id(layer) for layer, _, outs in calls for t in outs}
     graph = {"consumers": {}, "inputs_of": {}, "layers": {id(x): x for x in model.layers}}
@@ -110,14 +102,9 @@ def _context(layer) -> tuple[int, int]:
 
 
 def receptive_radius(model) -> int:
-    """Input pixels of context a model needs on each side of an input pixel for all its outputs to be exact.
-
-    Why: an overlap of this many pixels between tiles gives every kept output pixel its whole receptive
-    field of real image, so tiling is exact for any weights. Read off the model's own layers: from each
-    output phase of one input pixel, the interval of pixels it depends on is walked back through every
-    layer (a k x k conv widens it by k // 2 at its resolution, a pixel shuffle or nearest resize maps
-    it to the lower resolution the way they index, branches take the union); 40 for the 16-block x4
-    SRResNet, 37 for its body and 3 for its upsampling tail.
+    """Input pixels of context a model needs on each side for exact outputs (so tiles this far apart are
+    exact for any weights): each output phase's interval walked back through every layer (``_context``,
+    branches take the union); 40 for the 16-block x4 SRResNet, 37 for its body and 3 for its tail.
     """
     calls, inputs, outputs = _calls(model)
     factor = {t: 1 for t in inputs}
@@ -142,8 +129,8 @@ def receptive_radius(model) -> int:
 
 
 def _rewrite(model, rule):
-    """A copy of ``model`` (made functional) in which ``rule(layer, args, kwargs, graph)`` may return a
-    replacement output for a layer call (None: the layer is copied as is; ``graph``: ``_graph``)."""
+    """A copy of ``model`` in which ``rule(layer, args, kwargs, graph)`` may replace a layer call's output
+    (None: the layer is copied as is)."""
     keras = _keras()
     model = _functional(model)
     graph = _graph(model)
@@ -167,12 +154,8 @@ def _foldable(conv, bn, graph) -> bool:
 
 
 def fold_batchnorm(generator):
-    """The generator with every ``Conv2D -> BatchNormalization`` pair merged into one conv.
-
-    Inference-mode BN is a per-channel affine map, so ``BN(conv(x, W) + b) = conv(x, W * s) + (b - mean)
-    * s + beta`` with ``s = gamma / sqrt(var + eps)``: exact up to float rounding, 33 passes over the
-    activations fewer per call.
-    """
+    """Every ``Conv2D -> BatchNormalization`` pair as one conv (inference BN is a per-channel affine map,
+    ``s = gamma / sqrt(var + eps)``): exact up to rounding, 33 passes over the activations fewer."""
 
     def rule(layer, args, kwargs, graph):
         keras = _keras()
@@ -195,16 +178,9 @@ def fold_batchnorm(generator):
 
 
 def subpixel_conv(kernel: np.ndarray, bias: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rewrite "depth_to_space(factor), then a k x k conv" as "a conv on the un-shuffled input, then depth_to_space".
-
-    On the un-shuffled tensor (factor**2 * C channels) the same conv is a (2R+1)^2 conv (R = ceil(r /
-    factor) for k = 2r + 1) with factor**2 * K outputs, followed by a pixel shuffle of those outputs.
-    Exact: every output is the same sum of the same products, "same" zero padding included (the
-    shuffled image's border is the border of the un-shuffled one).
-
-    ``kernel`` is [k, k, C, K]; returns ([2R+1, 2R+1, f*f*C, f*f*K], [f*f*K]) in depth_to_space order
-    (channel ``(dy * f + dx) * C + c``).
-    """
+    """Rewrite "depth_to_space(f), then a k x k conv" as "a (2R+1)^2 conv, then depth_to_space" (R = ceil(r
+    / f), k = 2r + 1; the same sums, zero padding included): kernel [k, k, C, K] -> [2R+1, 2R+1, f*f*C,
+    f*f*K] in depth_to_space order (channel ``(dy * f + dx) * C + c``)."""
     k, k2, c_in, c_out = kernel.shape
     if k != k2 or k % 2 == 0:
         raise ValueError(f"need a square odd kernel, got {kernel.shape[:2]}")
@@ -243,14 +219,9 @@ def _shared_prelu(layer) -> bool:
 
 
 def subpixel_output(generator, required: bool = True):
-    """The generator with its last "pixel shuffle -> [PReLU] -> conv" run as "[PReLU] -> conv -> pixel shuffle".
-
-    Exact (``subpixel_conv``). Why: SRResNet's 9x9 output conv has 3 outputs at 4x resolution, a shape
-    convolution libraries run at a small fraction of their speed; before the shuffle it is a 5x5 conv with
-    12 outputs at 2x resolution, and the 4x-resolution 64-channel activation is never built. Raises
-    ValueError when the model has no such pattern and ``required`` (so a model that should have it is
-    never silently left slow); otherwise returns the model unchanged.
-    """
+    """The last "pixel shuffle -> [PReLU] -> conv" as "[PReLU] -> conv -> pixel shuffle" (``subpixel_conv``):
+    a 9x9 conv with 3 outputs at 4x runs at a fraction of library speed, a 5x5 one with 12 at 2x does not.
+    Without the pattern: ValueError if ``required``, else unchanged."""
     from keras_srgan.models.layers import PixelShuffle
 
     model = _functional(generator)
@@ -263,9 +234,7 @@ def subpixel_output(generator, required: bool = True):
         prelu = nxt if _shared_prelu(nxt) else None
         conv = _single(graph, "consumers", prelu) if prelu is not None else nxt
         if conv is not None and _movable_conv(conv):
-            plan = {id(layer): "skip", id(conv): "conv"}
-            if prelu is not None:
-                plan[id(prelu)] = "prelu"
+            plan = {id(layer): "skip", id(conv): "conv", id(prelu): "prelu"}  # id(None) is no layer's
             factor = layer.factor
     if not plan:
         if not required:
@@ -283,27 +252,18 @@ def subpixel_output(generator, required: bool = True):
             kernel = np.asarray(layer.kernel.numpy(), np.float64)
             bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
             w, b = subpixel_conv(kernel, bias, factor)
-            config = {
-                **layer.get_config(),
-                "filters": w.shape[-1],
-                "kernel_size": w.shape[:2],
-                "use_bias": True,
-                "name": f"{layer.name}_subpixel",
-            }
+            shape = {"filters": w.shape[-1], "kernel_size": w.shape[:2], "use_bias": True}
+            config = {**layer.get_config(), **shape, "name": f"{layer.name}_subpixel"}
             y = _call_fresh(layer, args, kwargs, config, [w, b])
-            shuffle = PixelShuffle(factor, dtype=layer.dtype_policy, name=f"{layer.name}_shuffle")
-            return shuffle(y)
+            return PixelShuffle(factor, dtype=layer.dtype_policy, name=f"{layer.name}_shuffle")(y)
         return None
 
     return _rewrite(model, rule)
 
 
 def mixed_bfloat16(model):
-    """Convs, PReLUs and pixel shuffles in bfloat16 (TensorFlow engine), except the head and body conv.
-
-    The adds (the residual stream) and the output layers keep float32: Keras casts each layer's inputs
-    to its own compute dtype, so rounding stays per block instead of accumulating over 16 blocks.
-    """
+    """Convs, PReLUs and pixel shuffles in bfloat16, except the head and body conv; the adds (residual
+    stream) keep float32, so rounding stays per block instead of accumulating over 16 blocks."""
     keras = _keras()
     from keras_srgan.models.layers import PixelShuffle
 
@@ -318,9 +278,8 @@ def mixed_bfloat16(model):
 
 
 def nearest_as_shuffle(model):
-    """Every nearest-neighbour upsampling as a fixed 1x1 conv (each channel copied to the s*s sub-pixel
-    channels) and a pixel shuffle: the same values. LiteRT's XNNPACK runs CONV_2D and DEPTH_TO_SPACE but
-    not the TILE a nearest resize converts to (it would split the graph and run on LiteRT's own kernels)."""
+    """Every nearest upsampling as a fixed 1x1 copy conv and a pixel shuffle (the same values): LiteRT's
+    XNNPACK runs those, not the TILE a nearest resize converts to."""
     keras = _keras()
     from keras_srgan.models.layers import PixelShuffle
 
@@ -328,30 +287,22 @@ def nearest_as_shuffle(model):
         if not (isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest"):
             return None
         s, channels = int(layer.size[0]), int(args[0].shape[-1])
-        kernel = np.zeros((1, 1, channels, channels * s * s), np.float32)
-        for k in range(s * s):  # depth_to_space puts channel k * C + c at sub-pixel k of channel c
-            kernel[0, 0, np.arange(channels), k * channels + np.arange(channels)] = 1.0
+        # depth_to_space puts channel k * C + c at sub-pixel k of channel c
+        kernel = np.tile(np.eye(channels, dtype=np.float32), (1, s * s))[None, None]
+        policy, name = layer.dtype_policy, layer.name
         conv = keras.layers.Conv2D(
-            channels * s * s,
-            1,
-            padding="same",
-            use_bias=False,
-            dtype=layer.dtype_policy,
-            name=f"{layer.name}_conv",
+            s * s * channels, 1, padding="same", use_bias=False, dtype=policy, name=f"{name}_conv"
         )
         y = conv(args[0])
         conv.set_weights([kernel])
-        return PixelShuffle(s, dtype=layer.dtype_policy, name=f"{layer.name}_shuffle")(y)
+        return PixelShuffle(s, dtype=policy, name=f"{name}_shuffle")(y)
 
     return _rewrite(model, rule)
 
 
 def prelu_for_int8(model, leak: float = 0.125):
-    """Every PReLU as ``A x + B leaky_relu(x, leak)``, with per-channel ``A = (alpha - leak) / (1 - leak)``
-    and ``B = (1 - alpha) / (1 - leak)`` as 1x1 depthwise convs: exact in float (x > 0: A + B = 1; x < 0:
-    A + B leak = alpha). Why: XNNPACK has no int8 PRELU, so each one ran on LiteRT's single-threaded
-    broadcasting kernel (srresnet int8 at 128x128: 399 ms before, 143 after, docs/mobile.md); LEAKY_RELU,
-    DEPTHWISE_CONV_2D (weights quantized per channel) and ADD it runs in int8."""
+    """Every PReLU as ``A x + B leaky_relu(x, leak)`` (per-channel 1x1 depthwise gains; exact in float):
+    XNNPACK has no int8 PRELU but runs these in int8 (399 -> 143 ms, docs/mobile.md)."""
     keras = _keras()
 
     def rule(layer, args, kwargs, graph):
@@ -386,7 +337,7 @@ def without_clip(model):
 
 
 def with_clip(model):
-    """``model`` (output in [0, 1], the generator's contract) followed by ``clip(y, 0, 1)`` in float32."""
+    """``model`` followed by ``clip(y, 0, 1)`` in float32."""
     keras = _keras()
     model = _functional(model)
     x = keras.layers.ReLU(max_value=1.0, dtype="float32", name="clip_unit")(model.output)
@@ -399,12 +350,8 @@ def inference_model(generator):
 
 
 def split_body_tail(model, at: str = "body_add"):
-    """(body, tail): ``model`` (functional, e.g. ``inference_model``) cut after layer ``at``.
-
-    ``body`` maps LR to the features at ``at``; ``tail`` maps those features to the output, so
-    ``tail(body(x)) == model(x)`` (same layers, same weights). The part after ``at`` must be a chain (each
-    layer fed by the one before it), as the SRResNet upsampling tail is; anything else raises ValueError.
-    """
+    """(body, tail) with ``tail(body(x)) == model(x)``: ``model`` cut after layer ``at``, after which it
+    must be a chain (as the SRResNet upsampling tail is), else ValueError."""
     keras = _keras()
     cut = model.get_layer(at)
     graph = _graph(model)
@@ -425,8 +372,7 @@ def split_body_tail(model, at: str = "body_add"):
 
 
 def parts(model) -> dict:
-    """``{"full": model}`` plus its ``body`` and ``tail`` halves when it has them (``split_body_tail`` cuts
-    at SRResNet's long skip add)."""
+    """``{"full": model}`` plus its ``body`` and ``tail`` halves when it has SRResNet's ``body_add``."""
     found = {"full": model}
     if any(layer.name == "body_add" for layer in _functional(model).layers):
         found["body"], found["tail"] = split_body_tail(model)
@@ -434,8 +380,7 @@ def parts(model) -> dict:
 
 
 def radii(found: dict) -> dict:
-    """``{"radius": r, "stage_radii": [body, tail] or None}`` of ``parts``: the context tiling needs; the
-    radius is None for a model with a layer ``receptive_radius`` has no rule for (e.g. a wrapped one)."""
+    """``{"radius": r, "stage_radii": [body, tail] or None}`` of ``parts`` (r None: a layer without rule)."""
     try:
         radius = receptive_radius(found["full"])
     except ValueError:

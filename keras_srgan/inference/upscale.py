@@ -1,10 +1,7 @@
 """Upscale real images: numpy arrays, PIL images, or files (the ``keras-srgan upscale`` command).
 
-Colour goes through the generator tile by tile (``tiling.upscale_tiled``); grayscale is run as RGB
-and turned back into gray; alpha is upscaled with bicubic and re-attached; 16-bit images (gray, colour,
-with or without alpha) reach the model as floats and are written back at 16 bits (the model itself was
-trained on 8-bit images, so it adds 8-bit-quality detail). Any output size other than the model's x4
-(``outscale``, ``width``/``height``) is the x4 result resized with ``resample.resize``.
+Colour goes through the generator tile by tile; gray is run as RGB and turned back into gray; alpha is
+resized with bicubic; 16-bit images stay 16-bit; other output sizes than x4 are the x4 result resized.
 """
 
 from __future__ import annotations
@@ -35,10 +32,18 @@ from keras_srgan.inference.tiling import (
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Image.Image)
 
-# LR window side (core + 2 * overlap) per (engine, precision) when ``tile`` is not given. OpenVINO's
-# windows are sized so the peak memory of a 1600x1200 upscale stays at or below that of the previous
-# TensorFlow default (docs/upscaling.md); a 256x256 image fits in one window at either precision.
+# LR window side (core + 2 * overlap) when ``tile`` is not given: the 1600x1200 peak memory stays at or
+# below the TensorFlow default's (docs/upscaling.md); a 256x256 image fits in one window.
 OPENVINO_WINDOW = {"bf16": 340, "fp32": 336}
+
+
+def check_settings(tile, tile_overlap, tile_batch, outscale, width, height):
+    """One ``UserError`` line for bad tiling or output-size settings; returns the output size as numbers."""
+    if (tile is not None and tile < 0) or (tile_overlap is not None and tile_overlap < 0) or tile_batch < 1:
+        raise UserError(
+            f"tile ({tile}) and tile overlap ({tile_overlap}) must be >= 0 and tile batch ({tile_batch}) >= 1"
+        )
+    return resample.check_output_size(outscale, width, height)
 
 
 def default_tile(engine: str, precision: str, overlap: int = DEFAULT_OVERLAP) -> int:
@@ -52,30 +57,13 @@ def default_tile(engine: str, precision: str, overlap: int = DEFAULT_OVERLAP) ->
 class Upscaler:
     """A generator, the engine that runs it and tiling settings; reuse one instance for many images.
 
-    ``generator``: weights or a model, the convention of every entry point (``weights.resolve``: a built
-    generator is used as it is; a shipped name, file, run folder or None, the default weights, is
-    loaded). ``Upscaler.from_weights`` takes the same and may start faster: from a cached OpenVINO IR,
-    without TensorFlow or the Keras model.
-    ``engine``: "auto" (OpenVINO on a CPU, TensorFlow on a GPU or when OpenVINO is missing, see
-    ``engines.load_engine``), "openvino" or "tensorflow"; ``$KERAS_SRGAN_ENGINE`` when "auto".
-    ``precision``: "auto" (bf16 where the engine runs it fastest on this CPU, ``engines.resolve_precision``;
-    measured within 0.05 dB of fp32 on
-    Set5, see docs/performance.md), "bf16", or "fp32" (the opt-out, equal to the Keras model up to
-    float rounding); ``$KERAS_SRGAN_PRECISION`` when "auto". ``tile=None`` picks the window core from
-    the engine and precision (``default_tile``). ``tile_overlap=None`` takes the generator's receptive
-    radius (``tiling.model_overlap``: 40 for the default 16 blocks), the least context that is exact.
-    With both left at None, an image larger than one window goes through the two-stage tiler
-    (``tiling.upscale_two_stage``: the LR body on large windows, the upsampling tail on small ones;
-    exact as well) when the engine offers ``stages()``; an explicit tile or overlap is always obeyed.
-
-    Output size: the model's x4 unless ``outscale`` (any number > 0: the x4 result resized to
-    round(outscale x each side), ``resample.resize``) or ``width``/``height`` (the output's pixels, the
-    aspect ratio kept; both = fit inside that box) is given; x4 itself is never resized.
-
-    ``phase_equalize``: remove the generator's per-phase offset, its grid (``inference.phase``);
-    None takes the weights' own setting (on for the shipped ``srgan``). The tiler's output then stays at
-    16 bits until the offset is known (one more copy of the output in memory), and tiled still equals
-    untiled.
+    ``generator``: weights or a model (``weights.resolve``; ``from_weights`` may start from a cached IR).
+    ``engine``/``precision``: "auto" follows ``engines.load_engine`` / ``engines.resolve_precision`` (and
+    ``$KERAS_SRGAN_ENGINE`` / ``$KERAS_SRGAN_PRECISION``); "fp32" is the exact opt-out (docs/performance.md).
+    ``tile=None`` picks the core from the engine (``default_tile``), ``tile_overlap=None`` the generator's
+    receptive radius (exact tiles); with both None, large images take the two-stage tiler when the engine
+    has ``stages()``. ``outscale`` or ``width``/``height`` resize the x4 result (``resample.target_size``).
+    ``phase_equalize``: remove the generator's grid (``inference.phase``); None = the weights' setting.
     """
 
     generator: object
@@ -89,28 +77,17 @@ class Upscaler:
     width: int | None = None
     height: int | None = None
     phase_equalize: bool | None = None
-    two_stage: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        from keras_srgan.inference.engines import ENGINES, PRECISIONS, load_engine
+        from keras_srgan.inference.engines import load_engine
 
-        self.outscale, self.width, self.height = resample.check_output_size(
-            self.outscale, self.width, self.height
+        self.outscale, self.width, self.height = check_settings(
+            self.tile, self.tile_overlap, self.tile_batch, self.outscale, self.width, self.height
         )
-        if self.precision not in PRECISIONS:
-            raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.engine not in ENGINES:
-            raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        overlap_ok = self.tile_overlap is None or self.tile_overlap >= 0
-        if (self.tile is not None and self.tile < 0) or not overlap_ok or self.tile_batch < 1:
-            raise UserError(
-                f"tile ({self.tile}) and tile overlap ({self.tile_overlap}) must be >= 0 and tile batch "
-                f"({self.tile_batch}) >= 1"
-            )
-        if self.runner is None:
+        if self.runner is None:  # engine and precision are checked by ``load_engine``
             from keras_srgan.weights import resolve
 
-            self.generator = resolve(self.generator)  # weights or a model, as everywhere; None = default
+            self.generator = resolve(self.generator)
             self.runner = load_engine(self.generator, self.engine, self.precision)
         self.two_stage = self.tile is None and self.tile_overlap is None
         if self.phase_equalize is None:
@@ -126,58 +103,47 @@ class Upscaler:
     def from_weights(
         cls, weights=None, before_build: Callable[[], None] | None = None, **settings
     ) -> Upscaler:
-        """An Upscaler for weights or a model (``weights.resolve``: a built generator is used as it is; a
-        shipped name, file, run folder or None, the default weights, is loaded). A weights file whose
-        OpenVINO IR is cached already starts without importing TensorFlow or building the Keras model
-        (``openvino_engine.openvino_from_file``); otherwise ``before_build`` (if given) is called first, e.g. the
-        CLI's quiet TensorFlow import."""
+        """An Upscaler that starts from the cached OpenVINO IR of a weights file when there is one (no
+        TensorFlow, no Keras model); else ``before_build`` (e.g. the CLI's quiet TF import) runs first."""
         from keras_srgan.inference import openvino_engine
-        from keras_srgan.weights import is_model, resolve, weights_file
+        from keras_srgan.weights import is_model, weights_file
 
         if is_model(weights):
             return cls(weights, **settings)
-        if settings.get("engine", "auto") in ("auto", "openvino"):
-            runner = openvino_engine.openvino_from_file(
-                weights, settings.get("precision", "auto"), engine=settings.get("engine", "auto")
-            )
-            if runner is not None:
-                if settings.get("phase_equalize") is None:
-                    found = weights_file(weights)  # resolved just now, so not None
-                    settings["phase_equalize"] = bool(found[1].get("phase_equalize", False))
-                return cls(None, runner=runner, **settings)
+        engine, precision = settings.get("engine", "auto"), settings.get("precision", "auto")
+        runner = openvino_engine.openvino_from_file(weights, precision, engine)  # None unless OpenVINO
+        if runner is not None:
+            if settings.get("phase_equalize") is None:
+                found = weights_file(weights)  # resolved just now, so not None
+                settings["phase_equalize"] = bool(found[1].get("phase_equalize", False))
+            return cls(None, runner=runner, **settings)
         if before_build is not None:
             before_build()
-        upscaler = cls(resolve(weights), **settings)
+        upscaler = cls(weights, **settings)
         openvino_engine.remember_weights_file(weights, upscaler.runner)
         return upscaler
 
     def _rgb(self, rgb: np.ndarray, progress=None) -> np.ndarray:
-        """[H, W, 3] -> [sH, sW, 3] of the same dtype: the network, then the phase equalisation if on."""
-        if not self.phase_equalize:
-            return self._network(rgb, progress)
-        wide = rgb.astype(np.uint16) * np.uint16(257) if rgb.dtype == np.uint8 else rgb  # same [0, 1] values
-        return phase.equalize(self._network(wide, progress), rgb, self.scale, rgb.dtype)
-
-    def _network(self, rgb: np.ndarray, progress=None) -> np.ndarray:
-        window = self.tile + 2 * self.tile_overlap
-        stages = getattr(self.runner, "stages", None)
-        stages = stages() if self.two_stage and stages is not None and max(rgb.shape[:2]) > window else None
+        """[H, W, 3] -> [sH, sW, 3] of the same dtype: the network, then the phase equalisation if on (on
+        16-bit output until the offset is known)."""
+        deep = self.phase_equalize and rgb.dtype == np.uint8
+        wide = rgb.astype(np.uint16) * np.uint16(257) if deep else rgb  # the same [0, 1] values
+        big = self.two_stage and max(rgb.shape[:2]) > self.tile + 2 * self.tile_overlap
+        stages = getattr(self.runner, "stages", lambda: None)() if big else None
         if stages is not None:
-            (body, tail), (body_context, tail_context) = stages, self.runner.stage_radii
-            return upscale_two_stage(
-                rgb, body, tail, self.scale, body_context, tail_context, progress=progress
+            sr = upscale_two_stage(wide, *stages, self.scale, *self.runner.stage_radii, progress=progress)
+        else:
+            sr = upscale_tiled(
+                wide, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress
             )
-        return upscale_tiled(
-            rgb, self.runner, self.scale, self.tile, self.tile_overlap, self.tile_batch, progress=progress
-        )
+        return phase.equalize(sr, rgb, self.scale, rgb.dtype) if self.phase_equalize else sr
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of the result for an input of that size (``resample.target_size``)."""
         return resample.target_size(width, height, self.scale, self.outscale, self.width, self.height)
 
     def _alpha(self, alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """Bicubic resize of one [H, W] alpha plane straight to ``size``, in its own dtype (the model only
-        knows colour; one resample from the original, antialiased when shrinking like Pillow's filters are)."""
+        """Bicubic resize of one [H, W] alpha plane straight to ``size``, in its own dtype."""
         if alpha.dtype == np.uint8:
             return np.asarray(Image.fromarray(alpha, "L").resize(size, Image.Resampling.BICUBIC))
         up = np.asarray(Image.fromarray(alpha.astype(np.float32), "F").resize(size, Image.Resampling.BICUBIC))
@@ -188,48 +154,33 @@ class Upscaler:
     def upscale_array(
         self, image: np.ndarray, progress=None, size: tuple[int, int] | None = None
     ) -> np.ndarray:
-        """[H, W], [H, W, 1|2|3|4] uint8/uint16/float-in-[0, 1] -> the same layout and dtype, ``scale`` x larger
-        (or ``output_size``, or the explicit (width, height) ``size``, e.g. a video's even frame size).
-
-        1 channel = gray, 2 = gray + alpha, 3 = RGB, 4 = RGBA.
-        """
-        refresh = getattr(self.runner, "refresh", None)
-        if refresh is not None:
-            refresh()  # the engine's copy of the model must follow weights changed since it was built
+        """[H, W] or [H, W, 1-4] (gray, gray + alpha, RGB, RGBA) uint8/uint16/float in [0, 1] -> the same
+        layout and dtype at ``output_size`` (or the explicit (width, height) ``size``)."""
+        if hasattr(self.runner, "refresh"):
+            self.runner.refresh()  # the engine's copy follows weights changed since it was built
         image = np.asarray(image)
         squeeze = image.ndim == 2
-        if squeeze:
-            image = image[:, :, None]
+        image = image[:, :, None] if squeeze else image
         if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4) or 0 in image.shape:
             raise UserError(f"image: expected [H, W] or [H, W, 1-4 channels], got shape {image.shape}")
         if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
             raise UserError(f"image: unsupported dtype {image.dtype} (use uint8, uint16 or float in [0, 1])")
         channels = image.shape[-1]
         size = self.output_size(image.shape[1], image.shape[0]) if size is None else tuple(size)
-        colour = image[:, :, :3] if channels >= 3 else image[:, :, :1]
-        alpha = image[:, :, -1] if channels in (2, 4) else None
         if channels >= 3:
-            out_colour = self._rgb(np.ascontiguousarray(colour), progress)
+            out = self._rgb(np.ascontiguousarray(image[:, :, :3]), progress)
         else:
-            sr = self._rgb(np.repeat(colour, 3, axis=2), progress)
-            out_colour = _to_gray(sr)
-        out_colour = resample.resize(out_colour, size)  # the same array when size is x4
-        if alpha is None:
-            out = out_colour
-        else:
-            out = np.concatenate(
-                [out_colour, self._alpha(np.ascontiguousarray(alpha), size)[:, :, None]], axis=2
-            )
+            out = _to_gray(self._rgb(np.repeat(image[:, :, :1], 3, axis=2), progress))
+        out = resample.resize(out, size)  # the same array when size is x4
+        if channels in (2, 4):
+            alpha = self._alpha(np.ascontiguousarray(image[:, :, -1]), size)
+            out = np.concatenate([out, alpha[:, :, None]], axis=2)
         return out[:, :, 0] if squeeze else out
-
-    def upscale_pixels(self, pixels: image_io.Pixels, progress=None) -> Image.Image | image_io.DeepImage:
-        """Decoded pixels -> a PIL image of the matching mode (``DeepImage`` for 16-bit colour)."""
-        return image_io.to_image(self.upscale_array(pixels.array, progress), pixels.kind)
 
     def upscale_pil(self, img: Image.Image) -> Image.Image:
         """A PIL image (EXIF orientation applied first) -> upscaled PIL image of the matching mode."""
         pixels = image_io.from_pil(ImageOps.exif_transpose(img))
-        out = self.upscale_pixels(pixels)
+        out = image_io.to_image(self.upscale_array(pixels.array), pixels.kind)
         if pixels.info.get("icc_profile"):
             out.info["icc_profile"] = pixels.info["icc_profile"]
         return out
@@ -243,11 +194,8 @@ class Upscaler:
         fmt: str | None = None,
         quality: int | None = None,
     ) -> Path:
-        """Read, upscale and atomically write one file into ``out_dir``; returns the written path.
-
-        ``fmt`` (PNG, JPEG, WEBP; None: the input's) is what to write, unless it cannot hold the image
-        (16 bits, alpha): then PNG, with a warning. ``quality``: of JPEG and WebP output (default 95).
-        """
+        """Read, upscale and atomically write one file into ``out_dir``; returns the written path. ``fmt``
+        (None: the input's) is written unless it cannot hold the image: then PNG, with a warning."""
         pixels = image_io.read_image(source, max_pixels=max_pixels)
         out_fmt = image_io.output_format(pixels.format, pixels.kind, fmt)
         if fmt and out_fmt != fmt.upper():  # asked for a format that cannot hold it: PNG, named so
@@ -263,7 +211,7 @@ class Upscaler:
         dest = image_io.contained_path(out_dir, name or image_io.output_name(source, fmt))
         if dest.exists() and Path(source).exists() and os.path.samefile(dest, source):
             raise UserError(f"{source}: output would overwrite the input; choose another output folder")
-        result = self.upscale_pixels(pixels)
+        result = image_io.to_image(self.upscale_array(pixels.array), pixels.kind)
         params = {"quality": quality} if quality is not None and fmt in ("JPEG", "WEBP") else {}
         if pixels.info.get("icc_profile") and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
             params["icc_profile"] = pixels.info["icc_profile"]
@@ -271,12 +219,8 @@ class Upscaler:
 
 
 def _to_gray(rgb: np.ndarray) -> np.ndarray:
-    """[H, W, 3] -> [H, W, 1] luma in the same dtype (the model's RGB output for a gray input is near-gray).
-
-    ``pixels.LUMA_WEIGHTS`` in float32, integers rounded half to even (``pixels.round_to``): what the
-    upscaler has always written. ``pixels.rgb_to_gray`` (uint8 only, float64, halves up like Pillow) is the
-    evaluation protocol's; the two differ by 1 on 8,027 of the 16.7M uint8 colours.
-    """
+    """[H, W, 3] -> [H, W, 1] luma in the same dtype: float32 weights, halves to even (what the upscaler has
+    always written; ``pixels.rgb_to_gray``, the evaluation protocol's, is 1 apart on 8,027 colours)."""
     weights = pixels.LUMA_WEIGHTS.astype(np.float32)
     out = np.empty(rgb.shape[:2] + (1,), dtype=rgb.dtype)
     step = max(1, (1 << 22) // max(1, rgb.shape[1]))  # a few MB of float32 at a time, not the whole image
@@ -288,8 +232,8 @@ def _to_gray(rgb: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _shared_upscaler(weights_or_model, precision: str, engine: str) -> Upscaler:
-    """The last (weights or model, precision, engine)'s Upscaler, so repeated ``upscale`` calls neither reload
-    nor recompile. Never changed after it is made: each call takes a copy with its own tile and size."""
+    """The last Upscaler, so repeated ``upscale`` calls neither reload nor recompile; never changed (each
+    call takes a copy with its own tile and size)."""
     return Upscaler.from_weights(weights_or_model, precision=precision, engine=engine)
 
 
@@ -307,25 +251,12 @@ def upscale(
     phase_equalize: bool | None = None,
 ) -> ImageLike:
     """Super-resolve one image x4; a numpy array in gives a numpy array out, a PIL image gives a PIL image.
-
-    ``weights``: weights or a model, as everywhere (``weights.resolve``): a built generator, a shipped name,
-    ``.weights.h5``, ``.keras`` or run folder (default: the shipped ``srresnet``). ``tile`` is the LR core size per model call (0 = whole image at
-    once, None = chosen from the engine and precision, see ``Upscaler``) and ``tile_overlap`` the LR
-    context around each tile (None = the model's receptive radius). ``precision``: "auto" (the fast
-    default, see ``Upscaler``), "bf16" or "fp32" (opt-out; also via the ``KERAS_SRGAN_PRECISION``
-    environment variable). ``engine``: one of ``engines.ENGINES`` ("auto", "openvino", "tensorflow"; also
-    ``KERAS_SRGAN_ENGINE``). ``outscale`` (any number > 0) or ``width``/``height`` (output pixels, aspect
-    kept; both = fit inside) resize the x4 result (``Upscaler``). The last model and engine are kept for
-    the next call; for many images an ``Upscaler`` of your own says so explicitly. ``phase_equalize``:
-    remove the generator's grid (``Upscaler``; None = the weights' own setting).
+    ``weights``: as ``weights.resolve`` (default ``srresnet``); ``tile=0``: untiled; the rest as ``Upscaler``.
     """
-    if (tile is not None and tile < 0) or (tile_overlap is not None and tile_overlap < 0):
-        raise UserError(f"tile ({tile}) and tile_overlap ({tile_overlap}) must be >= 0")
-    resample.check_output_size(outscale, width, height)  # before any model is loaded
-    source = weights
-    if isinstance(source, str | os.PathLike):
-        source = os.fspath(source)  # "x" and Path("x") are the same cache entry
-    shared = _shared_upscaler(source, precision, engine)
+    check_settings(tile, tile_overlap, DEFAULT_TILE_BATCH, outscale, width, height)  # before loading a model
+    if isinstance(weights, str | os.PathLike):
+        weights = os.fspath(weights)  # "x" and Path("x") are the same cache entry
+    shared = _shared_upscaler(weights, precision, engine)
     upscaler = dataclasses.replace(
         shared,
         phase_equalize=shared.phase_equalize if phase_equalize is None else phase_equalize,

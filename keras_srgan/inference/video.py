@@ -1,10 +1,8 @@
 """Upscale a video frame by frame, keeping its frame rate and audio (``keras-srgan upscale clip.mp4 -o out/``).
 
-Frames are decoded and encoded by the ffmpeg binary of ``imageio-ffmpeg`` (the ``video`` extra), so nothing
-is installed system-wide. One ``Upscaler`` (the images' engine, tiling and output size) takes every frame.
-The frames are encoded to H.264 (yuv420p, CRF 18) in a hidden temporary file; a second, stream-copying
-ffmpeg pass muxes in the source's audio (copied, or AAC when the container refuses the codec) under
-``files.atomic_path``'s temporary name. A failed run removes its temporary files: no half video appears.
+ffmpeg comes from ``imageio-ffmpeg`` (the ``video`` extra). One ``Upscaler`` takes every frame; they are
+encoded to H.264 in a hidden temporary file, then a stream-copying pass muxes in the source's audio under
+``files.atomic_path``'s temporary name, so a failed run leaves no half video.
 """
 
 from __future__ import annotations
@@ -84,13 +82,9 @@ def upscale_video(
     show_progress: bool | None = None,
     **settings,
 ) -> Path:
-    """Upscale every frame of ``source`` into ``dest`` (a video file name, or a folder: an existing one, or a
-    path ending in a separator or without an extension, for ``output_name``); returns the written path.
-
-    ``upscaler``: an ``Upscaler`` to reuse; else one is built from ``weights`` and ``settings`` (``tile``,
-    ``engine``, ``precision``, ``outscale``, ``width``, ``height``, ...). The result has the source's frame
-    count, frame rate and audio; each side of ``Upscaler.output_size`` is rounded down to an even number
-    (at least 2), which 4:2:0 video needs. ``max_pixels`` limits the source frame size.
+    """Upscale every frame of ``source`` into ``dest`` (a video file, or a folder: existing, ending in a
+    separator or without extension); returns the written path. ``upscaler``: one to reuse, else built from
+    ``weights`` and ``settings`` (``Upscaler``'s). Each output side is rounded down to even (4:2:0 video).
     """
     source = Path(source)
     name = str(source)
@@ -141,8 +135,7 @@ def upscale_video(
         )
         writer.send(None)
         count = 0
-        enabled = True if show_progress is None else show_progress
-        with Progress(expected or None, "frame", desc=source.name, enabled=enabled) as progress:
+        with Progress(expected, "frame", desc=source.name, enabled=show_progress is not False) as progress:
             for frame in _frames(reader, name, width, height):
                 writer.send(np.ascontiguousarray(upscaler.upscale_array(frame, size=size)))
                 count += 1
@@ -156,16 +149,13 @@ def upscale_video(
                 image_io.ImageReadWarning,
                 stacklevel=2,
             )
-        writer.close()
-        writer = None
+        writer.close()  # a generator: closing it again below does nothing
         with atomic_path(dest) as final_tmp:
             _mux(ffmpeg.get_ffmpeg_exe(), frames_tmp, source, final_tmp, container)
-    except BaseException:
+    finally:
         if writer is not None:
             with contextlib.suppress(Exception):  # ffmpeg may be gone; the temp file is removed below anyway
                 writer.close()
-        raise
-    finally:
         reader.close()
         frames_tmp.unlink(missing_ok=True)
     return dest
@@ -173,11 +163,8 @@ def upscale_video(
 
 def _frames(reader, name: str, width: int, height: int):
     """[H, W, 3] uint8 frames from an imageio-ffmpeg reader; a decoding failure is one ``UserError`` line."""
-    while True:
-        try:
-            raw = next(reader)
-        except StopIteration:
-            return
-        except (OSError, RuntimeError) as exc:
-            raise UserError(f"{name}: truncated or corrupt video ({_ffmpeg_reason(exc)})") from None
-        yield np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+    try:
+        for raw in reader:
+            yield np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+    except (OSError, RuntimeError) as exc:
+        raise UserError(f"{name}: truncated or corrupt video ({_ffmpeg_reason(exc)})") from None
