@@ -5,8 +5,8 @@
 
 Each ``name=RUN[@CHECKPOINT]`` is a run folder (its final weights or newest checkpoint) or one checkpoint
 of it; ``--steps`` refuses a point trained for a different number of steps, so the curve compares sizes at
-one budget. Each point: MACs per output pixel (``models.cost``: TensorFlow's profiler / 2, 64x64 input),
-parameters, and the papers' protocol on Set5 / Set14 / BSD100 (``keras_srgan.evaluate``). Shipped models
+one budget. Each point: MACs per output pixel (``models.generator.macs_per_output_pixel``: TensorFlow's
+profiler / 2, 64x64 input), parameters, and the papers' protocol on Set5 / Set14 / BSD100 (``keras_srgan.evaluate``). Shipped models
 named with ``--shipped`` are measured the same way; the published anchors of the issue are drawn beside
 them, marked as published (most were trained on DIV2K, not on our 291 images). Writes
 docs/results/compact_curve.json and docs/images/compact_curve.png.
@@ -23,7 +23,7 @@ from plots import _pyplot, _save
 from ship_weights import generator_from_run
 
 from keras_srgan.evaluation import evaluate
-from keras_srgan.models.cost import macs_per_output_pixel
+from keras_srgan.models.generator import macs_per_output_pixel
 from keras_srgan.weights import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
