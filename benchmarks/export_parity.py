@@ -105,13 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     ]
     info = machine()
     print(describe_machine(info))
-    print(f"CLI: engine {cli.runner.name}, precision {cli.runner.precision}, phase equalisation {cli.phase_equalize}")
+    print(
+        f"CLI: engine {cli.runner.name}, precision {cli.runner.precision}, phase equalisation {cli.phase_equalize}"
+    )
     print(table(headers, rows))
     payload = {
         "machine": info,
         "export_dir": str(args.export_dir),
         "weights": args.weights,
-        "cli": {"engine": cli.runner.name, "precision": cli.runner.precision, "phase_equalize": cli.phase_equalize},
+        "cli": {
+            "engine": cli.runner.name,
+            "precision": cli.runner.precision,
+            "phase_equalize": cli.phase_equalize,
+        },
         "images": results,
         "mean": mean,
     }

@@ -51,22 +51,6 @@ OPT_OUT = "upscale precision='fp32' (opt-out)"
 OV_PLAIN_BF16 = "OpenVINO bf16 on the plain ONNX export"
 
 
-def flops_per_lr_pixel(generator) -> dict:
-    """Multiply-adds x 2 of every conv per LR input pixel, by stage (convs only; elementwise ops are <1%)."""
-    f = generator.filters
-    s = 1.0  # resolution factor (area) relative to the LR image
-    parts = {"head 9x9 3->f": 2 * 81 * 3 * f}
-    parts["residual blocks"] = generator.num_blocks * 2 * (2 * 9 * f * f)
-    parts["body 3x3"] = 2 * 9 * f * f
-    up = 0.0
-    for _ in range(generator.num_upsample):
-        up += s * 2 * 9 * f * 4 * f
-        s *= 4.0
-    parts["upsampling convs"] = up
-    parts["tail 9x9 f->3"] = s * 2 * 81 * f * 3
-    return {k: float(v) for k, v in parts.items()}
-
-
 def test_image(size: int) -> np.ndarray:
     """A real photo, LR float32 [size, size, 3] in [0, 1]: skimage's astronaut (512^2) resized by bicubic."""
     from PIL import Image
@@ -491,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     from keras_srgan.inference import engines
     from keras_srgan.inference.tiling import DEFAULT_OVERLAP, plan_tiles
     from keras_srgan.inference.upscale import Upscaler
+    from keras_srgan.models.generator import macs_per_output_pixel
     from keras_srgan.weights import load_generator
 
     info = machine()
@@ -507,8 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         weights_label = "random initialisation (fidelity figures are not meaningful)"
     print(f"weights: {weights_label}")
 
-    per_pixel = flops_per_lr_pixel(generator)
-    flops_out_px = sum(per_pixel.values()) / generator.scale**2
+    flops_out_px = 2 * macs_per_output_pixel(generator)  # TensorFlow's profiler count (every op)
     print(f"generator FLOPs per output pixel: {flops_out_px / 1e3:.1f} k")
     peak_tf = matmul_gflops(timer)
     peak_ov = openvino_matmul_gflops(timer)
@@ -669,7 +653,6 @@ def main(argv: list[str] | None = None) -> int:
         "weights": weights_label,
         "default": picked,
         "default_build_s_cold": default_build_s,
-        "flops_per_lr_pixel": per_pixel,
         "flops_per_output_pixel": flops_out_px,
         "matmul_gflops_openvino": peak_ov,
         "matmul_gflops_peak": peak,
