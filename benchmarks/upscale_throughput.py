@@ -94,6 +94,9 @@ class TimedEngine:
     def __call__(self, lr):
         return self.calls(self.runner, lr)
 
+    def __getattr__(self, name):  # radius, stage_radii, ...: the engine's own
+        return getattr(self.runner, name)
+
     def stages(self):
         stages = self.runner.stages() if hasattr(self.runner, "stages") else None
         if stages is None:
