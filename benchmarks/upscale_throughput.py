@@ -283,6 +283,7 @@ def set5_check(generator, default_runner, runtimes: dict) -> dict:
         def one(lr, run=run):
             return run(lr[None])[0] if lr.ndim == 3 else run(lr)
 
+        one.scale = generator.scale  # what an engine tells ``Upscaler``
         per_runtime[name] = protocol_psnr(generator, folder, one) - ref
     return {
         "fp32_keras_psnr": ref,

@@ -77,8 +77,9 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 class ProtocolUpscaler:
     """The protocol's two operations on uint8 RGB: HR -> LR (bicubic /``scale``, ``degrade``) and LR -> SR,
-    by bicubic interpolation or through the ``Upscaler`` every entry point serves, untiled. ``runner`` (LR
-    float [N, h, w, 3] -> SR [0, 1]) replaces the generator's own ``Predictor``."""
+    by bicubic interpolation or through the ``Upscaler`` every entry point serves, untiled. ``runner``
+    (an engine: LR float [N, h, w, 3] -> SR [0, 1], with a ``scale``) replaces the generator's own
+    ``Predictor``."""
 
     def __init__(self, scale: int, generator=None, runner=None, phase_equalize: bool = False):
         import tensorflow as tf
