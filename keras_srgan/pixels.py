@@ -31,7 +31,8 @@ def to_unit(pixels: np.ndarray) -> np.ndarray:
 
 def round_to(values: np.ndarray, dtype: np.dtype | type = np.uint8) -> np.ndarray:
     """Values already on ``dtype``'s integer scale (0-255 for uint8) -> ``dtype``, rounded half to even."""
-    return np.clip(np.rint(values), 0, INTEGER_MAX[np.dtype(dtype)]).astype(dtype)
+    rounded = np.rint(values)  # a new array, so clipped in place (a 1080p frame's output is 25 MB)
+    return np.clip(rounded, 0, INTEGER_MAX[np.dtype(dtype)], out=rounded).astype(dtype)
 
 
 def from_unit(values: np.ndarray, dtype: np.dtype | type = np.uint8) -> np.ndarray:
