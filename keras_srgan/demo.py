@@ -107,19 +107,18 @@ def run_demo(out_dir: str | os.PathLike = "demo", weights=None, names: list[str]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     crop_boxes = dict(SAMPLES)
-    all_scores: list[
-        dict[str, tuple[float, float, float]]
-    ] = []  # per clean image: method -> (PSNR, SSIM, NIQE)
+    # per clean image: method -> (PSNR, SSIM, NIQE); the degraded row is shown, not averaged
+    all_scores: list[dict[str, tuple[float, float, float]]] = []
     rows = []
     methods = ["bicubic", *models, "HR"]
     echo(f"{'image':<12} {'HR size':>9} | " + " | ".join(f"{m[:22]:>22}" for m in methods))
     echo(f"{'':<12} {'':>9} | " + " | ".join(f"{'PSNR  SSIM    NIQE':>22}" for _ in methods))
     start = time.perf_counter()
     images = {name: (hr, protocol.degrade(hr)) for name, hr in sample_images(names).items()}
-    name, level, seed = DEGRADED_SAMPLE
-    degraded = degraded_lr(images[name][0], level, seed) if name in images else None
+    base, level, seed = DEGRADED_SAMPLE
+    degraded = degraded_lr(images[base][0], level, seed) if base in images else None
     if degraded is not None:
-        images[f"{name}-{level}"] = (images[name][0], degraded)
+        images[f"{base}-{level}"] = (images[base][0], degraded)
     for name, (hr, lr) in images.items():
         outputs = {"bicubic": protocol.upscale(lr)}
         outputs.update({label: upscaler.upscale_array(lr) for label, upscaler in models.items()})
